@@ -1,0 +1,32 @@
+//! # civicast-training
+//!
+//! The data scientists' side of civicast: read a dataset described by a manifest, validate it,
+//! and (in later stages) backtest, fit and publish models. The `civicast-train` binary is a thin
+//! command-line layer over this library, so notebooks and tests use the same code.
+//!
+//! The flow is `manifest` -> `table` -> `dataset`:
+//!
+//! - [`manifest`] parses `dataset.toml`, rejects unknown keys and checks every value;
+//! - [`table`] reads the CSV or Parquet file with polars into the columns the manifest names;
+//! - [`dataset`] parses and checks every cell and every series, and builds the model crate's
+//!   [`civicast_model::Panel`];
+//! - [`calendar`] reads the holiday table;
+//! - [`problem`] is how all of them report what is wrong: every problem names its file, line or
+//!   row, series and column, and a [`problem::Report`] collects them all up to a cap;
+//! - [`summary`] turns a valid dataset into what `civicast-train check` prints.
+//!
+//! Why polars: it is the data frame library of the project's data scientists (and of the Python
+//! ecosystem they come from), its CSV reader is multi-threaded, and it reads Parquet. It is kept
+//! out of the model crate so that the inference service never links it.
+
+pub mod calendar;
+pub mod dataset;
+pub mod manifest;
+pub mod problem;
+pub mod summary;
+pub mod table;
+
+pub use dataset::{Dataset, LoadInfo, load_dataset};
+pub use manifest::Manifest;
+pub use problem::{Problem, ProblemKind, Report};
+pub use summary::Summary;
