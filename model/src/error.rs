@@ -27,4 +27,25 @@ pub enum ModelError {
         /// Which invariant it breaks.
         reason: String,
     },
+    /// A probability outside (0, 1).
+    #[error("probability {0} is not in the open interval (0, 1)")]
+    BadProbability(f64),
+    /// A model id that is not one of ours.
+    #[error("unknown model {0:?}; expected one of snaive, ets, mstl, theta")]
+    UnknownModel(String),
+    /// Too few observations for the model.
+    #[error("the series has {got} observations; the model needs at least {needed}")]
+    TooShort {
+        /// Observations needed.
+        needed: usize,
+        /// Observations given.
+        got: usize,
+    },
+    /// A non-finite observation.
+    #[error("observation {0} is not finite")]
+    NonFinite(usize),
+    /// The model cannot be fitted to this series (e.g. a constant series for a multiplicative
+    /// model), or a feature it needs is missing.
+    #[error("{0}")]
+    Unsupported(String),
 }

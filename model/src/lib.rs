@@ -10,13 +10,25 @@
 //! - [`panel`]: [`Panel`], many regular series with exogenous columns, whose invariants are
 //!   checked once at construction ("parse, don't validate").
 //! - [`calendar`]: [`HolidayCalendar`], public holidays for calendar features.
+//! - [`forecast`]: [`Forecast`] (points and quantiles) and [`SamplePaths`] (joint draws for
+//!   roll-ups).
+//! - [`models`]: the [`Fit`]/[`Predict`] traits and the statistical models (seasonal naive, ETS,
+//!   MSTL, Theta), with [`fit_model`] choosing a fallback for series a model cannot handle.
+//! - [`metrics`]: the evaluation protocol's accuracy and calibration metrics.
+//! - [`optim`]: bounded Nelder-Mead, shared by models that estimate parameters.
 
 pub mod calendar;
 pub mod error;
+pub mod forecast;
+pub mod metrics;
+pub mod models;
+pub mod optim;
 pub mod panel;
 pub mod time;
 
 pub use calendar::{Holiday, HolidayCalendar};
 pub use error::ModelError;
+pub use forecast::{Forecast, SamplePaths};
+pub use models::{Fit, Fitted, FittedModel, ModelId, Predict, SeriesContext, fit_model};
 pub use panel::{ExogenousRole, ExogenousSpec, Panel, Series};
 pub use time::{Frequency, TimePoint};

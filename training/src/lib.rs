@@ -19,14 +19,19 @@
 //! ecosystem they come from), its CSV reader is multi-threaded, and it reads Parquet. It is kept
 //! out of the model crate so that the inference service never links it.
 
+pub mod backtest;
 pub mod calendar;
 pub mod dataset;
+pub mod error;
+pub mod fsio;
 pub mod manifest;
+pub mod output;
 pub mod problem;
 pub mod summary;
 pub mod table;
 
 pub use dataset::{Dataset, LoadInfo, load_dataset};
+pub use error::Error;
 pub use manifest::Manifest;
 pub use problem::{Problem, ProblemKind, Report};
 pub use summary::Summary;

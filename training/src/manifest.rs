@@ -57,6 +57,9 @@ pub struct ForecastSpec {
     pub horizon: usize,
     /// Season lengths in steps; the first is the primary season (MASE, seasonal naive).
     pub season_lengths: Vec<usize>,
+    /// Statistical models are fitted on at most this many of the latest observations
+    /// (`None`: all). A model choice that trades a little accuracy on long histories for speed.
+    pub input_size: Option<usize>,
 }
 
 /// Rolling-origin backtest settings.
@@ -142,6 +145,7 @@ struct RawForecast {
     horizon: i64,
     #[serde(default)]
     season_lengths: Vec<i64>,
+    input_size: Option<i64>,
 }
 
 #[derive(Deserialize)]
@@ -211,6 +215,18 @@ impl Manifest {
                 format!(
                     "expected a whole number of steps >= 1, found {}",
                     raw.forecast.horizon
+                ),
+            );
+        }
+        let input_size = raw.forecast.input_size.map(positive);
+        if let Some(None) = input_size {
+            bad_value(
+                &mut report,
+                path,
+                "forecast.input_size",
+                format!(
+                    "expected a whole number of observations >= 1, found {}",
+                    raw.forecast.input_size.unwrap_or_default()
                 ),
             );
         }
@@ -366,6 +382,7 @@ impl Manifest {
                     forecast: ForecastSpec {
                         horizon,
                         season_lengths,
+                        input_size: input_size.flatten(),
                     },
                     backtest: BacktestSpec { windows, step },
                 })

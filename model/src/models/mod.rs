@@ -1,0 +1,223 @@
+//! Forecasting models and the traits they share.
+//!
+//! Following linfa, unfitted parameters and fitted models are different types: `XParams`
+//! implements [`Fit`] and produces `FittedX`, which implements [`Predict`] and is plain data
+//! (`Serialize + Deserialize`), so the registry stores it as JSON and loading it runs no code.
+//!
+//! [`ModelId`] names the models on the command line and in output columns; [`fit_model`] fits one
+//! by id for one series and falls back to a simpler model, saying why, when the series cannot
+//! support it (too short, constant, zero-heavy). No model panics on such a series: each returns an
+//! error that the fallback turns into a note.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::ModelError;
+use crate::forecast::{Forecast, SamplePaths};
+
+pub mod ets;
+pub mod mstl;
+pub mod snaive;
+pub mod theta;
+
+/// Unfitted parameters of a univariate forecasting model.
+pub trait Fit {
+    /// The fitted model.
+    type Fitted: Predict;
+    /// Fits the model to the observations `y` (oldest first).
+    fn fit(&self, y: &[f64]) -> Result<Self::Fitted, ModelError>;
+}
+
+/// A fitted model that forecasts.
+pub trait Predict {
+    /// Point forecasts and the quantiles at `probabilities` for the next `horizon` steps.
+    fn predict(&self, horizon: usize, probabilities: &[f64]) -> Result<Forecast, ModelError>;
+    /// `n_paths` joint draws of the next `horizon` steps, reproducible for a given `seed`.
+    fn sample_paths(
+        &self,
+        horizon: usize,
+        n_paths: usize,
+        seed: u64,
+    ) -> Result<SamplePaths, ModelError>;
+}
+
+/// The statistical models, by the ids used on the command line and as column names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ModelId {
+    /// Seasonal naive.
+    Snaive,
+    /// AutoETS: exponential smoothing state-space models chosen by AICc.
+    Ets,
+    /// Multiple seasonal-trend decomposition with an ETS trend.
+    Mstl,
+    /// Optimised / dynamic optimised Theta.
+    Theta,
+}
+
+impl ModelId {
+    /// Every model, in the order they are listed in help and output.
+    pub const ALL: [ModelId; 4] = [ModelId::Snaive, ModelId::Ets, ModelId::Mstl, ModelId::Theta];
+
+    /// The id as written on the command line.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ModelId::Snaive => "snaive",
+            ModelId::Ets => "ets",
+            ModelId::Mstl => "mstl",
+            ModelId::Theta => "theta",
+        }
+    }
+}
+
+impl fmt::Display for ModelId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for ModelId {
+    type Err = ModelError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        ModelId::ALL
+            .into_iter()
+            .find(|m| m.as_str() == s.trim())
+            .ok_or_else(|| ModelError::UnknownModel(s.to_owned()))
+    }
+}
+
+/// What a model needs to know about the data besides the values.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeriesContext {
+    /// Season lengths in steps; the first is the primary season.
+    pub season_lengths: Vec<usize>,
+}
+
+impl SeriesContext {
+    /// The primary season length (1 when there is none).
+    pub fn primary_season(&self) -> usize {
+        self.season_lengths.first().copied().unwrap_or(1)
+    }
+}
+
+/// Any fitted statistical model: what the registry stores.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "model", rename_all = "snake_case")]
+pub enum FittedModel {
+    /// A fitted seasonal naive model.
+    Snaive(snaive::FittedSeasonalNaive),
+    /// A fitted ETS model.
+    Ets(ets::FittedEts),
+    /// A fitted MSTL model.
+    Mstl(mstl::FittedMstl),
+    /// A fitted Theta model.
+    Theta(theta::FittedTheta),
+}
+
+impl FittedModel {
+    /// Which model this is.
+    pub fn id(&self) -> ModelId {
+        match self {
+            FittedModel::Snaive(_) => ModelId::Snaive,
+            FittedModel::Ets(_) => ModelId::Ets,
+            FittedModel::Mstl(_) => ModelId::Mstl,
+            FittedModel::Theta(_) => ModelId::Theta,
+        }
+    }
+
+    fn as_predict(&self) -> &dyn Predict {
+        match self {
+            FittedModel::Snaive(m) => m,
+            FittedModel::Ets(m) => m,
+            FittedModel::Mstl(m) => m,
+            FittedModel::Theta(m) => m,
+        }
+    }
+}
+
+impl Predict for FittedModel {
+    fn predict(&self, horizon: usize, probabilities: &[f64]) -> Result<Forecast, ModelError> {
+        self.as_predict().predict(horizon, probabilities)
+    }
+
+    fn sample_paths(
+        &self,
+        horizon: usize,
+        n_paths: usize,
+        seed: u64,
+    ) -> Result<SamplePaths, ModelError> {
+        self.as_predict().sample_paths(horizon, n_paths, seed)
+    }
+}
+
+/// A model fitted by [`fit_model`], with a note when it is not the model that was asked for.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Fitted {
+    /// The model that was asked for.
+    pub requested: ModelId,
+    /// The fitted model (the requested one, or its fallback).
+    pub model: FittedModel,
+    /// Why the requested model was replaced, if it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback: Option<String>,
+}
+
+/// Fits model `id` to `y`. When the model cannot be fitted (too little data, a degenerate series),
+/// falls back to seasonal naive, or to naive (season 1) for series shorter than a season, and says
+/// why in [`Fitted::fallback`].
+pub fn fit_model(id: ModelId, context: &SeriesContext, y: &[f64]) -> Result<Fitted, ModelError> {
+    if y.is_empty() {
+        return Err(ModelError::TooShort { needed: 1, got: 0 });
+    }
+    if let Some(i) = y.iter().position(|v| !v.is_finite()) {
+        return Err(ModelError::NonFinite(i));
+    }
+    let attempt = match id {
+        ModelId::Snaive => snaive_for(context, y).map(FittedModel::Snaive),
+        ModelId::Ets => ets::EtsParams::auto(context.primary_season())
+            .fit(y)
+            .map(FittedModel::Ets),
+        ModelId::Mstl => mstl::MstlParams::new(context.season_lengths.clone())
+            .fit(y)
+            .map(FittedModel::Mstl),
+        ModelId::Theta => theta::ThetaParams::auto(context.primary_season())
+            .fit(y)
+            .map(FittedModel::Theta),
+    };
+    match attempt {
+        Ok(model) => Ok(Fitted {
+            requested: id,
+            model,
+            fallback: None,
+        }),
+        Err(why) if id != ModelId::Snaive => {
+            let model = snaive_for(context, y)?;
+            let used = if model.season_length() == 1 {
+                "naive"
+            } else {
+                "seasonal naive"
+            };
+            Ok(Fitted {
+                requested: id,
+                model: FittedModel::Snaive(model),
+                fallback: Some(format!(
+                    "{id} could not be fitted ({why}); used {used} instead"
+                )),
+            })
+        }
+        Err(why) => Err(why),
+    }
+}
+
+/// Seasonal naive with the primary season, or naive when the series is shorter than two seasons.
+fn snaive_for(
+    context: &SeriesContext,
+    y: &[f64],
+) -> Result<snaive::FittedSeasonalNaive, ModelError> {
+    let season = context.primary_season();
+    let season = if y.len() > season { season } else { 1 };
+    snaive::SeasonalNaiveParams::new(season).fit(y)
+}

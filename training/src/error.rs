@@ -1,0 +1,43 @@
+//! The training crate's error type.
+
+use std::path::PathBuf;
+
+use thiserror::Error;
+
+use crate::problem::Report;
+
+/// Everything that can go wrong in training. Each message names the file, series or value.
+#[derive(Debug, Error)]
+pub enum Error {
+    /// The dataset is invalid; the report lists every problem.
+    #[error("{0}")]
+    Invalid(Report),
+    /// A backtest could not run (e.g. a series too short for its windows).
+    #[error("backtest: {message}")]
+    Backtest {
+        /// What went wrong, naming the series and cutoff.
+        message: String,
+    },
+    /// Reading or writing a file failed.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file or folder.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+}
+
+impl From<Report> for Error {
+    fn from(report: Report) -> Self {
+        Error::Invalid(report)
+    }
+}
+
+impl Error {
+    /// An I/O error on `path`.
+    pub fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Error {
+        let path = path.into();
+        move |source| Error::Io { path, source }
+    }
+}
