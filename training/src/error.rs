@@ -18,6 +18,9 @@ pub enum Error {
         /// What went wrong, naming the series and cutoff.
         message: String,
     },
+    /// The model registry refused or failed an operation.
+    #[error(transparent)]
+    Registry(#[from] civicast_registry::RegistryError),
     /// Reading or writing a file failed.
     #[error("{}: {source}", path.display())]
     Io {

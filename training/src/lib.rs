@@ -13,7 +13,11 @@
 //! - [`calendar`] reads the holiday table;
 //! - [`problem`] is how all of them report what is wrong: every problem names its file, line or
 //!   row, series and column, and a [`problem::Report`] collects them all up to a cap;
-//! - [`summary`] turns a valid dataset into what `civicast-train check` prints.
+//! - [`summary`] turns a valid dataset into what `civicast-train check` prints;
+//! - [`backtest`] runs the evaluation protocol's rolling-origin backtest and [`output`] writes
+//!   its predictions and metrics;
+//! - [`fit`] chooses each series' model by backtest, refits it and publishes a registry version
+//!   (see the `civicast-registry` crate).
 //!
 //! Why polars: it is the data frame library of the project's data scientists (and of the Python
 //! ecosystem they come from), its CSV reader is multi-threaded, and it reads Parquet. It is kept
@@ -23,7 +27,7 @@ pub mod backtest;
 pub mod calendar;
 pub mod dataset;
 pub mod error;
-pub mod fsio;
+pub mod fit;
 pub mod manifest;
 pub mod output;
 pub mod problem;

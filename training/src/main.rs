@@ -5,10 +5,35 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use civicast_model::ModelId;
+use civicast_registry::{PRODUCTION, Registry, RegistryError};
 use civicast_training::backtest::{BacktestOptions, run_backtest};
+use civicast_training::fit::{FitOptions, SelectionMetric, fit_dataset};
 use civicast_training::output::{MetricsReport, write_backtest};
 use civicast_training::{Summary, load_dataset};
 use clap::{Parser, Subcommand};
+
+/// Prints a line to standard output; a closed pipe (`civicast-train ... | head`) ends the
+/// program quietly instead of panicking as `println!` would.
+macro_rules! say {
+    () => { emit(format_args!("\n")) };
+    ($($arg:tt)*) => { emit(format_args!("{}\n", format_args!($($arg)*))) };
+}
+
+/// Like [`say!`] without the newline.
+macro_rules! say_raw {
+    ($($arg:tt)*) => { emit(format_args!($($arg)*)) };
+}
+
+fn emit(args: std::fmt::Arguments) {
+    use std::io::Write;
+    if let Err(e) = std::io::stdout().lock().write_fmt(args) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("error: cannot write to standard output: {e}");
+        std::process::exit(2);
+    }
+}
 
 /// civicast's training tool: validate datasets (and, as civicast grows, backtest, fit and publish
 /// models).
@@ -68,6 +93,74 @@ enum Command {
         #[arg(long, short)]
         quiet: bool,
     },
+    /// Choose each series' model by backtest, refit it on all data, publish a registry version.
+    ///
+    /// The new version is immutable and verified by checksums. It becomes the dataset's
+    /// production version with --promote, or when the dataset has none yet.
+    #[command(
+        after_help = "Example:\n  civicast-train fit datasets/chicago_ridership/dataset.toml --registry registry"
+    )]
+    Fit {
+        /// The dataset's manifest (dataset.toml).
+        manifest: PathBuf,
+        /// The registry folder (created if missing).
+        #[arg(long)]
+        registry: PathBuf,
+        /// Candidate models, comma-separated: snaive, ets, mstl, theta.
+        #[arg(long, value_delimiter = ',', default_values_t = ModelId::ALL.to_vec(), value_parser = parse_model)]
+        models: Vec<ModelId>,
+        /// The backtest metric that picks each series' model: mase, smape, rmse or scrps.
+        #[arg(long, default_value = "mase")]
+        metric: SelectionMetric,
+        /// Make the new version the production version.
+        #[arg(long)]
+        promote: bool,
+        /// Fit on at most this many of the latest observations (default: the manifest's
+        /// forecast.input_size, else all).
+        #[arg(long)]
+        input_size: Option<usize>,
+        /// Worker threads (default: all cores).
+        #[arg(long)]
+        threads: Option<usize>,
+        /// No progress bar and no summary.
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// Manage the model registry: list, show, promote, rollback, verify.
+    Registry {
+        /// The registry folder.
+        #[arg(long, global = true, default_value = "var/registry")]
+        registry: PathBuf,
+        #[command(subcommand)]
+        command: RegistryCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum RegistryCommand {
+    /// List every version: dataset, creation time, series, and which is in production.
+    List,
+    /// Print a version's manifest (JSON).
+    Show {
+        /// The version id.
+        version: String,
+    },
+    /// Make a version its dataset's production version (after verifying it).
+    Promote {
+        /// The version id.
+        version: String,
+    },
+    /// Point a dataset's production alias back at the version it named before.
+    Rollback {
+        /// The dataset (needed when the registry holds more than one).
+        #[arg(long)]
+        dataset: Option<String>,
+    },
+    /// Check every file of a version (or of all versions) against its recorded SHA-256.
+    Verify {
+        /// The version id (default: all versions).
+        version: Option<String>,
+    },
 }
 
 fn parse_model(text: &str) -> Result<ModelId, String> {
@@ -96,6 +189,27 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             threads,
             quiet,
         } => backtest(&manifest, models, &out, input_size, threads, quiet),
+        Command::Fit {
+            manifest,
+            registry,
+            models,
+            metric,
+            promote,
+            input_size,
+            threads,
+            quiet,
+        } => {
+            let settings = FitSettings {
+                models,
+                metric,
+                promote,
+                input_size,
+                threads,
+                quiet,
+            };
+            fit(&manifest, &Registry::new(registry), settings)
+        }
+        Command::Registry { registry, command } => manage(&Registry::new(registry), command),
     }
 }
 
@@ -107,8 +221,8 @@ fn backtest(
     threads: Option<usize>,
     quiet: bool,
 ) -> anyhow::Result<ExitCode> {
-    if input_size == Some(0) || threads == Some(0) {
-        anyhow::bail!("--input-size and --threads must be at least 1");
+    if input_size == Some(0) {
+        anyhow::bail!("--input-size must be at least 1");
     }
     let dataset = match load_dataset(manifest) {
         Ok(dataset) => dataset,
@@ -123,36 +237,198 @@ fn backtest(
         input_size,
         progress: !quiet,
     };
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads.unwrap_or(0))
-        .build()
-        .context("starting worker threads")?;
+    let pool = worker_pool(threads)?;
     let result = pool.install(|| run_backtest(&dataset, &options))?;
     let report = MetricsReport::new(&dataset, &result, input_size);
     write_backtest(out, &dataset, &result, &report)?;
     if !quiet {
-        print!("{}", report.to_table());
+        say_raw!("{}", report.to_table());
         for m in &report.models {
             for note in m.fallbacks.iter().take(5) {
-                println!(
+                say!(
                     "  note: {} at {}: {}",
-                    note.series, note.cutoff, note.reason
+                    note.series,
+                    note.cutoff,
+                    note.reason
                 );
             }
             if m.fallbacks.len() > 5 {
-                println!(
+                say!(
                     "  note: ... {} more fallbacks of {} (see metrics.json)",
                     m.fallbacks.len() - 5,
                     m.model
                 );
             }
         }
-        println!(
+        say!(
             "wrote {}/predictions.csv, metrics.csv, metrics.json",
             out.display()
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+struct FitSettings {
+    models: Vec<ModelId>,
+    metric: SelectionMetric,
+    promote: bool,
+    input_size: Option<usize>,
+    threads: Option<usize>,
+    quiet: bool,
+}
+
+fn worker_pool(threads: Option<usize>) -> anyhow::Result<rayon::ThreadPool> {
+    if threads == Some(0) {
+        anyhow::bail!("--threads must be at least 1");
+    }
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads.unwrap_or(0))
+        .build()
+        .context("starting worker threads")
+}
+
+fn fit(
+    manifest: &std::path::Path,
+    registry: &Registry,
+    settings: FitSettings,
+) -> anyhow::Result<ExitCode> {
+    if settings.input_size == Some(0) {
+        anyhow::bail!("--input-size must be at least 1");
+    }
+    let dataset = match load_dataset(manifest) {
+        Ok(dataset) => dataset,
+        Err(report) => {
+            eprintln!("{} — INVALID\n{report}", manifest.display());
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let options = FitOptions {
+        candidates: settings.models,
+        metric: settings.metric,
+        input_size: settings.input_size.or(dataset.manifest.forecast.input_size),
+        promote: settings.promote,
+        progress: !settings.quiet,
+    };
+    let pool = worker_pool(settings.threads)?;
+    let outcome = pool.install(|| fit_dataset(&dataset, &options, registry))?;
+    if !settings.quiet {
+        let mut counts = std::collections::BTreeMap::new();
+        for s in &outcome.manifest.series {
+            *counts.entry(s.model.as_str()).or_insert(0) += 1;
+        }
+        let chosen: Vec<String> = counts.iter().map(|(m, n)| format!("{m} x{n}")).collect();
+        say!(
+            "published {} ({} series; chosen by backtest {}: {}){}",
+            outcome.version,
+            outcome.manifest.series.len(),
+            outcome.manifest.selection.metric,
+            chosen.join(", "),
+            if outcome.production {
+                "; now in production"
+            } else {
+                ""
+            }
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn manage(registry: &Registry, command: RegistryCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        RegistryCommand::List => {
+            let versions = registry.list()?;
+            if versions.is_empty() {
+                say!("no versions in {}", registry.root().display());
+            }
+            for entry in versions {
+                match entry {
+                    Ok(v) => {
+                        let live = registry.production(&v.dataset.name)?.as_deref()
+                            == Some(v.version.as_str());
+                        say!(
+                            "{:<45} {:<22} {:>4} series  {}{}",
+                            v.version,
+                            v.dataset.name,
+                            v.series.len(),
+                            v.created,
+                            if live {
+                                format!("  [{PRODUCTION}]")
+                            } else {
+                                String::new()
+                            }
+                        );
+                    }
+                    Err(e) => say!("unreadable version: {e}"),
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        RegistryCommand::Show { version } => {
+            let manifest = registry.show(&version)?;
+            say!("{}", serde_json::to_string_pretty(&manifest)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        RegistryCommand::Promote { version } => {
+            registry.promote(&version)?;
+            say!("{version} is now in production");
+            Ok(ExitCode::SUCCESS)
+        }
+        RegistryCommand::Rollback { dataset } => {
+            let dataset = match dataset {
+                Some(d) => d,
+                None => only_dataset(registry)?,
+            };
+            let version = registry.rollback(&dataset)?;
+            say!("{dataset}: production is back at {version}");
+            Ok(ExitCode::SUCCESS)
+        }
+        RegistryCommand::Verify { version } => {
+            let versions = match version {
+                Some(v) => vec![v],
+                None => registry
+                    .list()?
+                    .into_iter()
+                    .filter_map(Result::ok)
+                    .map(|m| m.version)
+                    .collect(),
+            };
+            let mut failed = false;
+            for v in versions {
+                match registry.verify(&v) {
+                    Ok(()) => say!("{v}: ok"),
+                    Err(e) => {
+                        failed = true;
+                        say!("{e}");
+                    }
+                }
+            }
+            Ok(if failed {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+    }
+}
+
+/// The one dataset with a production version, for commands that may omit `--dataset`.
+fn only_dataset(registry: &Registry) -> anyhow::Result<String> {
+    let mut names: Vec<String> = registry
+        .list()?
+        .into_iter()
+        .filter_map(Result::ok)
+        .map(|m| m.dataset.name)
+        .collect();
+    names.sort();
+    names.dedup();
+    match names.as_slice() {
+        [one] => Ok(one.clone()),
+        [] => Err(RegistryError::NoProduction("(none)".into()).into()),
+        many => anyhow::bail!(
+            "the registry holds several datasets ({}); say which with --dataset",
+            many.join(", ")
+        ),
+    }
 }
 
 fn check(manifests: &[PathBuf], json: bool) -> anyhow::Result<ExitCode> {
@@ -178,11 +454,11 @@ fn check(manifests: &[PathBuf], json: bool) -> anyhow::Result<ExitCode> {
             continue;
         }
         if i > 0 {
-            println!();
+            say!();
         }
         match result {
-            Ok(dataset) => print!("{}", Summary::of(&dataset)),
-            Err(report) => println!("{} — INVALID\n{report}", path.display()),
+            Ok(dataset) => say_raw!("{}", Summary::of(&dataset)),
+            Err(report) => say!("{} — INVALID\n{report}", path.display()),
         }
     }
     if json {
@@ -191,7 +467,7 @@ fn check(manifests: &[PathBuf], json: bool) -> anyhow::Result<ExitCode> {
             _ => serde_json::Value::Array(documents),
         };
         let text = serde_json::to_string_pretty(&document).context("writing JSON")?;
-        println!("{text}");
+        say!("{text}");
     }
     Ok(if all_valid {
         ExitCode::SUCCESS

@@ -10,7 +10,7 @@ use serde::Serialize;
 use crate::backtest::{Backtest, FallbackNote, cutoff_time};
 use crate::dataset::Dataset;
 use crate::error::Error;
-use crate::fsio::write_atomic;
+use civicast_registry::fsio;
 
 /// A quantile level as Python's `format(tau, "g")` writes it (`0.025`, `0.1`, `0.5`).
 pub fn quantile_label(tau: f64) -> String {
@@ -210,11 +210,17 @@ pub fn write_backtest(
     report: &MetricsReport,
 ) -> Result<(), Error> {
     std::fs::create_dir_all(folder).map_err(Error::io(folder))?;
-    write_atomic(
-        &folder.join("predictions.csv"),
-        predictions_csv(dataset, backtest).as_bytes(),
-    )?;
-    write_atomic(&folder.join("metrics.csv"), report.to_csv().as_bytes())?;
     let json = serde_json::to_string_pretty(report).unwrap_or_default();
-    write_atomic(&folder.join("metrics.json"), json.as_bytes())
+    for (name, bytes) in [
+        (
+            "predictions.csv",
+            predictions_csv(dataset, backtest).into_bytes(),
+        ),
+        ("metrics.csv", report.to_csv().into_bytes()),
+        ("metrics.json", json.into_bytes()),
+    ] {
+        let path = folder.join(name);
+        fsio::write_atomic(&path, &bytes).map_err(Error::io(&path))?;
+    }
+    Ok(())
 }

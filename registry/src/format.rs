@@ -1,0 +1,123 @@
+//! The registry's file formats: what a version's `manifest.json` and `models.json` hold.
+//!
+//! Everything is plain JSON read into plain structs, so loading a version runs no code from the
+//! file (no pickles, no plugins). `format` is bumped whenever a reader would misread a file.
+
+use std::collections::BTreeMap;
+
+use civicast_model::metrics::Scores;
+use civicast_model::{ExogenousSpec, Fitted};
+use serde::{Deserialize, Serialize};
+
+/// The version of these file formats.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// The file that describes a version.
+pub const MANIFEST_FILE: &str = "manifest.json";
+/// The file that holds a version's fitted models.
+pub const MODELS_FILE: &str = "models.json";
+
+/// Everything about one published version except its models.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct VersionManifest {
+    /// File format version ([`FORMAT_VERSION`]).
+    pub format: u32,
+    /// The version id (also its folder name).
+    pub version: String,
+    /// When it was published (RFC 3339, UTC).
+    pub created: String,
+    /// The civicast release that wrote it.
+    pub civicast_version: String,
+    /// The data it was fitted on.
+    pub dataset: DatasetInfo,
+    /// How the models were chosen.
+    pub selection: Selection,
+    /// What the models read, for callers that must supply inputs.
+    pub features: FeatureSchema,
+    /// One entry per series.
+    pub series: Vec<SeriesEntry>,
+    /// SHA-256 of every other file of the version, by file name.
+    pub files: BTreeMap<String, String>,
+}
+
+/// The dataset a version was fitted on.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DatasetInfo {
+    /// Dataset name (from its manifest).
+    pub name: String,
+    /// One-line description.
+    pub title: Option<String>,
+    /// Unit of the target.
+    pub unit: Option<String>,
+    /// Frequency, as in manifests (`1d`, `30m`, ...).
+    pub frequency: String,
+    /// Default forecast horizon.
+    pub horizon: usize,
+    /// Season lengths in steps.
+    pub season_lengths: Vec<usize>,
+    /// The data file's name.
+    pub data_file: String,
+    /// SHA-256 of the data file's bytes.
+    pub data_sha256: String,
+    /// First observation over all series.
+    pub start: String,
+    /// Last observation over all series.
+    pub end: String,
+    /// Number of series.
+    pub series: usize,
+    /// Number of observations.
+    pub rows: usize,
+}
+
+/// How each series' model was chosen.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Selection {
+    /// The metric minimised (`MASE`, `sMAPE`, `RMSE` or `sCRPS`).
+    pub metric: String,
+    /// Candidate models.
+    pub candidates: Vec<String>,
+    /// Backtest windows used for the choice.
+    pub windows: usize,
+    /// Steps between backtest cutoffs.
+    pub step: usize,
+    /// Observations the models were fitted on at most (`None`: all).
+    pub input_size: Option<usize>,
+}
+
+/// The inputs models read.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FeatureSchema {
+    /// Target column.
+    pub target: String,
+    /// Exogenous columns and their roles (statistical models read none of them).
+    pub exogenous: Vec<ExogenousSpec>,
+}
+
+/// One series of a version.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SeriesEntry {
+    /// Series id.
+    pub id: String,
+    /// The model chosen for it.
+    pub model: String,
+    /// Why the chosen model fell back to a simpler one when refitted, if it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback: Option<String>,
+    /// Time of its first observation.
+    pub start: String,
+    /// Time of its last observation (forecasts start one step later).
+    pub end: String,
+    /// Number of observations.
+    pub length: usize,
+    /// Backtest metrics of every candidate on this series, by model id.
+    pub backtest: BTreeMap<String, Scores>,
+}
+
+/// The fitted models of a version (`models.json`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelsFile {
+    /// File format version.
+    pub format: u32,
+    /// The fitted model of each series, by series id.
+    pub series: BTreeMap<String, Fitted>,
+}

@@ -1,0 +1,265 @@
+//! `fit` and `registry` as a user runs them, including a crash at every step of a publication.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use civicast_registry::Registry;
+use common::*;
+
+fn train(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_civicast-train"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn fit(manifest: &Path, registry: &Path, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "fit",
+        manifest.to_str().unwrap(),
+        "--registry",
+        registry.to_str().unwrap(),
+        "--quiet",
+    ];
+    args.extend(extra);
+    train(&args)
+}
+
+#[test]
+fn fit_publishes_a_verified_version_with_per_series_choices() {
+    let fixture = Fixture::new(&manifest(), &valid_csv());
+    let registry = fixture.path("registry");
+    let out = fit(&fixture.manifest(), &registry, &["--models", "snaive"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let reg = Registry::new(&registry);
+    let version = reg
+        .production("tiny")
+        .unwrap()
+        .expect("first version is in production");
+    let (manifest, models) = reg.load(&version).unwrap();
+    assert_eq!(manifest.dataset.series, 2);
+    assert_eq!(manifest.dataset.rows, 60);
+    assert_eq!(manifest.series[0].id, "a");
+    assert_eq!(manifest.series[0].end, "2024-01-30");
+    assert_eq!(manifest.series[0].model, "snaive");
+    assert!(manifest.series[0].backtest.contains_key("snaive"));
+    assert_eq!(models.series.len(), 2);
+    let data = std::fs::read(fixture.path("data.csv")).unwrap();
+    assert_eq!(
+        manifest.dataset.data_sha256,
+        civicast_registry::sha256_hex(&data)
+    );
+}
+
+#[test]
+fn registry_commands_list_show_promote_rollback_and_verify() {
+    let fixture = Fixture::new(&manifest(), &valid_csv());
+    let registry = fixture.path("registry");
+    let reg_arg = registry.to_str().unwrap();
+    assert!(
+        fit(&fixture.manifest(), &registry, &["--models", "snaive"])
+            .status
+            .success()
+    );
+    assert!(
+        fit(
+            &fixture.manifest(),
+            &registry,
+            &["--models", "snaive", "--promote"]
+        )
+        .status
+        .success()
+    );
+    let reg = Registry::new(&registry);
+    let versions: Vec<String> = reg
+        .list()
+        .unwrap()
+        .into_iter()
+        .map(|v| v.unwrap().version)
+        .collect();
+    assert_eq!(versions.len(), 2);
+    assert_eq!(reg.production("tiny").unwrap().as_ref(), Some(&versions[1]));
+
+    let list =
+        String::from_utf8(train(&["registry", "--registry", reg_arg, "list"]).stdout).unwrap();
+    assert!(
+        list.contains(&versions[0]) && list.contains("[production]"),
+        "{list}"
+    );
+    let show = train(&["registry", "--registry", reg_arg, "show", &versions[0]]);
+    let json: serde_json::Value = serde_json::from_slice(&show.stdout).unwrap();
+    assert_eq!(json["dataset"]["name"], "tiny");
+
+    let rollback = train(&["registry", "--registry", reg_arg, "rollback"]);
+    assert!(
+        rollback.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rollback.stderr)
+    );
+    assert_eq!(reg.production("tiny").unwrap().as_ref(), Some(&versions[0]));
+    assert!(
+        train(&["registry", "--registry", reg_arg, "promote", &versions[1]])
+            .status
+            .success()
+    );
+    assert_eq!(reg.production("tiny").unwrap().as_ref(), Some(&versions[1]));
+
+    let verify = train(&["registry", "--registry", reg_arg, "verify"]);
+    assert!(verify.status.success());
+    let models = registry
+        .join("versions")
+        .join(&versions[0])
+        .join("models.json");
+    let mut bytes = std::fs::read(&models).unwrap();
+    bytes.push(b' ');
+    std::fs::write(&models, bytes).unwrap();
+    let verify = train(&["registry", "--registry", reg_arg, "verify"]);
+    assert_eq!(verify.status.code(), Some(1));
+    let text = String::from_utf8(verify.stdout).unwrap();
+    assert!(
+        text.contains(&format!("version {} failed verification", versions[0])),
+        "{text}"
+    );
+    assert!(text.contains("models.json: SHA-256 is"), "{text}");
+    assert!(text.contains(&format!("{}: ok", versions[1])), "{text}");
+}
+
+/// Aborts `fit` (as `kill -9` would) at each step of publishing a second version and checks that
+/// the registry stays valid: every listed version verifies, and production names the first
+/// version or the complete second one.
+#[test]
+fn a_crash_at_any_step_of_fit_leaves_the_registry_valid() {
+    let fixture = Fixture::new(&manifest(), &valid_csv());
+    for step in [
+        "models-written",
+        "staged",
+        "published",
+        "history-appended",
+        "alias-set",
+    ] {
+        let registry = fixture.path(&format!("registry-{step}"));
+        assert!(
+            fit(&fixture.manifest(), &registry, &["--models", "snaive"])
+                .status
+                .success()
+        );
+        let reg = Registry::new(&registry);
+        let first = reg.production("tiny").unwrap().unwrap();
+
+        let crashed = Command::new(env!("CARGO_BIN_EXE_civicast-train"))
+            .args([
+                "fit",
+                fixture.manifest().to_str().unwrap(),
+                "--quiet",
+                "--promote",
+                "--models",
+                "snaive",
+                "--registry",
+            ])
+            .arg(&registry)
+            .env(civicast_registry::store::FAULT_INJECTION_VAR, step)
+            .output()
+            .unwrap();
+        assert!(
+            !crashed.status.success(),
+            "{step}: the fault was not injected"
+        );
+
+        let versions: Vec<String> = reg
+            .list()
+            .unwrap()
+            .into_iter()
+            .map(|v| v.unwrap().version)
+            .collect();
+        for v in &versions {
+            reg.verify(v).unwrap_or_else(|e| panic!("{step}: {e}"));
+        }
+        let production = reg.production("tiny").unwrap().unwrap();
+        assert!(
+            versions.contains(&production),
+            "{step}: production names a listed version"
+        );
+        let expected_versions = if matches!(step, "models-written" | "staged") {
+            1
+        } else {
+            2
+        };
+        assert_eq!(versions.len(), expected_versions, "{step}: {versions:?}");
+        if step != "alias-set" {
+            assert_eq!(production, first, "{step}: the alias had not changed yet");
+        }
+        // The registry keeps working after the crash.
+        assert!(
+            fit(
+                &fixture.manifest(),
+                &registry,
+                &["--models", "snaive", "--promote"]
+            )
+            .status
+            .success()
+        );
+        let verify = train(&[
+            "registry",
+            "--registry",
+            registry.to_str().unwrap(),
+            "verify",
+        ]);
+        assert!(
+            verify.status.success(),
+            "{step}: {}",
+            String::from_utf8_lossy(&verify.stdout)
+        );
+    }
+}
+
+#[test]
+fn bad_input_to_fit_and_registry_gets_clear_errors() {
+    let fixture = Fixture::new(&manifest(), &valid_csv());
+    let registry = fixture.path("registry");
+    let reg_arg = registry.to_str().unwrap();
+
+    let out = fit(&fixture.manifest(), &registry, &["--metric", "accuracy"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown metric \"accuracy\""));
+
+    let out = train(&["registry", "--registry", reg_arg, "promote", "../../etc"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is not a valid name"));
+
+    let out = train(&[
+        "registry",
+        "--registry",
+        reg_arg,
+        "show",
+        "tiny-20990101T000000Z",
+    ]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("does not exist"));
+
+    let out = train(&[
+        "registry",
+        "--registry",
+        reg_arg,
+        "rollback",
+        "--dataset",
+        "tiny",
+    ]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no production version"));
+
+    let blocker = fixture.path("file");
+    std::fs::write(&blocker, "x").unwrap();
+    let out = fit(
+        &fixture.manifest(),
+        &blocker.join("registry"),
+        &["--models", "snaive"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("file/registry"));
+}
