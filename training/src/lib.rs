@@ -15,7 +15,7 @@
 //!   row, series and column, and a [`problem::Report`] collects them all up to a cap;
 //! - [`summary`] turns a valid dataset into what `civicast-train check` prints;
 //! - [`backtest`] runs the evaluation protocol's rolling-origin backtest and [`output`] writes
-//!   its predictions and metrics;
+//!   its predictions and metrics, [`report`] a self-contained HTML page with charts;
 //! - [`fit`] chooses each series' model by backtest, refits it and publishes a registry version
 //!   (see the `civicast-registry` crate).
 //!
@@ -31,6 +31,7 @@ pub mod fit;
 pub mod manifest;
 pub mod output;
 pub mod problem;
+pub mod report;
 pub mod summary;
 pub mod table;
 

@@ -69,7 +69,8 @@ enum Command {
     /// Windows, step and horizon come from the manifest; every window is a fresh fit. Writes
     /// predictions.csv (the protocol's columns: unique_id, ds, cutoff, y, <model>,
     /// <model>-q0.025 ... <model>-q0.975, readable by eval/score.py), metrics.csv and
-    /// metrics.json (MASE, sMAPE, RMSE, cov80, cov95, sCRPS, seconds, fallbacks per model).
+    /// metrics.json (MASE, sMAPE, RMSE, cov80, cov95, sCRPS, seconds, fallbacks per model), and
+    /// report.html (the table and charts of a few series with 80/95% bands).
     #[command(
         after_help = "Example:\n  civicast-train backtest datasets/bikeshare_hourly/dataset.toml --models snaive,ets --out runs/bikeshare"
     )]

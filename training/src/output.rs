@@ -202,7 +202,8 @@ impl MetricsReport {
     }
 }
 
-/// Writes `predictions.csv`, `metrics.csv` and `metrics.json` into `folder` (created if needed).
+/// Writes `predictions.csv`, `metrics.csv`, `metrics.json` and `report.html` into `folder`
+/// (created if needed).
 pub fn write_backtest(
     folder: &Path,
     dataset: &Dataset,
@@ -218,6 +219,10 @@ pub fn write_backtest(
         ),
         ("metrics.csv", report.to_csv().into_bytes()),
         ("metrics.json", json.into_bytes()),
+        (
+            "report.html",
+            crate::report::report_html(dataset, backtest, report).into_bytes(),
+        ),
     ] {
         let path = folder.join(name);
         fsio::write_atomic(&path, &bytes).map_err(Error::io(&path))?;
