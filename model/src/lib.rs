@@ -15,15 +15,21 @@
 //! - [`models`]: the [`Fit`]/[`Predict`] traits and the statistical models (seasonal naive, ETS,
 //!   MSTL, Theta), with [`fit_model`] choosing a fallback for series a model cannot handle.
 //! - [`metrics`]: the evaluation protocol's accuracy and calibration metrics.
+//! - [`features`]: lags, rolling statistics, calendar, holiday and exogenous features for global
+//!   models, built leak-free for training and for recursive forecasting.
+//! - [`rollup`]: step forecasts summed to weeks, months, quarters and fiscal years from sample
+//!   paths (the quantile of a sum, not the sum of quantiles).
 //! - [`optim`]: bounded Nelder-Mead, shared by models that estimate parameters.
 
 pub mod calendar;
 pub mod error;
+pub mod features;
 pub mod forecast;
 pub mod metrics;
 pub mod models;
 pub mod optim;
 pub mod panel;
+pub mod rollup;
 pub mod time;
 
 pub use calendar::{Holiday, HolidayCalendar};

@@ -235,6 +235,22 @@ impl Registry {
         read_json(&path).map(Some)
     }
 
+    /// Datasets that have at least one alias, sorted.
+    pub fn datasets(&self) -> Result<Vec<String>, RegistryError> {
+        let dir = self.root.join("aliases");
+        if !dir.exists() {
+            return Ok(Vec::new());
+        }
+        let entries = std::fs::read_dir(&dir).map_err(RegistryError::io(&dir))?;
+        let mut names: Vec<String> = entries
+            .filter_map(Result::ok)
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| is_valid_name(n))
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+
     /// The version a dataset's production alias names.
     pub fn production(&self, dataset: &str) -> Result<Option<String>, RegistryError> {
         Ok(self.alias(dataset, PRODUCTION)?.map(|a| a.version))

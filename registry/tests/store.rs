@@ -203,6 +203,7 @@ fn datasets_have_separate_production_versions() {
     let power = publish(&registry, "power", false);
     assert_eq!(registry.production("rides").unwrap(), Some(rides));
     assert_eq!(registry.production("power").unwrap(), Some(power));
+    assert_eq!(registry.datasets().unwrap(), ["power", "rides"]);
 }
 
 #[test]

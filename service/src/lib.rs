@@ -1,13 +1,321 @@
 //! # civicast-service
 //!
-//! The inference service: it will load a model registry written by `civicast-train`, answer
-//! forecast and budget-waste-risk requests over HTTP (axum + tokio), and serve the planners'
-//! dashboard. It depends only on `civicast-model`, never on the training crate's data-frame
-//! stack, so a deployed service stays small.
+//! The inference service: it serves each dataset's `production` model version from a registry
+//! written by `civicast-train fit`, over a JSON API under `/v1`, to the city's other systems and
+//! (later) the planners' dashboard. It depends on `civicast-model` and `civicast-registry` only,
+//! never on the training crate's data-frame stack, so a deployed service stays small.
 //!
-//! Status: the HTTP service is not built yet (it is the fourth stage of the plan). Until then the
-//! `civicast-serve` binary says so and exits with a non-zero status instead of pretending to run.
+//! Design, following the axum examples and text-embeddings-inference:
+//!
+//! - [`app`] builds the whole service as a `Router`, so tests call it with `oneshot` and no
+//!   socket; `main.rs` only adds the listener and graceful shutdown.
+//! - Models live in an immutable [`catalog::Catalog`] behind an `ArcSwap`: requests read it
+//!   without locks, and a reload (polling the aliases, or `POST /v1/admin/reload`) verifies and
+//!   warms new versions before swapping them in; a version that fails keeps the old one serving.
+//! - Every failure is one [`error::ApiError`] rendered as RFC 9457 problem details.
+//! - Access is default-deny: every route needs an API key ([`auth`]) except the groups the
+//!   configuration opens (health, metrics, docs by default).
+//! - Back-pressure is a semaphore that answers 503 with `Retry-After` when full, instead of an
+//!   unbounded queue; a request that runs past the timeout is answered 503 too.
 
-/// What `civicast-serve` prints until the service exists.
-pub const NOT_YET_AVAILABLE: &str = "civicast-serve: the inference service is not implemented yet. \
-To validate the bundled datasets now, run: cargo run --bin civicast-train -- check datasets/*/dataset.toml";
+pub mod api;
+pub mod auth;
+pub mod catalog;
+pub mod config;
+pub mod error;
+pub mod metrics;
+pub mod openapi;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use civicast_registry::Registry;
+use tokio::sync::{Mutex, Semaphore};
+
+use crate::auth::{KeyStore, Role};
+use crate::catalog::{Catalog, LoadReport};
+use crate::config::{Config, PublicGroup};
+use crate::error::ApiError;
+use crate::metrics::Metrics;
+
+/// Seconds a client is told to wait after a 503.
+const RETRY_AFTER_SECONDS: u64 = 1;
+
+/// Everything handlers share. Cheap to clone (all `Arc`s).
+#[derive(Clone)]
+pub struct AppState {
+    /// The configuration.
+    pub config: Arc<Config>,
+    /// The registry models are loaded from.
+    pub registry: Registry,
+    /// The models being served.
+    pub catalog: Arc<ArcSwap<Catalog>>,
+    /// Failures of the last reload (dataset -> why).
+    pub last_failures: Arc<ArcSwap<BTreeMap<String, String>>>,
+    /// Metrics.
+    pub metrics: Metrics,
+    keys: Arc<KeyStore>,
+    limiter: Arc<Semaphore>,
+    reloading: Arc<Mutex<()>>,
+}
+
+impl AppState {
+    /// State for `config`, with nothing loaded yet (call [`AppState::reload`]).
+    pub fn new(config: Config) -> Result<Self, prometheus::Error> {
+        let registry = Registry::new(&config.registry);
+        Ok(AppState {
+            keys: Arc::new(KeyStore::new(&config.api_keys)),
+            limiter: Arc::new(Semaphore::new(config.max_concurrent_requests)),
+            config: Arc::new(config),
+            registry,
+            catalog: Arc::new(ArcSwap::from_pointee(Catalog::default())),
+            last_failures: Arc::new(ArcSwap::from_pointee(BTreeMap::new())),
+            metrics: Metrics::new()?,
+            reloading: Arc::new(Mutex::new(())),
+        })
+    }
+
+    /// Loads the registry's production versions and swaps them in. Reloads are serialised; the
+    /// loading itself (file reads, checksums, warm-up) runs off the async workers.
+    pub async fn reload(&self) -> LoadReport {
+        let _guard = self.reloading.lock().await;
+        let registry = self.registry.clone();
+        let current = self.catalog.load_full();
+        let loaded =
+            tokio::task::spawn_blocking(move || Catalog::reload(&registry, &current)).await;
+        let (catalog, report) = match loaded {
+            Ok(result) => result,
+            Err(e) => {
+                let report = LoadReport {
+                    changed: Vec::new(),
+                    failures: vec![("(reload)".into(), e.to_string())],
+                };
+                self.record(&report);
+                return report;
+            }
+        };
+        if !report.changed.is_empty() {
+            self.catalog.store(Arc::new(catalog));
+            self.metrics.reloads.inc();
+        }
+        self.record(&report);
+        report
+    }
+
+    fn record(&self, report: &LoadReport) {
+        for (dataset, why) in &report.failures {
+            tracing::warn!(%dataset, %why, "model version refused; the previous one keeps serving");
+        }
+        for (dataset, version) in &report.changed {
+            tracing::info!(%dataset, %version, "serving new model version");
+        }
+        self.metrics
+            .reload_failures
+            .inc_by(report.failures.len() as u64);
+        self.metrics.model_info.reset();
+        for (dataset, loaded) in &self.catalog.load().datasets {
+            self.metrics
+                .model_info
+                .with_label_values(&[dataset.as_str(), loaded.manifest.version.as_str()])
+                .set(1);
+        }
+        self.last_failures
+            .store(Arc::new(report.failures.iter().cloned().collect()));
+    }
+
+    /// Polls the registry's aliases every `reload_poll_seconds` and reloads when one changed.
+    pub fn spawn_reload_poller(&self) {
+        let seconds = self.config.reload_poll_seconds;
+        if seconds == 0 {
+            return;
+        }
+        let state = self.clone();
+        tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(Duration::from_secs(seconds));
+            loop {
+                ticker.tick().await;
+                let registry = state.registry.clone();
+                let catalog = state.catalog.load_full();
+                let stale = tokio::task::spawn_blocking(move || catalog.is_stale(&registry))
+                    .await
+                    .unwrap_or(false);
+                if stale {
+                    state.reload().await;
+                }
+            }
+        });
+    }
+}
+
+/// Requires an API key with at least `needed` role.
+async fn require(
+    State((state, needed)): State<(AppState, Role)>,
+    request: Request,
+    next: Next,
+) -> Response {
+    match state.keys.caller(request.headers()) {
+        None => ApiError::Unauthorized.into_response(),
+        Some(caller) if caller.role < needed => ApiError::Forbidden {
+            role: caller.role,
+            needed,
+        }
+        .into_response(),
+        Some(_) => next.run(request).await,
+    }
+}
+
+/// Load shedding and timeouts: at most `max_concurrent_requests` in flight, the rest refused at
+/// once with 503 and `Retry-After`; a request past the timeout is answered 503.
+async fn shed_and_time(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let Ok(_permit) = state.limiter.clone().try_acquire_owned() else {
+        state
+            .metrics
+            .rejected
+            .with_label_values(&["overload"])
+            .inc();
+        return ApiError::Unavailable {
+            detail: "the service is at capacity; retry shortly".into(),
+            retry_after: RETRY_AFTER_SECONDS,
+        }
+        .into_response();
+    };
+    request
+        .extensions_mut()
+        .insert(api::BodyLimit(state.config.body_limit_bytes));
+    let timeout = Duration::from_millis(state.config.request_timeout_ms);
+    match tokio::time::timeout(timeout, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => {
+            state.metrics.rejected.with_label_values(&["timeout"]).inc();
+            ApiError::Unavailable {
+                detail: format!("the request took longer than {} ms", timeout.as_millis()),
+                retry_after: RETRY_AFTER_SECONDS,
+            }
+            .into_response()
+        }
+    }
+}
+
+/// Counts requests and latency by matched route (never the raw path: unbounded label values).
+async fn observe(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let started = Instant::now();
+    let response = next.run(request).await;
+    state
+        .metrics
+        .latency
+        .with_label_values(&[route.as_str()])
+        .observe(started.elapsed().as_secs_f64());
+    state
+        .metrics
+        .requests
+        .with_label_values(&[route.as_str(), response.status().as_str()])
+        .inc();
+    response
+}
+
+async fn metrics_text(State(state): State<AppState>) -> impl IntoResponse {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        state.metrics.render(),
+    )
+}
+
+async fn no_route() -> ApiError {
+    ApiError::NoRoute
+}
+
+/// Builds the whole service.
+pub fn app(state: AppState) -> Router {
+    let config = state.config.clone();
+    let gate = |router: Router<AppState>, role: Role| {
+        router.route_layer(middleware::from_fn_with_state(
+            (state.clone(), role),
+            require,
+        ))
+    };
+    let gate_unless_public = |router: Router<AppState>, group: PublicGroup| {
+        if config.public.contains(&group) {
+            router
+        } else {
+            gate(router, Role::Read)
+        }
+    };
+
+    let read = gate(
+        Router::new()
+            .route("/v1/series", get(api::series))
+            .route("/v1/forecast", post(api::forecast))
+            .route("/v1/models", get(api::models))
+            .route("/v1/models/{version}", get(api::model_version)),
+        Role::Read,
+    );
+    let admin = gate(
+        Router::new().route("/v1/admin/reload", post(api::reload)),
+        Role::Admin,
+    );
+    let v1 = read
+        .merge(admin)
+        .layer(DefaultBodyLimit::max(config.body_limit_bytes))
+        .route_layer(middleware::from_fn_with_state(state.clone(), shed_and_time));
+    let health = gate_unless_public(
+        Router::new()
+            .route("/health/live", get(api::live))
+            .route("/health/ready", get(api::ready)),
+        PublicGroup::Health,
+    );
+    let metrics = gate_unless_public(
+        Router::new().route("/metrics", get(metrics_text)),
+        PublicGroup::Metrics,
+    );
+    let docs = gate_unless_public(
+        Router::new()
+            .route("/openapi.json", get(openapi::document))
+            .route("/docs", get(openapi::page)),
+        PublicGroup::Docs,
+    );
+
+    let mut router = v1
+        .merge(health)
+        .merge(metrics)
+        .merge(docs)
+        .fallback(no_route)
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(middleware::from_fn_with_state(state.clone(), observe))
+        .with_state(state);
+    if !config.cors_origins.is_empty() {
+        let origins: Vec<axum::http::HeaderValue> = config
+            .cors_origins
+            .iter()
+            .filter_map(|o| o.parse().ok())
+            .collect();
+        router = router.layer(
+            tower_http::cors::CorsLayer::new()
+                .allow_origin(origins)
+                .allow_methods([axum::http::Method::GET, axum::http::Method::POST])
+                .allow_headers([
+                    axum::http::header::AUTHORIZATION,
+                    axum::http::header::CONTENT_TYPE,
+                    axum::http::HeaderName::from_static("x-api-key"),
+                ]),
+        );
+    }
+    router
+}

@@ -1,0 +1,693 @@
+//! The `/v1` API: request and response types and their handlers.
+//!
+//! Requests are parsed into checked values at the edge ("parse, don't validate"): a handler that
+//! got past [`ForecastRequest::check`] never re-checks a horizon or a probability. Every failure
+//! is an [`ApiError`] that names the field.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, Path, Query, Request, State};
+use civicast_model::Predict;
+use civicast_model::rollup::{Period, roll_up};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::AppState;
+use crate::catalog::LoadedVersion;
+use crate::error::{ApiError, echo};
+
+/// A JSON body whose rejections become problem details (size, syntax, types), never axum's
+/// plain-text defaults.
+pub struct ApiJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for ApiJson<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let limit = request.extensions().get::<BodyLimit>().map_or(0, |l| l.0);
+        match Json::<T>::from_request(request, state).await {
+            Ok(Json(value)) => Ok(ApiJson(value)),
+            Err(JsonRejection::BytesRejection(_)) => Err(ApiError::TooLarge { limit }),
+            Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::Invalid {
+                field: None,
+                detail: "the body must be JSON with Content-Type: application/json".into(),
+            }),
+            Err(e) => Err(ApiError::Invalid {
+                field: None,
+                // serde's message names the field and what was expected, e.g.
+                // "unknown field `horizn`, expected one of ...", without echoing the body.
+                detail: e.body_text(),
+            }),
+        }
+    }
+}
+
+/// The configured body limit, put in request extensions so [`ApiJson`] can say it.
+#[derive(Clone, Copy, Debug)]
+pub struct BodyLimit(pub usize);
+
+/// A series, named by its dataset and id.
+#[derive(Clone, Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SeriesRef {
+    /// Dataset name, e.g. `chicago_ridership`.
+    pub dataset: String,
+    /// Series id within the dataset, e.g. `Clark_Lake`.
+    pub id: String,
+}
+
+/// `POST /v1/forecast`.
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ForecastRequest {
+    /// The series to forecast (1 to the configured maximum).
+    pub series: Vec<SeriesRef>,
+    /// Steps ahead (default: each dataset's horizon; at most the configured maximum).
+    pub horizon: Option<usize>,
+    /// Quantile probabilities in (0, 1), e.g. `[0.1, 0.5, 0.9]`.
+    #[serde(default)]
+    pub quantiles: Vec<f64>,
+    /// Central interval levels in percent, e.g. `[80, 95]` (each adds two quantiles). Default
+    /// `[80, 95]` when neither quantiles nor levels are given.
+    #[serde(default)]
+    pub levels: Vec<f64>,
+    /// Roll the forecast up to calendar periods from sample paths: `day`, `week`, `month`,
+    /// `quarter`, `year` or `fiscal_year` (its first month is configured).
+    pub rollup: Option<String>,
+    /// Future values of exogenous variables (e.g. a weather forecast), by column name. The
+    /// statistical models served today do not read them; the response says so when given.
+    pub exogenous: Option<BTreeMap<String, Vec<f64>>>,
+}
+
+/// A checked forecast request.
+struct Checked {
+    horizon: Option<usize>,
+    probabilities: Vec<f64>,
+    rollup: Option<Period>,
+}
+
+/// Probabilities of the default 80% and 95% intervals.
+const DEFAULT_LEVELS: [f64; 2] = [80.0, 95.0];
+
+impl ForecastRequest {
+    fn check(&self, state: &AppState) -> Result<Checked, ApiError> {
+        let config = &state.config;
+        if self.series.is_empty() {
+            return Err(ApiError::invalid("series", "name at least one series"));
+        }
+        if self.series.len() > config.max_series_per_request {
+            return Err(ApiError::invalid(
+                "series",
+                format!(
+                    "{} series requested; at most {} per request",
+                    self.series.len(),
+                    config.max_series_per_request
+                ),
+            ));
+        }
+        if let Some(h) = self.horizon
+            && !(1..=config.max_horizon).contains(&h)
+        {
+            return Err(ApiError::invalid(
+                "horizon",
+                format!(
+                    "horizon {h} is out of range; allowed 1..={}",
+                    config.max_horizon
+                ),
+            ));
+        }
+        let mut probabilities = Vec::new();
+        for (i, &q) in self.quantiles.iter().enumerate() {
+            if !(q > 0.0 && q < 1.0) {
+                return Err(ApiError::invalid(
+                    format!("quantiles[{i}]"),
+                    format!("{q} is not a probability strictly between 0 and 1"),
+                ));
+            }
+            probabilities.push(q);
+        }
+        let levels: &[f64] = if self.levels.is_empty() && self.quantiles.is_empty() {
+            &DEFAULT_LEVELS
+        } else {
+            &self.levels
+        };
+        for (i, &level) in levels.iter().enumerate() {
+            if !(level > 0.0 && level < 100.0) {
+                return Err(ApiError::invalid(
+                    format!("levels[{i}]"),
+                    format!("{level} is not an interval level strictly between 0 and 100"),
+                ));
+            }
+            // (100 - L) / 200 rather than (1 - L/100) / 2: the former is correctly rounded, so
+            // level 95 gives exactly the double nearest 0.025 and the key "0.025".
+            probabilities.push((100.0 - level) / 200.0);
+            probabilities.push((100.0 + level) / 200.0);
+        }
+        probabilities.sort_by(f64::total_cmp);
+        probabilities.dedup_by(|a, b| (*a - *b).abs() < 1e-12);
+        let rollup = match self.rollup.as_deref() {
+            None => None,
+            Some("fiscal_year") => Some(Period::FiscalYear {
+                first_month: config.fiscal_year_first_month,
+            }),
+            Some(text) => Some(text.parse::<Period>().map_err(|_| {
+                ApiError::invalid(
+                    "rollup",
+                    format!(
+                        "{} is not a period; allowed: day, week, month, quarter, year, fiscal_year",
+                        echo(text)
+                    ),
+                )
+            })?),
+        };
+        Ok(Checked {
+            horizon: self.horizon,
+            probabilities,
+            rollup,
+        })
+    }
+}
+
+/// A forecast for one step.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct StepForecast {
+    /// Time of the step, in the dataset's format.
+    pub time: String,
+    /// Point forecast (the model's mean).
+    pub mean: f64,
+    /// Quantiles by probability (`"0.1"`, `"0.9"`, ...).
+    pub quantiles: BTreeMap<String, f64>,
+}
+
+/// A forecast total for one calendar period.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct PeriodForecast {
+    /// Label: `2016-W33`, `2016-08`, `2016-Q3`, `2016`, `FY2017`.
+    pub period: String,
+    /// First day of the period.
+    pub start: String,
+    /// Last day of the period.
+    pub end: String,
+    /// Forecast steps inside the period.
+    pub steps: usize,
+    /// Whether the forecast covers the whole period (otherwise the total is partial).
+    pub complete: bool,
+    /// Mean of the period total.
+    pub mean: f64,
+    /// Quantiles of the period total, from joint sample paths.
+    pub quantiles: BTreeMap<String, f64>,
+}
+
+/// The forecast of one series.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct SeriesForecast {
+    /// Dataset name.
+    pub dataset: String,
+    /// Series id.
+    pub id: String,
+    /// The model version that made it.
+    pub version: String,
+    /// The model that made it.
+    pub model: String,
+    /// Unit of the values.
+    pub unit: Option<String>,
+    /// One entry per step.
+    pub steps: Vec<StepForecast>,
+    /// Totals per calendar period, when a roll-up was asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rollup: Option<Vec<PeriodForecast>>,
+    /// Things the caller should know (fallbacks, ignored inputs).
+    pub notes: Vec<String>,
+}
+
+/// `POST /v1/forecast` response.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct ForecastResponse {
+    /// One per requested series, in request order.
+    pub forecasts: Vec<SeriesForecast>,
+}
+
+fn probability_key(p: f64) -> String {
+    // Shortest round-trip form: 0.1, 0.025, 0.975.
+    format!("{p}")
+}
+
+fn find<'a>(
+    catalog: &'a crate::catalog::Catalog,
+    reference: &SeriesRef,
+    i: usize,
+) -> Result<(&'a Arc<LoadedVersion>, usize), ApiError> {
+    let loaded = catalog
+        .datasets
+        .get(&reference.dataset)
+        .ok_or_else(|| ApiError::NotFound {
+            what: "dataset",
+            name: format!("{} (series[{i}].dataset)", echo(&reference.dataset)),
+        })?;
+    let position = *loaded
+        .index
+        .get(&reference.id)
+        .ok_or_else(|| ApiError::NotFound {
+            what: "series",
+            name: format!(
+                "{} in dataset {} (series[{i}].id)",
+                echo(&reference.id),
+                echo(&reference.dataset)
+            ),
+        })?;
+    Ok((loaded, position))
+}
+
+/// A stable seed per series, so the same request gives the same roll-up.
+fn seed_for(dataset: &str, id: &str) -> u64 {
+    // FNV-1a: stable across runs and platforms, unlike `DefaultHasher`.
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in dataset.bytes().chain([0]).chain(id.bytes()) {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    hash
+}
+
+/// Forecast one or many series.
+#[utoipa::path(
+    post,
+    path = "/v1/forecast",
+    request_body = ForecastRequest,
+    responses(
+        (status = 200, description = "Forecasts, in request order", body = ForecastResponse),
+        (status = 401, description = "No or unknown API key"),
+        (status = 404, description = "Unknown dataset or series (named in the detail)"),
+        (status = 422, description = "A field is invalid (named in `field`)"),
+        (status = 503, description = "Overloaded or no model loaded; retry after Retry-After seconds"),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn forecast(
+    State(state): State<AppState>,
+    ApiJson(request): ApiJson<ForecastRequest>,
+) -> Result<Json<ForecastResponse>, ApiError> {
+    let checked = request.check(&state)?;
+    let catalog = state.catalog.load();
+    let mut forecasts = Vec::with_capacity(request.series.len());
+    for (i, reference) in request.series.iter().enumerate() {
+        let (loaded, position) = find(&catalog, reference, i)?;
+        let entry = &loaded.manifest.series[position];
+        let fitted = loaded.models.get(&entry.id).ok_or_else(|| {
+            ApiError::Internal(format!(
+                "version {} lost series {}",
+                loaded.manifest.version, entry.id
+            ))
+        })?;
+        let horizon = checked.horizon.unwrap_or(loaded.manifest.dataset.horizon);
+        let forecast = fitted
+            .model
+            .predict(horizon, &checked.probabilities)
+            .map_err(|e| ApiError::Internal(format!("forecasting {}: {e}", entry.id)))?;
+        let frequency = loaded.frequency;
+        let end = loaded.ends[position];
+        let time_of = |step: usize| -> String {
+            frequency
+                .advance(end, step as i64 + 1)
+                .map(|t| frequency.format_time(t))
+                .unwrap_or_default()
+        };
+        let steps = (0..horizon)
+            .map(|t| StepForecast {
+                time: time_of(t),
+                mean: forecast.point[t],
+                quantiles: forecast
+                    .quantiles
+                    .iter()
+                    .map(|(p, values)| (probability_key(*p), values[t]))
+                    .collect(),
+            })
+            .collect();
+        let mut notes = Vec::new();
+        if let Some(fallback) = &fitted.fallback {
+            notes.push(fallback.clone());
+        }
+        if request.exogenous.is_some() {
+            notes.push(format!(
+                "exogenous values were ignored: the {} model of this series does not use them",
+                fitted.model.id()
+            ));
+        }
+        let rollup = match checked.rollup {
+            None => None,
+            Some(period) => {
+                let first = frequency.advance(end, 1).unwrap_or(end);
+                let paths = fitted
+                    .model
+                    .sample_paths(
+                        horizon,
+                        state.config.sample_paths,
+                        seed_for(&reference.dataset, &reference.id),
+                    )
+                    .map_err(|e| ApiError::Internal(format!("sampling {}: {e}", entry.id)))?;
+                let totals = roll_up(&paths, first, frequency, period, &checked.probabilities)
+                    .map_err(|e| {
+                        ApiError::invalid(
+                            "rollup",
+                            format!("cannot roll up series {}: {e}", echo(&entry.id)),
+                        )
+                    })?;
+                Some(
+                    totals
+                        .into_iter()
+                        .map(|t| PeriodForecast {
+                            period: t.period.label,
+                            start: t.period.start.to_string(),
+                            end: t.period.end.to_string(),
+                            steps: t.steps,
+                            complete: t.complete,
+                            mean: t.mean,
+                            quantiles: t
+                                .quantiles
+                                .into_iter()
+                                .map(|(p, v)| (probability_key(p), v))
+                                .collect(),
+                        })
+                        .collect(),
+                )
+            }
+        };
+        forecasts.push(SeriesForecast {
+            dataset: reference.dataset.clone(),
+            id: entry.id.clone(),
+            version: loaded.manifest.version.clone(),
+            model: fitted.model.id().to_string(),
+            unit: loaded.manifest.dataset.unit.clone(),
+            steps,
+            rollup,
+            notes,
+        });
+    }
+    Ok(Json(ForecastResponse { forecasts }))
+}
+
+/// `GET /v1/series` query.
+#[derive(Clone, Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct SeriesQuery {
+    /// Only this dataset.
+    pub dataset: Option<String>,
+    /// Skip this many series (default 0).
+    pub offset: Option<usize>,
+    /// Return at most this many (default 100, at most 1000).
+    pub limit: Option<usize>,
+}
+
+/// One served series.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct SeriesInfo {
+    /// Dataset name.
+    pub dataset: String,
+    /// Series id.
+    pub id: String,
+    /// Unit of the values.
+    pub unit: Option<String>,
+    /// Frequency (`1d`, `1h`, `30m`, ...).
+    pub frequency: String,
+    /// First observation.
+    pub start: String,
+    /// Last observation; forecasts start one step later.
+    pub last_observation: String,
+    /// Number of observations.
+    pub length: usize,
+    /// The model serving it.
+    pub model: String,
+    /// The model version.
+    pub version: String,
+    /// The chosen model's backtest metrics (MASE, sMAPE, RMSE, cov80, cov95, sCRPS).
+    #[schema(value_type = Object)]
+    pub backtest: Option<civicast_model::metrics::Scores>,
+}
+
+/// A page of series.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct SeriesPage {
+    /// The series on this page.
+    pub series: Vec<SeriesInfo>,
+    /// Series matching the filter in all.
+    pub total: usize,
+    /// Offset of this page.
+    pub offset: usize,
+    /// Page size asked for.
+    pub limit: usize,
+}
+
+/// Largest page of `GET /v1/series`.
+const MAX_PAGE: usize = 1_000;
+
+/// List the served series.
+#[utoipa::path(
+    get,
+    path = "/v1/series",
+    params(SeriesQuery),
+    responses(
+        (status = 200, description = "A page of series", body = SeriesPage),
+        (status = 401, description = "No or unknown API key"),
+        (status = 404, description = "Unknown dataset"),
+        (status = 422, description = "Bad paging values"),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn series(
+    State(state): State<AppState>,
+    query: Result<Query<SeriesQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<SeriesPage>, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::Invalid {
+        field: None,
+        detail: e.body_text(),
+    })?;
+    let limit = query.limit.unwrap_or(100);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(ApiError::invalid(
+            "limit",
+            format!("{limit} is out of range; allowed 1..={MAX_PAGE}"),
+        ));
+    }
+    let offset = query.offset.unwrap_or(0);
+    let catalog = state.catalog.load();
+    if let Some(dataset) = &query.dataset
+        && !catalog.datasets.contains_key(dataset)
+    {
+        return Err(ApiError::NotFound {
+            what: "dataset",
+            name: echo(dataset),
+        });
+    }
+    let all: Vec<SeriesInfo> = catalog
+        .datasets
+        .values()
+        .filter(|v| query.dataset.as_ref().is_none_or(|d| d == v.dataset()))
+        .flat_map(|v| {
+            v.manifest.series.iter().map(move |s| SeriesInfo {
+                dataset: v.dataset().to_owned(),
+                id: s.id.clone(),
+                unit: v.manifest.dataset.unit.clone(),
+                frequency: v.manifest.dataset.frequency.clone(),
+                start: s.start.clone(),
+                last_observation: s.end.clone(),
+                length: s.length,
+                model: s.model.clone(),
+                version: v.manifest.version.clone(),
+                backtest: s.backtest.get(&s.model).cloned(),
+            })
+        })
+        .collect();
+    let total = all.len();
+    Ok(Json(SeriesPage {
+        series: all.into_iter().skip(offset).take(limit).collect(),
+        total,
+        offset,
+        limit,
+    }))
+}
+
+/// One registry version, as listed.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct ModelVersion {
+    /// Version id.
+    pub version: String,
+    /// Dataset name.
+    pub dataset: String,
+    /// When it was published.
+    pub created: String,
+    /// Number of series.
+    pub series: usize,
+    /// Whether the registry names it as its dataset's production version.
+    pub production: bool,
+    /// Whether this service is serving it now.
+    pub serving: bool,
+}
+
+/// List the registry's versions.
+#[utoipa::path(
+    get,
+    path = "/v1/models",
+    responses((status = 200, description = "All versions, oldest first", body = [ModelVersion])),
+    security(("api_key" = []))
+)]
+pub async fn models(State(state): State<AppState>) -> Result<Json<Vec<ModelVersion>>, ApiError> {
+    let registry = state.registry.clone();
+    let catalog = state.catalog.load_full();
+    let listed = tokio::task::spawn_blocking(move || -> Result<Vec<ModelVersion>, String> {
+        let mut out = Vec::new();
+        for manifest in registry
+            .list()
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .flatten()
+        {
+            let production = registry
+                .production(&manifest.dataset.name)
+                .ok()
+                .flatten()
+                .is_some_and(|v| v == manifest.version);
+            let serving = catalog
+                .datasets
+                .get(&manifest.dataset.name)
+                .is_some_and(|v| v.manifest.version == manifest.version);
+            out.push(ModelVersion {
+                version: manifest.version,
+                dataset: manifest.dataset.name,
+                created: manifest.created,
+                series: manifest.series.len(),
+                production,
+                serving,
+            });
+        }
+        Ok(out)
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.to_string()))?
+    .map_err(ApiError::Internal)?;
+    Ok(Json(listed))
+}
+
+/// One version's manifest: dataset, data checksum, per-series models and backtest metrics.
+#[utoipa::path(
+    get,
+    path = "/v1/models/{version}",
+    params(("version" = String, Path, description = "Version id")),
+    responses(
+        (status = 200, description = "The version's manifest", body = Object),
+        (status = 404, description = "Unknown version"),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn model_version(
+    State(state): State<AppState>,
+    Path(version): Path<String>,
+) -> Result<Json<civicast_registry::VersionManifest>, ApiError> {
+    if !civicast_registry::is_valid_name(&version) {
+        return Err(ApiError::NotFound {
+            what: "version",
+            name: echo(&version),
+        });
+    }
+    let registry = state.registry.clone();
+    let wanted = version.clone();
+    let result = tokio::task::spawn_blocking(move || registry.show(&wanted))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    match result {
+        Ok(manifest) => Ok(Json(manifest)),
+        Err(civicast_registry::RegistryError::UnknownVersion(_)) => Err(ApiError::NotFound {
+            what: "version",
+            name: echo(&version),
+        }),
+        Err(e) => Err(ApiError::Internal(e.to_string())),
+    }
+}
+
+/// What a reload did.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct ReloadResponse {
+    /// Datasets whose served version changed: dataset -> new version.
+    pub changed: BTreeMap<String, String>,
+    /// Datasets whose new version was refused: dataset -> why. They keep their old version.
+    pub failures: BTreeMap<String, String>,
+    /// What is served now: dataset -> version.
+    pub serving: BTreeMap<String, String>,
+}
+
+/// Load the registry's production versions now (admin).
+#[utoipa::path(
+    post,
+    path = "/v1/admin/reload",
+    responses(
+        (status = 200, description = "What changed and what was refused", body = ReloadResponse),
+        (status = 401, description = "No or unknown API key"),
+        (status = 403, description = "The key is not an admin key"),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn reload(State(state): State<AppState>) -> Result<Json<ReloadResponse>, ApiError> {
+    let report = state.reload().await;
+    let catalog = state.catalog.load();
+    Ok(Json(ReloadResponse {
+        changed: report.changed.into_iter().collect(),
+        failures: report.failures.into_iter().collect(),
+        serving: catalog
+            .datasets
+            .iter()
+            .map(|(d, v)| (d.clone(), v.manifest.version.clone()))
+            .collect(),
+    }))
+}
+
+/// Health of the service.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct Health {
+    /// `live`, `ready` or `not_ready`.
+    pub status: String,
+    /// Served versions: dataset -> version.
+    pub serving: BTreeMap<String, String>,
+    /// Failures of the last reload: dataset -> why (empty when it succeeded).
+    pub last_reload_failures: BTreeMap<String, String>,
+}
+
+/// The process is up.
+#[utoipa::path(get, path = "/health/live", responses((status = 200, body = Health)))]
+pub async fn live() -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "status": "live" }))
+}
+
+/// The service has at least one verified model loaded.
+#[utoipa::path(
+    get,
+    path = "/health/ready",
+    responses(
+        (status = 200, description = "Ready", body = Health),
+        (status = 503, description = "No verified model loaded", body = Health),
+    )
+)]
+pub async fn ready(State(state): State<AppState>) -> (axum::http::StatusCode, Json<Health>) {
+    let catalog = state.catalog.load();
+    let ready = !catalog.datasets.is_empty();
+    let health = Health {
+        status: if ready { "ready" } else { "not_ready" }.into(),
+        serving: catalog
+            .datasets
+            .iter()
+            .map(|(d, v)| (d.clone(), v.manifest.version.clone()))
+            .collect(),
+        last_reload_failures: state.last_failures.load().as_ref().clone(),
+    };
+    let status = if ready {
+        axum::http::StatusCode::OK
+    } else {
+        axum::http::StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(health))
+}

@@ -1,0 +1,159 @@
+//! The models being served: each dataset's production version, verified and warmed.
+//!
+//! A [`Catalog`] is immutable; a reload builds a new one and swaps it in atomically (`ArcSwap`),
+//! so a request sees one consistent set of versions from start to end and never waits for a
+//! reload. A dataset whose new version fails to load (bad checksum, unreadable, a model that
+//! cannot forecast) keeps its old version, and the failure is reported in health and metrics.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use chrono::NaiveDateTime;
+use civicast_model::{Fitted, Frequency, Predict, TimePoint};
+use civicast_registry::{Registry, VersionManifest};
+
+/// One dataset's served version.
+#[derive(Debug)]
+pub struct LoadedVersion {
+    /// Its manifest.
+    pub manifest: VersionManifest,
+    /// Its frequency, parsed once.
+    pub frequency: Frequency,
+    /// Fitted models, by series id.
+    pub models: BTreeMap<String, Fitted>,
+    /// Position of each series in `manifest.series`.
+    pub index: HashMap<String, usize>,
+    /// Time of each series' last observation, parsed once.
+    pub ends: Vec<TimePoint>,
+}
+
+impl LoadedVersion {
+    /// The dataset's name.
+    pub fn dataset(&self) -> &str {
+        &self.manifest.dataset.name
+    }
+}
+
+/// All datasets' served versions.
+#[derive(Debug, Default)]
+pub struct Catalog {
+    /// By dataset name.
+    pub datasets: BTreeMap<String, Arc<LoadedVersion>>,
+}
+
+/// What happened during a load.
+#[derive(Clone, Debug, Default)]
+pub struct LoadReport {
+    /// Datasets whose version changed, with the new version.
+    pub changed: Vec<(String, String)>,
+    /// Failures: `(dataset, message)`. The dataset keeps its previous version, if any.
+    pub failures: Vec<(String, String)>,
+}
+
+fn parse_time(text: &str, frequency: Frequency) -> Option<TimePoint> {
+    if frequency.is_index() {
+        return text.parse().ok().map(TimePoint::Step);
+    }
+    if let Ok(date) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        return Some(TimePoint::date(date));
+    }
+    NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S")
+        .ok()
+        .map(TimePoint::At)
+}
+
+/// Loads, verifies and warms one version.
+pub fn load_version(registry: &Registry, version: &str) -> Result<LoadedVersion, String> {
+    let (manifest, models) = registry.load(version).map_err(|e| e.to_string())?;
+    let frequency: Frequency = manifest
+        .dataset
+        .frequency
+        .parse()
+        .map_err(|e| format!("version {version}: {e}"))?;
+    let mut ends = Vec::with_capacity(manifest.series.len());
+    let mut index = HashMap::with_capacity(manifest.series.len());
+    for (i, s) in manifest.series.iter().enumerate() {
+        let end = parse_time(&s.end, frequency).ok_or_else(|| {
+            format!(
+                "version {version}: series {:?} has a bad end time {:?}",
+                s.id, s.end
+            )
+        })?;
+        ends.push(end);
+        index.insert(s.id.clone(), i);
+        // Warm-up: every model must forecast before the version is served.
+        let model = models
+            .series
+            .get(&s.id)
+            .ok_or_else(|| format!("version {version}: no model for series {:?}", s.id))?;
+        model
+            .model
+            .predict(1, &[0.5])
+            .map_err(|e| format!("version {version}: series {:?} cannot forecast: {e}", s.id))?;
+    }
+    Ok(LoadedVersion {
+        manifest,
+        frequency,
+        models: models.series,
+        index,
+        ends,
+    })
+}
+
+impl Catalog {
+    /// The next catalog: every dataset's production version, reusing `current`'s loaded versions
+    /// that have not changed and keeping them where the new one fails.
+    pub fn reload(registry: &Registry, current: &Catalog) -> (Catalog, LoadReport) {
+        let mut report = LoadReport::default();
+        let mut datasets = current.datasets.clone();
+        let names = match dataset_names(registry) {
+            Ok(names) => names,
+            Err(e) => {
+                report.failures.push(("(registry)".into(), e));
+                return (Catalog { datasets }, report);
+            }
+        };
+        for name in names {
+            let version = match registry.production(&name) {
+                Ok(Some(version)) => version,
+                Ok(None) => continue,
+                Err(e) => {
+                    report.failures.push((name, e.to_string()));
+                    continue;
+                }
+            };
+            if datasets
+                .get(&name)
+                .is_some_and(|loaded| loaded.manifest.version == version)
+            {
+                continue;
+            }
+            match load_version(registry, &version) {
+                Ok(loaded) => {
+                    report.changed.push((name.clone(), version));
+                    datasets.insert(name, Arc::new(loaded));
+                }
+                Err(e) => report.failures.push((name, e)),
+            }
+        }
+        (Catalog { datasets }, report)
+    }
+
+    /// Whether any dataset's production alias names another version than the one served.
+    pub fn is_stale(&self, registry: &Registry) -> bool {
+        let Ok(names) = dataset_names(registry) else {
+            return false;
+        };
+        names.iter().any(|name| match registry.production(name) {
+            Ok(Some(version)) => self
+                .datasets
+                .get(name)
+                .is_none_or(|loaded| loaded.manifest.version != version),
+            _ => false,
+        })
+    }
+}
+
+fn dataset_names(registry: &Registry) -> Result<Vec<String>, String> {
+    registry.datasets().map_err(|e| e.to_string())
+}

@@ -1,0 +1,271 @@
+//! Service configuration: a TOML file, overridden by environment variables, overridden by flags.
+//!
+//! Every value is checked at start-up and a bad one stops the service with a message naming the
+//! key, so a typo never becomes a silently different service. Unknown keys are rejected for the
+//! same reason. API keys are configured only as SHA-256 hashes: the configuration file can be read
+//! by operators without revealing a key.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::auth::Role;
+
+/// Environment variable naming the configuration file.
+pub const CONFIG_VAR: &str = "CIVICAST_CONFIG";
+/// Environment variable overriding `listen`.
+pub const LISTEN_VAR: &str = "CIVICAST_LISTEN";
+/// Environment variable overriding `registry`.
+pub const REGISTRY_VAR: &str = "CIVICAST_REGISTRY";
+/// Environment variable adding API keys: `name:role:sha256hex`, comma-separated.
+pub const API_KEYS_VAR: &str = "CIVICAST_API_KEYS";
+
+/// One API key, as its hash.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiKey {
+    /// Who holds it (logged, never the key).
+    pub name: String,
+    /// What it may do.
+    pub role: Role,
+    /// Hex SHA-256 of the key (`civicast-serve hash-key <key>` prints it).
+    pub sha256: String,
+}
+
+/// Route groups that can be opened to callers without a key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PublicGroup {
+    /// `/health/live` and `/health/ready`.
+    Health,
+    /// `/metrics`.
+    Metrics,
+    /// `/openapi.json` and `/docs`.
+    Docs,
+}
+
+/// The whole configuration, with defaults.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// The model registry folder.
+    pub registry: PathBuf,
+    /// API keys and their roles.
+    pub api_keys: Vec<ApiKey>,
+    /// Route groups reachable without a key.
+    pub public: Vec<PublicGroup>,
+    /// Longest forecast horizon a request may ask for, in steps.
+    pub max_horizon: usize,
+    /// Most series one forecast request may name.
+    pub max_series_per_request: usize,
+    /// Sample paths drawn for roll-ups.
+    pub sample_paths: usize,
+    /// First month (1-12) of the fiscal year for `fiscal_year` roll-ups.
+    pub fiscal_year_first_month: u32,
+    /// Largest request body, in bytes.
+    pub body_limit_bytes: usize,
+    /// A request taking longer is answered 503.
+    pub request_timeout_ms: u64,
+    /// Requests handled at once; more are refused with 503 and `Retry-After` instead of queued.
+    pub max_concurrent_requests: usize,
+    /// How often to check the registry's production aliases for a new version (0 = never).
+    pub reload_poll_seconds: u64,
+    /// Origins allowed by CORS; empty = CORS off.
+    pub cors_origins: Vec<String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            registry: PathBuf::from("var/registry"),
+            api_keys: Vec::new(),
+            public: vec![PublicGroup::Health, PublicGroup::Metrics, PublicGroup::Docs],
+            max_horizon: 1_000,
+            max_series_per_request: 100,
+            sample_paths: 1_000,
+            fiscal_year_first_month: 1,
+            body_limit_bytes: 1 << 20,
+            request_timeout_ms: 10_000,
+            max_concurrent_requests: 256,
+            reload_poll_seconds: 5,
+            cors_origins: Vec::new(),
+        }
+    }
+}
+
+/// A configuration problem, naming the key or variable.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {0}")]
+pub struct ConfigError(pub String);
+
+impl Config {
+    /// Reads the file at `path` (if any), then applies environment overrides, then checks.
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        let mut config = match path {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| ConfigError(format!("cannot read {}: {e}", path.display())))?;
+                toml::from_str(&text)
+                    .map_err(|e| ConfigError(format!("{}: {}", path.display(), e.message())))?
+            }
+            None => Config::default(),
+        };
+        config.apply_env(|name| std::env::var(name).ok())?;
+        config.check()?;
+        Ok(config)
+    }
+
+    /// Applies the environment variables (through `get`, so tests need not touch the process
+    /// environment).
+    pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        if let Some(listen) = get(LISTEN_VAR) {
+            self.listen = listen.parse().map_err(|_| {
+                ConfigError(format!(
+                    "{LISTEN_VAR}={listen:?} is not an address like 127.0.0.1:8080"
+                ))
+            })?;
+        }
+        if let Some(registry) = get(REGISTRY_VAR) {
+            self.registry = PathBuf::from(registry);
+        }
+        if let Some(keys) = get(API_KEYS_VAR) {
+            for (i, entry) in keys.split(',').filter(|e| !e.trim().is_empty()).enumerate() {
+                let parts: Vec<&str> = entry.trim().split(':').collect();
+                let [name, role, sha256] = parts.as_slice() else {
+                    return Err(ConfigError(format!(
+                        "{API_KEYS_VAR} entry {} is not name:role:sha256",
+                        i + 1
+                    )));
+                };
+                let role = role
+                    .parse()
+                    .map_err(|e| ConfigError(format!("{API_KEYS_VAR} entry {}: {e}", i + 1)))?;
+                self.api_keys.push(ApiKey {
+                    name: (*name).to_owned(),
+                    role,
+                    sha256: (*sha256).to_owned(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks every value; the first bad one is the error.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        let bad = |key: &str, why: &str| Err(ConfigError(format!("{key}: {why}")));
+        if self.max_horizon == 0 {
+            return bad("max_horizon", "must be at least 1");
+        }
+        if self.max_series_per_request == 0 {
+            return bad("max_series_per_request", "must be at least 1");
+        }
+        if !(10..=100_000).contains(&self.sample_paths) {
+            return bad("sample_paths", "must be between 10 and 100000");
+        }
+        if !(1..=12).contains(&self.fiscal_year_first_month) {
+            return bad("fiscal_year_first_month", "must be a month number 1-12");
+        }
+        if self.body_limit_bytes < 1024 {
+            return bad("body_limit_bytes", "must be at least 1024");
+        }
+        if self.request_timeout_ms == 0 {
+            return bad("request_timeout_ms", "must be at least 1");
+        }
+        if self.max_concurrent_requests == 0 {
+            return bad("max_concurrent_requests", "must be at least 1");
+        }
+        for (i, key) in self.api_keys.iter().enumerate() {
+            let valid_hash =
+                key.sha256.len() == 64 && key.sha256.chars().all(|c| c.is_ascii_hexdigit());
+            if !valid_hash {
+                return bad(
+                    &format!("api_keys[{i}] ({})", key.name),
+                    "sha256 must be 64 hex digits (civicast-serve hash-key <key> prints it)",
+                );
+            }
+        }
+        for origin in &self.cors_origins {
+            if origin.parse::<axum::http::HeaderValue>().is_err() || !origin.starts_with("http") {
+                return bad(
+                    "cors_origins",
+                    &format!("{origin:?} is not an origin like https://example.org"),
+                );
+            }
+        }
+        if self.api_keys.is_empty() {
+            return bad(
+                "api_keys",
+                "no API keys are configured, so every API route would refuse every caller; add \
+                 [[api_keys]] entries (name, role = \"read\" or \"admin\", sha256) or set \
+                 CIVICAST_API_KEYS=name:role:sha256 (civicast-serve hash-key <key> prints the hash)",
+            );
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HASH: &str = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+
+    #[test]
+    fn environment_variables_override_the_file() {
+        let mut config = Config::default();
+        config
+            .apply_env(|name| match name {
+                LISTEN_VAR => Some("0.0.0.0:9000".into()),
+                API_KEYS_VAR => Some(format!("ops:admin:{HASH}")),
+                _ => None,
+            })
+            .unwrap();
+        assert_eq!(config.listen.port(), 9000);
+        assert_eq!(config.api_keys[0].role, Role::Admin);
+        config.check().unwrap();
+    }
+
+    #[test]
+    fn bad_values_fail_fast_naming_the_key() {
+        let mut config = Config::default();
+        assert!(config.check().unwrap_err().to_string().contains("api_keys"));
+        config.api_keys.push(ApiKey {
+            name: "x".into(),
+            role: Role::Read,
+            sha256: "abc".into(),
+        });
+        assert!(
+            config
+                .check()
+                .unwrap_err()
+                .to_string()
+                .contains("api_keys[0] (x)")
+        );
+        config.api_keys[0].sha256 = HASH.into();
+        config.fiscal_year_first_month = 13;
+        assert!(
+            config
+                .check()
+                .unwrap_err()
+                .to_string()
+                .contains("fiscal_year_first_month")
+        );
+        let err = Config::default()
+            .apply_env(|_| Some("nonsense".into()))
+            .unwrap_err();
+        assert!(err.to_string().contains(LISTEN_VAR));
+    }
+
+    #[test]
+    fn an_unknown_key_in_the_file_is_rejected() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("serve.toml");
+        std::fs::write(&path, "max_horizn = 10\n").unwrap();
+        let err = Config::load(Some(&path)).unwrap_err().to_string();
+        assert!(err.contains("max_horizn"), "{err}");
+    }
+}

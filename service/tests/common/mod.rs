@@ -1,0 +1,177 @@
+//! Fixtures for the service tests: a registry with small fitted models, an app with keys.
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use civicast_model::{ModelId, SeriesContext, fit_model};
+use civicast_registry::{
+    DatasetInfo, FeatureSchema, ModelsFile, Registry, Selection, SeriesEntry, VersionManifest,
+};
+use civicast_service::auth::{Role, hash_key};
+use civicast_service::config::{ApiKey, Config};
+use civicast_service::{AppState, app};
+use http_body_util::BodyExt;
+use tower::ServiceExt;
+
+pub const READ_KEY: &str = "read-key-for-tests";
+pub const ADMIN_KEY: &str = "admin-key-for-tests";
+
+/// Daily series of `days` days ending 2024-02-25 (a Sunday), weekly pattern times `scale`.
+pub fn values(days: usize, scale: f64) -> Vec<f64> {
+    (0..days)
+        .map(|t| scale * (10.0 + (t % 7) as f64) + (t % 3) as f64 * 0.1)
+        .collect()
+}
+
+/// Publishes a version of dataset `rides` with series a and b fitted with `model`.
+pub fn publish(registry: &Registry, model: ModelId, scale: f64, promote: bool) -> String {
+    let days = 56;
+    let context = SeriesContext {
+        season_lengths: vec![7],
+    };
+    let mut models = BTreeMap::new();
+    let mut series = Vec::new();
+    for id in ["a", "b"] {
+        let fitted = fit_model(model, &context, &values(days, scale)).unwrap();
+        series.push(SeriesEntry {
+            id: id.into(),
+            model: fitted.model.id().to_string(),
+            fallback: fitted.fallback.clone(),
+            start: "2024-01-01".into(),
+            end: "2024-02-25".into(),
+            length: days,
+            backtest: BTreeMap::new(),
+        });
+        models.insert(id.to_owned(), fitted);
+    }
+    let manifest = VersionManifest {
+        format: 0,
+        version: String::new(),
+        created: String::new(),
+        civicast_version: "test".into(),
+        dataset: DatasetInfo {
+            name: "rides".into(),
+            title: Some("Test rides".into()),
+            unit: Some("riders".into()),
+            frequency: "1d".into(),
+            horizon: 14,
+            season_lengths: vec![7],
+            data_file: "rides.csv".into(),
+            data_sha256: "0".repeat(64),
+            start: "2024-01-01".into(),
+            end: "2024-02-25".into(),
+            series: 2,
+            rows: 2 * days,
+        },
+        selection: Selection {
+            metric: "MASE".into(),
+            candidates: vec![model.to_string()],
+            windows: 1,
+            step: 14,
+            input_size: None,
+        },
+        features: FeatureSchema {
+            target: "y".into(),
+            exogenous: vec![],
+        },
+        series,
+        files: BTreeMap::new(),
+    };
+    registry
+        .publish(
+            manifest,
+            &ModelsFile {
+                format: 1,
+                series: models,
+            },
+            promote,
+        )
+        .unwrap()
+}
+
+/// A configuration over `registry` with one read and one admin key.
+pub fn config(registry: &Path) -> Config {
+    Config {
+        registry: registry.to_path_buf(),
+        api_keys: vec![
+            ApiKey {
+                name: "reader".into(),
+                role: Role::Read,
+                sha256: hash_key(READ_KEY),
+            },
+            ApiKey {
+                name: "operator".into(),
+                role: Role::Admin,
+                sha256: hash_key(ADMIN_KEY),
+            },
+        ],
+        reload_poll_seconds: 0,
+        ..Config::default()
+    }
+}
+
+/// A loaded app state over a fresh registry with one snaive version.
+pub async fn state_with_models() -> (tempfile::TempDir, AppState, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = Registry::new(dir.path());
+    let version = publish(&registry, ModelId::Snaive, 1.0, false);
+    let state = AppState::new(config(dir.path())).unwrap();
+    state.reload().await;
+    (dir, state, version)
+}
+
+/// Sends a request through the app (no socket) and returns status and JSON body.
+pub async fn send(
+    state: &AppState,
+    method: &str,
+    uri: &str,
+    key: Option<&str>,
+    body: Option<serde_json::Value>,
+) -> (StatusCode, serde_json::Value) {
+    let (status, bytes) = send_raw(
+        state,
+        method,
+        uri,
+        key,
+        body.map(|b| b.to_string()),
+        "application/json",
+    )
+    .await;
+    let json = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
+    (status, json)
+}
+
+/// Sends a request with a raw body and content type; returns status and body bytes.
+pub async fn send_raw(
+    state: &AppState,
+    method: &str,
+    uri: &str,
+    key: Option<&str>,
+    body: Option<String>,
+    content_type: &str,
+) -> (StatusCode, Vec<u8>) {
+    let mut request = Request::builder().method(method).uri(uri);
+    if let Some(key) = key {
+        request = request.header("authorization", format!("Bearer {key}"));
+    }
+    if body.is_some() {
+        request = request.header("content-type", content_type);
+    }
+    let request = request
+        .body(body.map_or_else(Body::empty, Body::from))
+        .unwrap();
+    let response = app(state.clone()).oneshot(request).await.unwrap();
+    let status = response.status();
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .unwrap()
+        .to_bytes()
+        .to_vec();
+    (status, bytes)
+}
