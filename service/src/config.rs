@@ -261,6 +261,15 @@ mod tests {
     }
 
     #[test]
+    fn the_example_configuration_is_valid() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("serve.example.toml");
+        let text = std::fs::read_to_string(path).unwrap();
+        let config: Config = toml::from_str(&text).unwrap();
+        config.check().unwrap();
+        assert_eq!(config.api_keys.len(), 2);
+    }
+
+    #[test]
     fn an_unknown_key_in_the_file_is_rejected() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("serve.toml");

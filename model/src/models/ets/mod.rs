@@ -19,7 +19,7 @@
 //! * **Estimation** (`selection.rs`): R's heuristic initial states (`init.rs`), StatsForecast's
 //!   starting values and bounds (smoothing parameters in `[1e-4, 0.9999]`, `phi` in
 //!   `[0.8, 0.98]`), the likelihood `n log(SSE) (+ 2 sum log|forecast|)` minimised over
-//!   parameters and initial states by StatsForecast's Nelder-Mead (`simplex.rs`), and the
+//!   parameters and initial states by StatsForecast's Nelder-Mead ([`crate::optim`]), and the
 //!   candidate with the smallest AICc chosen.
 //! * **Forecasts.** Point forecasts are the model's forecast function; quantiles are Gaussian
 //!   around them with the exact forecast variance of the model's class (`variance.rs`); sample
@@ -30,7 +30,6 @@
 mod core;
 mod init;
 mod selection;
-mod simplex;
 mod simulate;
 mod spec;
 mod variance;

@@ -15,7 +15,8 @@
 
 use super::core::{Dynamics, State};
 use super::init::initial_states;
-use super::simplex::minimise;
+use crate::optim::{NelderMead, StopCheck, nelder_mead};
+
 use super::{ErrorKind, EtsModel, MAX_SEASON, SeasonKind, TrendKind};
 
 /// Smallest and largest phi, StatsForecast's `_PHI_LOWER` / `_PHI_UPPER` (R: 0.8 .. 0.98).
@@ -290,7 +291,13 @@ pub(crate) fn fit_candidate(
         fixed_alpha,
         n_states,
     };
-    let optimum = minimise(|p| layout.objective(y, p), &x0, &lower, &upper);
+    let optimum = nelder_mead(
+        |p| layout.objective(y, p),
+        &x0,
+        &lower,
+        &upper,
+        &NelderMead::statsforecast(StopCheck::BeforeRanking),
+    );
 
     let mut full = [0.0; MAX_SEASON + 2];
     let (dynamics, len) = layout.unpack(&optimum.x, &mut full);

@@ -16,7 +16,7 @@
 //! 2. **Fit.** Each variant's initial level, `α ∈ [0.1, 0.99]` and (optimised variants)
 //!    `θ ∈ [1, 1e10]` minimise the sum of squared one-step errors (after three burn-in steps)
 //!    divided by the mean absolute value, from `(y₀/2, 0.5, 2)`, by StatsForecast's own
-//!    Nelder-Mead (`nelder_mead.rs` says why it is not `optim.rs`).
+//!    Nelder-Mead ([`crate::optim`] says why it must be that one).
 //! 3. **Choose.** The variant with the smallest criterion wins; ties go to the earlier of STM, OTM,
 //!    DSTM, DOTM.
 //! 4. **Forecast.** Points run the recursion forward with forecasts standing in for observations,
@@ -39,7 +39,6 @@
 //! (n = 1095, m = 7) or twelve weeks of half-hourly data (n = 4032, m = 48). A 28-step forecast
 //! with 21 quantiles takes about 2 ms, most of it drawing and sorting the paths.
 
-mod nelder_mead;
 mod seasonality;
 mod simulation;
 mod state;
@@ -49,6 +48,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::ModelError;
 use crate::forecast::{Forecast, SamplePaths};
 use crate::models::{Fit, Predict};
+use crate::optim::{NelderMead, StopCheck, nelder_mead};
 
 pub use seasonality::Seasonality;
 pub use state::ThetaState;
@@ -263,8 +263,23 @@ fn fit_variant(y: &[f64], variant: Variant, mean_abs: f64) -> Coefficients {
             vec![LEVEL_BOUND, ALPHA_BOUNDS.1],
         )
     };
-    let x = nelder_mead::minimise(|x| model(x).criterion(y, mean_abs), &x0, &lower, &upper);
-    model(&x)
+    // A NaN criterion (an overflowing recursion) rejects the point: it scores +inf.
+    let objective = |x: &[f64]| {
+        let criterion = model(x).criterion(y, mean_abs);
+        if criterion.is_nan() {
+            f64::INFINITY
+        } else {
+            criterion
+        }
+    };
+    let optimum = nelder_mead(
+        objective,
+        &x0,
+        &lower,
+        &upper,
+        &NelderMead::statsforecast(StopCheck::AfterRanking),
+    );
+    model(&optimum.x)
 }
 
 /// Sample standard deviation (`ddof = 1`); 0 for fewer than two values.
