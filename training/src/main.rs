@@ -77,29 +77,19 @@ enum Command {
     Backtest {
         /// The dataset's manifest (dataset.toml).
         manifest: PathBuf,
-        /// Models to evaluate, comma-separated: snaive, ets, mstl, theta.
-        #[arg(long, value_delimiter = ',', default_values_t = ModelId::ALL.to_vec(), value_parser = parse_model)]
-        models: Vec<ModelId>,
-        /// Folder for predictions.csv, metrics.csv and metrics.json (created if missing).
+        /// Folder for predictions.csv, metrics.csv, metrics.json and report.html (created if
+        /// missing).
         #[arg(long)]
         out: PathBuf,
-        /// Fit each window on at most this many of the latest observations (default: the
-        /// manifest's forecast.input_size, else all).
-        #[arg(long)]
-        input_size: Option<usize>,
-        /// Worker threads (default: all cores). Use 1 for the protocol's single-thread timings.
-        #[arg(long)]
-        threads: Option<usize>,
-        /// No progress bar and no table: for scripts.
-        #[arg(long, short)]
-        quiet: bool,
+        #[command(flatten)]
+        run: RunArgs,
     },
     /// Choose each series' model by backtest, refit it on all data, publish a registry version.
     ///
     /// The new version is immutable and verified by checksums. It becomes the dataset's
     /// production version with --promote, or when the dataset has none yet.
     #[command(
-        after_help = "Example:\n  civicast-train fit datasets/chicago_ridership/dataset.toml --registry registry"
+        after_help = "Example:\n  civicast-train fit datasets/chicago_ridership/dataset.toml --registry var/registry"
     )]
     Fit {
         /// The dataset's manifest (dataset.toml).
@@ -107,25 +97,14 @@ enum Command {
         /// The registry folder (created if missing).
         #[arg(long)]
         registry: PathBuf,
-        /// Candidate models, comma-separated: snaive, ets, mstl, theta.
-        #[arg(long, value_delimiter = ',', default_values_t = ModelId::ALL.to_vec(), value_parser = parse_model)]
-        models: Vec<ModelId>,
         /// The backtest metric that picks each series' model: mase, smape, rmse or scrps.
         #[arg(long, default_value = "mase")]
         metric: SelectionMetric,
         /// Make the new version the production version.
         #[arg(long)]
         promote: bool,
-        /// Fit on at most this many of the latest observations (default: the manifest's
-        /// forecast.input_size, else all).
-        #[arg(long)]
-        input_size: Option<usize>,
-        /// Worker threads (default: all cores).
-        #[arg(long)]
-        threads: Option<usize>,
-        /// No progress bar and no summary.
-        #[arg(long, short)]
-        quiet: bool,
+        #[command(flatten)]
+        run: RunArgs,
     },
     /// Manage the model registry: list, show, promote, rollback, verify.
     Registry {
@@ -135,6 +114,24 @@ enum Command {
         #[command(subcommand)]
         command: RegistryCommand,
     },
+}
+
+/// Options shared by the commands that fit models.
+#[derive(clap::Args)]
+struct RunArgs {
+    /// Models, comma-separated: snaive, ets, mstl, theta.
+    #[arg(long, value_delimiter = ',', default_values_t = ModelId::ALL.to_vec(), value_parser = parse_model)]
+    models: Vec<ModelId>,
+    /// Fit on at most this many of the latest observations (default: the manifest's
+    /// forecast.input_size, else all).
+    #[arg(long)]
+    input_size: Option<usize>,
+    /// Worker threads (default: all cores). Use 1 for the protocol's single-thread timings.
+    #[arg(long)]
+    threads: Option<usize>,
+    /// No progress bar and no summary: for scripts.
+    #[arg(long, short)]
+    quiet: bool,
 }
 
 #[derive(Subcommand)]
@@ -182,46 +179,29 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Check { manifests, json } => check(&manifests, json),
-        Command::Backtest {
-            manifest,
-            models,
-            out,
-            input_size,
-            threads,
-            quiet,
-        } => backtest(&manifest, models, &out, input_size, threads, quiet),
+        Command::Backtest { manifest, out, run } => backtest(&manifest, &out, run),
         Command::Fit {
             manifest,
             registry,
-            models,
             metric,
             promote,
-            input_size,
-            threads,
-            quiet,
-        } => {
-            let settings = FitSettings {
-                models,
-                metric,
-                promote,
-                input_size,
-                threads,
-                quiet,
-            };
-            fit(&manifest, &Registry::new(registry), settings)
-        }
+            run,
+        } => fit(&manifest, &Registry::new(registry), metric, promote, run),
         Command::Registry { registry, command } => manage(&Registry::new(registry), command),
     }
 }
 
 fn backtest(
     manifest: &std::path::Path,
-    models: Vec<ModelId>,
     out: &std::path::Path,
-    input_size: Option<usize>,
-    threads: Option<usize>,
-    quiet: bool,
+    run: RunArgs,
 ) -> anyhow::Result<ExitCode> {
+    let RunArgs {
+        models,
+        input_size,
+        threads,
+        quiet,
+    } = run;
     if input_size == Some(0) {
         anyhow::bail!("--input-size must be at least 1");
     }
@@ -269,15 +249,6 @@ fn backtest(
     Ok(ExitCode::SUCCESS)
 }
 
-struct FitSettings {
-    models: Vec<ModelId>,
-    metric: SelectionMetric,
-    promote: bool,
-    input_size: Option<usize>,
-    threads: Option<usize>,
-    quiet: bool,
-}
-
 fn worker_pool(threads: Option<usize>) -> anyhow::Result<rayon::ThreadPool> {
     if threads == Some(0) {
         anyhow::bail!("--threads must be at least 1");
@@ -291,7 +262,9 @@ fn worker_pool(threads: Option<usize>) -> anyhow::Result<rayon::ThreadPool> {
 fn fit(
     manifest: &std::path::Path,
     registry: &Registry,
-    settings: FitSettings,
+    metric: SelectionMetric,
+    promote: bool,
+    settings: RunArgs,
 ) -> anyhow::Result<ExitCode> {
     if settings.input_size == Some(0) {
         anyhow::bail!("--input-size must be at least 1");
@@ -305,9 +278,9 @@ fn fit(
     };
     let options = FitOptions {
         candidates: settings.models,
-        metric: settings.metric,
+        metric,
         input_size: settings.input_size.or(dataset.manifest.forecast.input_size),
-        promote: settings.promote,
+        promote,
         progress: !settings.quiet,
     };
     let pool = worker_pool(settings.threads)?;
