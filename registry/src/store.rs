@@ -185,6 +185,15 @@ impl Registry {
 
         let models_bytes = to_json(models);
         let models_path = work.join(MODELS_FILE);
+        // Refuse to publish what could not be read back: a model whose JSON does not round-trip
+        // would be refused by every reader, so it must not become a version at all.
+        let reparsed: ModelsFile = parse_json(&models_path, &models_bytes)?;
+        if reparsed != *models {
+            return Err(RegistryError::Corrupt {
+                path: models_path,
+                message: "the fitted models do not read back as written".into(),
+            });
+        }
         write_durable(&models_path, &models_bytes).map_err(RegistryError::io(&models_path))?;
         fault_point("models-written");
         manifest.files = BTreeMap::from([(MODELS_FILE.to_owned(), sha256_hex(&models_bytes))]);

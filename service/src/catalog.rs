@@ -39,6 +39,9 @@ impl LoadedVersion {
 pub struct Catalog {
     /// By dataset name.
     pub datasets: BTreeMap<String, Arc<LoadedVersion>>,
+    /// Versions that failed to load, by dataset: alias polling does not retry them (an explicit
+    /// reload does), so a broken version is reported once, not every poll.
+    pub refused: BTreeMap<String, String>,
 }
 
 /// What happened during a load.
@@ -106,11 +109,12 @@ impl Catalog {
     pub fn reload(registry: &Registry, current: &Catalog) -> (Catalog, LoadReport) {
         let mut report = LoadReport::default();
         let mut datasets = current.datasets.clone();
+        let mut refused = current.refused.clone();
         let names = match dataset_names(registry) {
             Ok(names) => names,
             Err(e) => {
                 report.failures.push(("(registry)".into(), e));
-                return (Catalog { datasets }, report);
+                return (Catalog { datasets, refused }, report);
             }
         };
         for name in names {
@@ -130,25 +134,33 @@ impl Catalog {
             }
             match load_version(registry, &version) {
                 Ok(loaded) => {
+                    refused.remove(&name);
                     report.changed.push((name.clone(), version));
                     datasets.insert(name, Arc::new(loaded));
                 }
-                Err(e) => report.failures.push((name, e)),
+                Err(e) => {
+                    refused.insert(name.clone(), version);
+                    report.failures.push((name, e));
+                }
             }
         }
-        (Catalog { datasets }, report)
+        (Catalog { datasets, refused }, report)
     }
 
-    /// Whether any dataset's production alias names another version than the one served.
+    /// Whether any dataset's production alias names a version that is neither served nor
+    /// already refused.
     pub fn is_stale(&self, registry: &Registry) -> bool {
         let Ok(names) = dataset_names(registry) else {
             return false;
         };
         names.iter().any(|name| match registry.production(name) {
-            Ok(Some(version)) => self
-                .datasets
-                .get(name)
-                .is_none_or(|loaded| loaded.manifest.version != version),
+            Ok(Some(version)) => {
+                let served = self
+                    .datasets
+                    .get(name)
+                    .is_some_and(|loaded| loaded.manifest.version == version);
+                !served && self.refused.get(name) != Some(&version)
+            }
             _ => false,
         })
     }

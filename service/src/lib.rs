@@ -82,12 +82,16 @@ impl AppState {
         })
     }
 
-    /// Loads the registry's production versions and swaps them in. Reloads are serialised; the
-    /// loading itself (file reads, checksums, warm-up) runs off the async workers.
+    /// Loads the registry's production versions and swaps them in, retrying refused versions.
+    /// Reloads are serialised; the loading itself (file reads, checksums, warm-up) runs off the
+    /// async workers.
     pub async fn reload(&self) -> LoadReport {
         let _guard = self.reloading.lock().await;
         let registry = self.registry.clone();
-        let current = self.catalog.load_full();
+        let current = Arc::new(Catalog {
+            datasets: self.catalog.load().datasets.clone(),
+            refused: BTreeMap::new(),
+        });
         let loaded =
             tokio::task::spawn_blocking(move || Catalog::reload(&registry, &current)).await;
         let (catalog, report) = match loaded {
@@ -102,9 +106,9 @@ impl AppState {
             }
         };
         if !report.changed.is_empty() {
-            self.catalog.store(Arc::new(catalog));
             self.metrics.reloads.inc();
         }
+        self.catalog.store(Arc::new(catalog));
         self.record(&report);
         report
     }

@@ -413,6 +413,41 @@ async fn a_corrupt_version_is_refused_and_the_old_one_keeps_serving() {
 }
 
 #[tokio::test]
+async fn alias_polling_does_not_retry_a_refused_version_until_a_new_one_appears() {
+    let (dir, state, _) = state_with_models().await;
+    let registry = Registry::new(dir.path());
+    let broken = publish(&registry, ModelId::Snaive, 2.0, true);
+    std::fs::write(
+        dir.path()
+            .join("versions")
+            .join(&broken)
+            .join("models.json"),
+        "{}",
+    )
+    .unwrap();
+    assert!(
+        state.catalog.load().is_stale(&registry),
+        "a new production version is noticed"
+    );
+    let report = state.reload().await;
+    assert_eq!(report.failures.len(), 1);
+    assert!(
+        !state.catalog.load().is_stale(&registry),
+        "the refused version is not retried by polling"
+    );
+    publish(&registry, ModelId::Snaive, 3.0, true);
+    assert!(
+        state.catalog.load().is_stale(&registry),
+        "a newer version is noticed again"
+    );
+    let report = state.reload().await;
+    assert!(
+        report.failures.is_empty() && report.changed.len() == 1,
+        "{report:?}"
+    );
+}
+
+#[tokio::test]
 async fn readiness_needs_a_verified_model() {
     let dir = tempfile::tempdir().unwrap();
     let state = AppState::new(config(dir.path())).unwrap();

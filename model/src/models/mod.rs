@@ -104,8 +104,11 @@ impl SeriesContext {
 }
 
 /// Any fitted statistical model: what the registry stores.
+///
+/// Adjacently tagged (`{"model": "ets", "fitted": {...}}`) so that a model's own field names can
+/// never collide with the tag.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "model", rename_all = "snake_case")]
+#[serde(tag = "model", content = "fitted", rename_all = "snake_case")]
 pub enum FittedModel {
     /// A fitted seasonal naive model.
     Snaive(snaive::FittedSeasonalNaive),
@@ -220,4 +223,46 @@ fn snaive_for(
     let season = context.primary_season();
     let season = if y.len() > season { season } else { 1 };
     snaive::SeasonalNaiveParams::new(season).fit(y)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Weekly pattern with a trend and noise-like wiggle: every model fits it without falling back.
+    fn series() -> Vec<f64> {
+        (0..140)
+            .map(|t| 50.0 + 0.1 * t as f64 + 8.0 * ((t % 7) as f64) + ((t * 37) % 11) as f64 * 0.3)
+            .collect()
+    }
+
+    #[test]
+    fn every_fitted_model_round_trips_through_json_and_forecasts_the_same() {
+        let context = SeriesContext {
+            season_lengths: vec![7, 28],
+        };
+        for id in ModelId::ALL {
+            let fitted = fit_model(id, &context, &series()).unwrap();
+            assert_eq!(
+                fitted.model.id(),
+                id,
+                "{id} fell back: {:?}",
+                fitted.fallback
+            );
+            let json = serde_json::to_string(&fitted).unwrap();
+            let back: Fitted = serde_json::from_str(&json).unwrap_or_else(|e| panic!("{id}: {e}"));
+            assert_eq!(back, fitted, "{id}");
+            let a = fitted.model.predict(14, &[0.1, 0.9]).unwrap();
+            let b = back.model.predict(14, &[0.1, 0.9]).unwrap();
+            assert_eq!(a, b, "{id}");
+        }
+    }
+
+    #[test]
+    fn model_ids_parse_and_print_as_on_the_command_line() {
+        for id in ModelId::ALL {
+            assert_eq!(id.as_str().parse::<ModelId>().unwrap(), id);
+        }
+        assert!("prophet".parse::<ModelId>().is_err());
+    }
 }
