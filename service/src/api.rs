@@ -307,9 +307,8 @@ pub async fn forecast(
             ))
         })?;
         let horizon = checked.horizon.unwrap_or(loaded.manifest.dataset.horizon);
-        let forecast = fitted
-            .model
-            .predict(horizon, &checked.probabilities)
+        let forecast = loaded
+            .forecast(position, horizon, &checked.probabilities)
             .map_err(|e| ApiError::Internal(format!("forecasting {}: {e}", entry.id)))?;
         let frequency = loaded.frequency;
         let end = loaded.ends[position];

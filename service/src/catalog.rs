@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use chrono::NaiveDateTime;
-use civicast_model::{Fitted, Frequency, Predict, TimePoint};
+use civicast_model::{Fitted, Forecast, Frequency, ModelError, Predict, TimePoint};
 use civicast_registry::{Registry, VersionManifest};
 
 /// One dataset's served version.
@@ -25,12 +25,55 @@ pub struct LoadedVersion {
     pub index: HashMap<String, usize>,
     /// Time of each series' last observation, parsed once.
     pub ends: Vec<TimePoint>,
+    /// Forecasts already computed, by (series position, horizon, probabilities).
+    cache: std::sync::Mutex<HashMap<CacheKey, Arc<Forecast>>>,
 }
+
+/// A forecast request's identity within one version: series position, horizon and the bit
+/// patterns of the probabilities (exact, and hashable unlike `f64`).
+type CacheKey = (usize, usize, Vec<u64>);
+
+/// Forecasts kept per version before the cache starts over. A forecast of a fixed version is a
+/// pure function of its key, so caching is exact; the bound keeps memory flat under requests
+/// with ever new horizons or probabilities.
+const FORECAST_CACHE_ENTRIES: usize = 4_096;
 
 impl LoadedVersion {
     /// The dataset's name.
     pub fn dataset(&self) -> &str {
         &self.manifest.dataset.name
+    }
+
+    /// The forecast of the series at `position`, computed once per version and key. Worth it
+    /// because some models' quantiles come from simulation (Theta draws 2000 paths), which costs
+    /// far more than answering the request.
+    pub fn forecast(
+        &self,
+        position: usize,
+        horizon: usize,
+        probabilities: &[f64],
+    ) -> Result<Arc<Forecast>, ModelError> {
+        let key = (
+            position,
+            horizon,
+            probabilities.iter().map(|p| p.to_bits()).collect(),
+        );
+        if let Some(hit) = self.cache.lock().ok().and_then(|c| c.get(&key).cloned()) {
+            return Ok(hit);
+        }
+        let id = &self.manifest.series[position].id;
+        let model = self
+            .models
+            .get(id)
+            .ok_or_else(|| ModelError::Unsupported(format!("no model for series {id:?}")))?;
+        let forecast = Arc::new(model.model.predict(horizon, probabilities)?);
+        if let Ok(mut cache) = self.cache.lock() {
+            if cache.len() >= FORECAST_CACHE_ENTRIES {
+                cache.clear();
+            }
+            cache.insert(key, forecast.clone());
+        }
+        Ok(forecast)
     }
 }
 
@@ -100,6 +143,7 @@ pub fn load_version(registry: &Registry, version: &str) -> Result<LoadedVersion,
         models: models.series,
         index,
         ends,
+        cache: std::sync::Mutex::new(HashMap::new()),
     })
 }
 
@@ -168,4 +212,88 @@ impl Catalog {
 
 fn dataset_names(registry: &Registry) -> Result<Vec<String>, String> {
     registry.datasets().map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use civicast_model::{ModelId, SeriesContext, fit_model};
+    use civicast_registry::{
+        DatasetInfo, FeatureSchema, ModelsFile, Selection, SeriesEntry, VersionManifest,
+    };
+
+    fn loaded(model: ModelId) -> LoadedVersion {
+        let y: Vec<f64> = (0..84)
+            .map(|t| 10.0 + (t % 7) as f64 + (t % 5) as f64 * 0.3)
+            .collect();
+        let fitted = fit_model(
+            model,
+            &SeriesContext {
+                season_lengths: vec![7],
+            },
+            &y,
+        )
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let registry = Registry::new(dir.path());
+        let manifest = VersionManifest {
+            format: 0,
+            version: String::new(),
+            created: String::new(),
+            civicast_version: "test".into(),
+            dataset: DatasetInfo {
+                name: "d".into(),
+                title: None,
+                unit: None,
+                frequency: "1d".into(),
+                horizon: 7,
+                season_lengths: vec![7],
+                data_file: "d.csv".into(),
+                data_sha256: String::new(),
+                start: "2024-01-01".into(),
+                end: "2024-03-24".into(),
+                series: 1,
+                rows: 84,
+            },
+            selection: Selection {
+                metric: "MASE".into(),
+                candidates: vec![],
+                windows: 1,
+                step: 7,
+                input_size: None,
+            },
+            features: FeatureSchema {
+                target: "y".into(),
+                exogenous: vec![],
+            },
+            series: vec![SeriesEntry {
+                id: "s".into(),
+                model: model.to_string(),
+                fallback: None,
+                start: "2024-01-01".into(),
+                end: "2024-03-24".into(),
+                length: 84,
+                backtest: Default::default(),
+            }],
+            files: Default::default(),
+        };
+        let models = ModelsFile {
+            format: 1,
+            series: BTreeMap::from([("s".to_owned(), fitted)]),
+        };
+        let version = registry.publish(manifest, &models, true).unwrap();
+        load_version(&registry, &version).unwrap()
+    }
+
+    #[test]
+    fn a_repeated_forecast_comes_from_the_cache_and_equals_a_fresh_one() {
+        let version = loaded(ModelId::Theta);
+        let first = version.forecast(0, 14, &[0.1, 0.9]).unwrap();
+        let again = version.forecast(0, 14, &[0.1, 0.9]).unwrap();
+        assert!(Arc::ptr_eq(&first, &again), "served from the cache");
+        let fresh = version.models["s"].model.predict(14, &[0.1, 0.9]).unwrap();
+        assert_eq!(*first, fresh);
+        let other = version.forecast(0, 7, &[0.1, 0.9]).unwrap();
+        assert_eq!(other.point.len(), 7, "another horizon is another entry");
+    }
 }
