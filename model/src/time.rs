@@ -153,6 +153,20 @@ impl Frequency {
         }
     }
 
+    /// Reads back what [`Frequency::format_time`] wrote: an integer for `index`, otherwise
+    /// `YYYY-MM-DD` or `YYYY-MM-DDTHH:MM:SS`. `None` for anything else.
+    pub fn parse_time(&self, text: &str) -> Option<TimePoint> {
+        if self.is_index() {
+            return text.parse().ok().map(TimePoint::Step);
+        }
+        if let Ok(date) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+            return Some(TimePoint::date(date));
+        }
+        NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S")
+            .ok()
+            .map(TimePoint::At)
+    }
+
     /// What an aligned time point looks like, for error messages.
     pub fn alignment_rule(&self) -> &'static str {
         match self {

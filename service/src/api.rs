@@ -93,7 +93,7 @@ struct Checked {
     rollup: Option<Period>,
 }
 
-/// Probabilities of the default 80% and 95% intervals.
+/// Interval levels (percent) used when a request asks for neither quantiles nor levels.
 const DEFAULT_LEVELS: [f64; 2] = [80.0, 95.0];
 
 impl ForecastRequest {

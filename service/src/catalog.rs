@@ -8,7 +8,6 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use chrono::NaiveDateTime;
 use civicast_model::{Fitted, Forecast, Frequency, ModelError, Predict, TimePoint};
 use civicast_registry::{Registry, VersionManifest};
 
@@ -96,18 +95,6 @@ pub struct LoadReport {
     pub failures: Vec<(String, String)>,
 }
 
-fn parse_time(text: &str, frequency: Frequency) -> Option<TimePoint> {
-    if frequency.is_index() {
-        return text.parse().ok().map(TimePoint::Step);
-    }
-    if let Ok(date) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
-        return Some(TimePoint::date(date));
-    }
-    NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S")
-        .ok()
-        .map(TimePoint::At)
-}
-
 /// Loads, verifies and warms one version.
 pub fn load_version(registry: &Registry, version: &str) -> Result<LoadedVersion, String> {
     let (manifest, models) = registry.load(version).map_err(|e| e.to_string())?;
@@ -119,7 +106,7 @@ pub fn load_version(registry: &Registry, version: &str) -> Result<LoadedVersion,
     let mut ends = Vec::with_capacity(manifest.series.len());
     let mut index = HashMap::with_capacity(manifest.series.len());
     for (i, s) in manifest.series.iter().enumerate() {
-        let end = parse_time(&s.end, frequency).ok_or_else(|| {
+        let end = frequency.parse_time(&s.end).ok_or_else(|| {
             format!(
                 "version {version}: series {:?} has a bad end time {:?}",
                 s.id, s.end
@@ -212,88 +199,4 @@ impl Catalog {
 
 fn dataset_names(registry: &Registry) -> Result<Vec<String>, String> {
     registry.datasets().map_err(|e| e.to_string())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use civicast_model::{ModelId, SeriesContext, fit_model};
-    use civicast_registry::{
-        DatasetInfo, FeatureSchema, ModelsFile, Selection, SeriesEntry, VersionManifest,
-    };
-
-    fn loaded(model: ModelId) -> LoadedVersion {
-        let y: Vec<f64> = (0..84)
-            .map(|t| 10.0 + (t % 7) as f64 + (t % 5) as f64 * 0.3)
-            .collect();
-        let fitted = fit_model(
-            model,
-            &SeriesContext {
-                season_lengths: vec![7],
-            },
-            &y,
-        )
-        .unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let registry = Registry::new(dir.path());
-        let manifest = VersionManifest {
-            format: 0,
-            version: String::new(),
-            created: String::new(),
-            civicast_version: "test".into(),
-            dataset: DatasetInfo {
-                name: "d".into(),
-                title: None,
-                unit: None,
-                frequency: "1d".into(),
-                horizon: 7,
-                season_lengths: vec![7],
-                data_file: "d.csv".into(),
-                data_sha256: String::new(),
-                start: "2024-01-01".into(),
-                end: "2024-03-24".into(),
-                series: 1,
-                rows: 84,
-            },
-            selection: Selection {
-                metric: "MASE".into(),
-                candidates: vec![],
-                windows: 1,
-                step: 7,
-                input_size: None,
-            },
-            features: FeatureSchema {
-                target: "y".into(),
-                exogenous: vec![],
-            },
-            series: vec![SeriesEntry {
-                id: "s".into(),
-                model: model.to_string(),
-                fallback: None,
-                start: "2024-01-01".into(),
-                end: "2024-03-24".into(),
-                length: 84,
-                backtest: Default::default(),
-            }],
-            files: Default::default(),
-        };
-        let models = ModelsFile {
-            format: 1,
-            series: BTreeMap::from([("s".to_owned(), fitted)]),
-        };
-        let version = registry.publish(manifest, &models, true).unwrap();
-        load_version(&registry, &version).unwrap()
-    }
-
-    #[test]
-    fn a_repeated_forecast_comes_from_the_cache_and_equals_a_fresh_one() {
-        let version = loaded(ModelId::Theta);
-        let first = version.forecast(0, 14, &[0.1, 0.9]).unwrap();
-        let again = version.forecast(0, 14, &[0.1, 0.9]).unwrap();
-        assert!(Arc::ptr_eq(&first, &again), "served from the cache");
-        let fresh = version.models["s"].model.predict(14, &[0.1, 0.9]).unwrap();
-        assert_eq!(*first, fresh);
-        let other = version.forecast(0, 7, &[0.1, 0.9]).unwrap();
-        assert_eq!(other.point.len(), 7, "another horizon is another entry");
-    }
 }

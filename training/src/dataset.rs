@@ -41,6 +41,8 @@ pub struct LoadInfo {
     pub ignored_columns: Vec<String>,
     /// Per series (in panel order): how many missing time points were filled.
     pub filled: Vec<usize>,
+    /// SHA-256 of the data file's bytes as read.
+    pub data_sha256: String,
 }
 
 /// Reads and validates the dataset described by the manifest at `manifest_path`.
@@ -329,6 +331,7 @@ fn load_panel(manifest: &Manifest, report: &mut Report) -> Option<(Panel, LoadIn
         rows_read: table.height,
         ignored_columns,
         filled,
+        data_sha256: table.sha256.clone(),
     };
     Some((panel, info))
 }

@@ -14,7 +14,6 @@ use civicast_model::metrics::{PairScores, Scores};
 use civicast_model::{ModelId, SeriesContext, fit_model};
 use civicast_registry::{
     DatasetInfo, FeatureSchema, ModelsFile, Registry, Selection, SeriesEntry, VersionManifest,
-    sha256_hex,
 };
 use rayon::prelude::*;
 
@@ -166,7 +165,6 @@ pub fn fit_dataset(
 
     let frequency = panel.frequency();
     let (start, end) = panel.span();
-    let data_bytes = std::fs::read(&manifest.data.path).map_err(Error::io(&manifest.data.path))?;
     let entries = panel
         .series()
         .iter()
@@ -203,7 +201,7 @@ pub fn fit_dataset(
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default(),
-            data_sha256: sha256_hex(&data_bytes),
+            data_sha256: dataset.info.data_sha256.clone(),
             start: frequency.format_time(start),
             end: frequency.format_time(end),
             series: series_count,

@@ -202,15 +202,8 @@ fn backtest(
         threads,
         quiet,
     } = run;
-    if input_size == Some(0) {
-        anyhow::bail!("--input-size must be at least 1");
-    }
-    let dataset = match load_dataset(manifest) {
-        Ok(dataset) => dataset,
-        Err(report) => {
-            eprintln!("{} — INVALID\n{report}", manifest.display());
-            return Ok(ExitCode::FAILURE);
-        }
+    let Some(dataset) = load_for_run(manifest, input_size)? else {
+        return Ok(ExitCode::FAILURE);
     };
     let input_size = input_size.or(dataset.manifest.forecast.input_size);
     let options = BacktestOptions {
@@ -249,6 +242,24 @@ fn backtest(
     Ok(ExitCode::SUCCESS)
 }
 
+/// Checks the run options and loads the dataset; `None` when it is invalid (its problems are
+/// printed).
+fn load_for_run(
+    manifest: &std::path::Path,
+    input_size: Option<usize>,
+) -> anyhow::Result<Option<civicast_training::Dataset>> {
+    if input_size == Some(0) {
+        anyhow::bail!("--input-size must be at least 1");
+    }
+    match load_dataset(manifest) {
+        Ok(dataset) => Ok(Some(dataset)),
+        Err(report) => {
+            eprintln!("{} — INVALID\n{report}", manifest.display());
+            Ok(None)
+        }
+    }
+}
+
 fn worker_pool(threads: Option<usize>) -> anyhow::Result<rayon::ThreadPool> {
     if threads == Some(0) {
         anyhow::bail!("--threads must be at least 1");
@@ -266,15 +277,8 @@ fn fit(
     promote: bool,
     settings: RunArgs,
 ) -> anyhow::Result<ExitCode> {
-    if settings.input_size == Some(0) {
-        anyhow::bail!("--input-size must be at least 1");
-    }
-    let dataset = match load_dataset(manifest) {
-        Ok(dataset) => dataset,
-        Err(report) => {
-            eprintln!("{} — INVALID\n{report}", manifest.display());
-            return Ok(ExitCode::FAILURE);
-        }
+    let Some(dataset) = load_for_run(manifest, settings.input_size)? else {
+        return Ok(ExitCode::FAILURE);
     };
     let options = FitOptions {
         candidates: settings.models,

@@ -69,6 +69,9 @@ pub(crate) struct Table {
     pub height: usize,
     /// All column names of the file, in file order.
     pub all_columns: Vec<String>,
+    /// SHA-256 of the bytes read, so that what is fitted and what is recorded as fitted are
+    /// the same bytes even if the file changes afterwards.
+    pub sha256: String,
     columns: Vec<(String, Vec<Value>)>,
     /// For CSV: the line each record starts on (header = line 1), when it could be determined.
     lines: Option<Vec<u64>>,
@@ -190,6 +193,7 @@ impl Table {
         Some(Table {
             format,
             height: frame.height(),
+            sha256: civicast_registry::sha256_hex(&bytes),
             all_columns,
             columns,
             lines,
