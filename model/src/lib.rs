@@ -24,6 +24,7 @@
 pub mod calendar;
 pub mod error;
 pub mod features;
+pub mod learned;
 pub mod forecast;
 pub mod metrics;
 pub mod models;
