@@ -31,7 +31,9 @@ pub enum ModelError {
     #[error("probability {0} is not in the open interval (0, 1)")]
     BadProbability(f64),
     /// A model id that is not one of ours.
-    #[error("unknown model {0:?}; expected one of snaive, ets, mstl, theta")]
+    #[error(
+        "unknown model {0:?}; expected one of snaive, ets, mstl, theta, linear, gbm, neural, auto"
+    )]
     UnknownModel(String),
     /// Too few observations for the model.
     #[error("the series has {got} observations; the model needs at least {needed}")]

@@ -13,6 +13,8 @@
 
 use std::time::Instant;
 
+use civicast_model::features::{FeatureSpec, Featurizer};
+use civicast_model::learned::global::{ForecastInput, GlobalParams, fit_global};
 use civicast_model::metrics::{PROTOCOL_QUANTILES, PairScores, Scores, score_pair};
 use civicast_model::{Forecast, ModelId, Panel, Predict, SeriesContext, TimePoint, fit_model};
 use rayon::prelude::*;
@@ -133,6 +135,7 @@ pub fn run_backtest(dataset: &Dataset, options: &BacktestOptions) -> Result<Back
     };
     let mase_season = context.primary_season();
     let mut tasks = Vec::new();
+    let mut per_series = Vec::with_capacity(panel.series().len());
     for (i, s) in panel.series().iter().enumerate() {
         let cuts = cutoffs(s.len(), horizon, manifest.backtest.windows, manifest.backtest.step)
             .ok_or_else(|| Error::Backtest {
@@ -145,22 +148,27 @@ pub fn run_backtest(dataset: &Dataset, options: &BacktestOptions) -> Result<Back
                     horizon
                 ),
             })?;
-        tasks.extend(cuts.into_iter().map(|c| (i, c)));
+        tasks.extend(cuts.iter().map(|&c| (i, c)));
+        per_series.push(cuts);
     }
     let progress = progress_bar(options, tasks.len() * options.models.len());
     let mut models = Vec::with_capacity(options.models.len());
     for &model in &options.models {
         progress.set_message(model.to_string());
         let started = Instant::now();
-        let windows: Vec<WindowForecast> = tasks
-            .par_iter()
-            .map(|&(series, cutoff)| {
-                let result =
-                    forecast_window(panel, &context, options, model, series, cutoff, horizon);
-                progress.inc(1);
-                result
-            })
-            .collect::<Result<_, _>>()?;
+        let windows: Vec<WindowForecast> = if model.is_learned() {
+            learned_windows(dataset, model, &per_series, &progress)?
+        } else {
+            tasks
+                .par_iter()
+                .map(|&(series, cutoff)| {
+                    let result =
+                        forecast_window(panel, &context, options, model, series, cutoff, horizon);
+                    progress.inc(1);
+                    result
+                })
+                .collect::<Result<_, _>>()?
+        };
         let seconds = started.elapsed().as_secs_f64();
         let pair_scores: Vec<PairScores> = windows.iter().map(|w| w.scores).collect();
         models.push(ModelBacktest {
@@ -214,6 +222,90 @@ fn forecast_window(
         scores,
         fallback: fitted.fallback,
     })
+}
+
+/// The features a learned model sees for `dataset`: the defaults for its frequency and seasons.
+pub fn learned_featurizer(dataset: &Dataset) -> Result<Featurizer, Error> {
+    let manifest = &dataset.manifest;
+    let spec =
+        FeatureSpec::default_for(dataset.panel.frequency(), &manifest.forecast.season_lengths);
+    Featurizer::for_panel(spec, &dataset.panel, dataset.calendar.clone()).map_err(|e| {
+        Error::Backtest {
+            message: format!("features for dataset {:?}: {e}", manifest.name),
+        }
+    })
+}
+
+/// Backtest windows of a learned (global) model: one fit across all series per window, each
+/// series cut at its own protocol cutoff. `cutoffs[s][k]` is series `s`'s cutoff of window `k`.
+fn learned_windows(
+    dataset: &Dataset,
+    model: ModelId,
+    cutoffs: &[Vec<usize>],
+    progress: &indicatif::ProgressBar,
+) -> Result<Vec<WindowForecast>, Error> {
+    let panel = &dataset.panel;
+    let manifest = &dataset.manifest;
+    let horizon = manifest.forecast.horizon;
+    let mase_season = manifest
+        .forecast
+        .season_lengths
+        .first()
+        .copied()
+        .unwrap_or(1);
+    let featurizer = learned_featurizer(dataset)?;
+    let params = GlobalParams::for_model(model, horizon).map_err(|e| Error::Backtest {
+        message: e.to_string(),
+    })?;
+    let n_windows = cutoffs.first().map_or(0, Vec::len);
+    let per_window: Vec<Vec<WindowForecast>> = (0..n_windows)
+        .into_par_iter()
+        .map(|k| {
+            let window: Vec<usize> = cutoffs.iter().map(|c| c[k]).collect();
+            let fail = |e: civicast_model::ModelError| Error::Backtest {
+                message: format!(
+                    "{model} at the cutoffs of window {} ({}): {e}",
+                    k + 1,
+                    cutoff_time(panel, 0, window[0])
+                ),
+            };
+            let fitted = fit_global(&params, &featurizer, panel, &window).map_err(fail)?;
+            let inputs: Vec<ForecastInput<'_>> = panel
+                .series()
+                .iter()
+                .zip(&window)
+                .enumerate()
+                .map(|(index, (series, &origin))| ForecastInput {
+                    index,
+                    series,
+                    origin,
+                })
+                .collect();
+            let points = fitted.points(&inputs, horizon).map_err(fail)?;
+            let mut out = Vec::with_capacity(inputs.len());
+            for (input, point) in inputs.iter().zip(points) {
+                let forecast = fitted
+                    .forecast(input.index, point, &PROTOCOL_QUANTILES)
+                    .map_err(fail)?;
+                let s = input.series;
+                let history = &s.target[..input.origin];
+                let actual = &s.target[input.origin..input.origin + horizon];
+                let scores = score_pair(history, mase_season, actual, &forecast);
+                out.push(WindowForecast {
+                    series: input.index,
+                    cutoff: input.origin,
+                    forecast,
+                    scores,
+                    fallback: None,
+                });
+                progress.inc(1);
+            }
+            Ok(out)
+        })
+        .collect::<Result<_, Error>>()?;
+    let mut windows: Vec<WindowForecast> = per_window.into_iter().flatten().collect();
+    windows.sort_by_key(|w| (w.series, w.cutoff));
+    Ok(windows)
 }
 
 fn progress_bar(options: &BacktestOptions, total: usize) -> indicatif::ProgressBar {

@@ -120,7 +120,7 @@ enum Command {
 #[derive(clap::Args)]
 struct RunArgs {
     /// Models, comma-separated: snaive, ets, mstl, theta.
-    #[arg(long, value_delimiter = ',', default_values_t = ModelId::ALL.to_vec(), value_parser = parse_model)]
+    #[arg(long, value_delimiter = ',', default_values_t = ModelId::STATISTICAL.to_vec(), value_parser = parse_model)]
     models: Vec<ModelId>,
     /// Fit on at most this many of the latest observations (default: the manifest's
     /// forecast.input_size, else all).

@@ -16,6 +16,9 @@
 
 use crate::error::ModelError;
 
+pub mod global;
+pub mod linear;
+
 /// A borrowed row-major matrix of feature rows.
 #[derive(Clone, Copy, Debug)]
 pub struct Rows<'a> {

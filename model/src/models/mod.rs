@@ -55,11 +55,37 @@ pub enum ModelId {
     Mstl,
     /// Optimised / dynamic optimised Theta.
     Theta,
+    /// Global ridge regression on lags, calendar and exogenous features.
+    Linear,
+    /// Global gradient-boosted trees on the same features.
+    Gbm,
+    /// Global residual MLP (candle) on the same features.
+    Neural,
+    /// Per-series convex combination of the learned models, weighted by nested calibration error.
+    Auto,
 }
 
 impl ModelId {
     /// Every model, in the order they are listed in help and output.
-    pub const ALL: [ModelId; 4] = [ModelId::Snaive, ModelId::Ets, ModelId::Mstl, ModelId::Theta];
+    pub const ALL: [ModelId; 8] = [
+        ModelId::Snaive,
+        ModelId::Ets,
+        ModelId::Mstl,
+        ModelId::Theta,
+        ModelId::Linear,
+        ModelId::Gbm,
+        ModelId::Neural,
+        ModelId::Auto,
+    ];
+
+    /// The univariate statistical models, fitted one series at a time by [`fit_model`].
+    pub const STATISTICAL: [ModelId; 4] =
+        [ModelId::Snaive, ModelId::Ets, ModelId::Mstl, ModelId::Theta];
+
+    /// Whether this is a global model learned across series (see [`crate::learned`]).
+    pub fn is_learned(&self) -> bool {
+        !ModelId::STATISTICAL.contains(self)
+    }
 
     /// The id as written on the command line.
     pub fn as_str(&self) -> &'static str {
@@ -68,6 +94,10 @@ impl ModelId {
             ModelId::Ets => "ets",
             ModelId::Mstl => "mstl",
             ModelId::Theta => "theta",
+            ModelId::Linear => "linear",
+            ModelId::Gbm => "gbm",
+            ModelId::Neural => "neural",
+            ModelId::Auto => "auto",
         }
     }
 }
@@ -178,6 +208,12 @@ pub fn fit_model(id: ModelId, context: &SeriesContext, y: &[f64]) -> Result<Fitt
     if let Some(i) = y.iter().position(|v| !v.is_finite()) {
         return Err(ModelError::NonFinite(i));
     }
+    if id.is_learned() {
+        return Err(ModelError::Unsupported(format!(
+            "{id} is a global model: it is fitted across all series of a panel \
+             (civicast_model::learned::fit_global), not one series at a time"
+        )));
+    }
     let attempt = match id {
         ModelId::Snaive => snaive_for(context, y).map(FittedModel::Snaive),
         ModelId::Ets => ets::EtsParams::auto(context.primary_season())
@@ -189,6 +225,9 @@ pub fn fit_model(id: ModelId, context: &SeriesContext, y: &[f64]) -> Result<Fitt
         ModelId::Theta => theta::ThetaParams::auto(context.primary_season())
             .fit(y)
             .map(FittedModel::Theta),
+        ModelId::Linear | ModelId::Gbm | ModelId::Neural | ModelId::Auto => {
+            return Err(ModelError::UnknownModel(id.to_string()));
+        }
     };
     match attempt {
         Ok(model) => Ok(Fitted {
@@ -241,7 +280,7 @@ mod tests {
         let context = SeriesContext {
             season_lengths: vec![7, 28],
         };
-        for id in ModelId::ALL {
+        for id in ModelId::STATISTICAL {
             let fitted = fit_model(id, &context, &series()).unwrap();
             assert_eq!(
                 fitted.model.id(),

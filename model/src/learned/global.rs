@@ -1,0 +1,641 @@
+//! A global model: learned regressors trained across every series of a panel, forecasting
+//! recursively, combined per series and calibrated by conformal prediction.
+//!
+//! # Fitting, nested in time
+//!
+//! [`fit_global`] takes one cutoff per series (the training part is `target[..cutoff]`) and never
+//! reads a value at or after it. It fits twice:
+//!
+//! 1. **Calibration.** Each member regressor is fitted on the data before `cutoff - span`
+//!    ([`CalibrationSpec::span`]), then forecasts recursively from many origins inside the last
+//!    `span` steps (up to [`CalibrationSpec::max_origins`] per series, evenly spaced, each at
+//!    least `horizon` steps before the cutoff so that every forecast step has an actual). Those
+//!    forecasts are out of sample — the model never saw the values they are compared with — and
+//!    their errors are what conformal prediction needs. Future-known exogenous values are the
+//!    actual ones, as in the protocol's backtests.
+//! 2. **Final fit.** Each member is refitted on everything before the cutoff.
+//!
+//! # Combination
+//!
+//! With several members, each series gets the convex combination of the members' forecasts that
+//! minimises the mean absolute calibration error (a grid over the simplex in steps of 0.1; with
+//! more than three members, weights proportional to 1/MAE²). The choice uses the calibration
+//! origins only, so in a backtest it never looks at the evaluation window — the selection is
+//! nested. A member that does not help gets weight 0.
+//!
+//! # Calibrated uncertainty
+//!
+//! The calibration errors of the combined forecast are kept per series and horizon step, as whole
+//! trajectories (one per origin) on the series' scaled axis. The quantile `p` at step `j` is the
+//! point forecast plus the empirical `p`-quantile of the step-`j` errors times the series' scale:
+//! split-conformal intervals per horizon step, as StatsForecast's and MLForecast's conformal
+//! intervals, but signed (so skewed errors give skewed bands) and from many more origins than
+//! their few windows. A sample path is the point forecast plus one whole error trajectory drawn at
+//! random, so paths have exactly the marginal quantiles of the intervals and the correlation
+//! between steps that the model's real errors have — which is what sums over a month need.
+//! Series too short for their own calibration origins use the errors of all series pooled. Steps
+//! beyond the calibrated horizon reuse the last step's errors widened by `sqrt(step / horizon)`.
+//! A series whose training part is never negative gets forecasts, quantiles and paths clipped at
+//! 0.
+
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use super::linear::{FittedLinear, LinearParams};
+use super::{Regressor, RegressorParams, Rows};
+use crate::error::ModelError;
+use crate::features::{Featurizer, RecursiveState, SeriesScale, TrainingSet};
+use crate::forecast::{Forecast, SamplePaths, empirical_quantile};
+use crate::models::ModelId;
+use crate::panel::{Panel, Series};
+
+/// One member regressor's parameters.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "regressor", content = "params", rename_all = "snake_case")]
+pub enum LearnerParams {
+    /// Ridge regression.
+    Linear(LinearParams),
+}
+
+/// One fitted member regressor.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "regressor", content = "fitted", rename_all = "snake_case")]
+pub enum FittedLearner {
+    /// Ridge regression.
+    Linear(FittedLinear),
+}
+
+impl LearnerParams {
+    /// The member's name, as model ids and output columns spell it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            LearnerParams::Linear(_) => "linear",
+        }
+    }
+
+    /// Fits the member on a training set.
+    pub fn fit(&self, set: &TrainingSet, seed: u64) -> Result<FittedLearner, ModelError> {
+        let rows = Rows::new(&set.x, set.n_cols())?;
+        Ok(match self {
+            LearnerParams::Linear(p) => {
+                FittedLearner::Linear(p.fit(rows, &set.y, &set.names, seed)?)
+            }
+        })
+    }
+}
+
+impl FittedLearner {
+    /// The member's name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            FittedLearner::Linear(_) => "linear",
+        }
+    }
+
+    fn as_regressor(&self) -> &dyn Regressor {
+        match self {
+            FittedLearner::Linear(m) => m,
+        }
+    }
+}
+
+impl Regressor for FittedLearner {
+    fn predict_into(&self, x: Rows<'_>, out: &mut Vec<f64>) -> Result<(), ModelError> {
+        self.as_regressor().predict_into(x, out)
+    }
+}
+
+/// Where calibration origins come from.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CalibrationSpec {
+    /// Steps before each cutoff held out of the calibration fit; origins lie inside them.
+    pub span: usize,
+    /// At most this many origins per series.
+    pub max_origins: usize,
+}
+
+impl CalibrationSpec {
+    /// A default for `horizon`: twenty horizons of held-out data and up to 200 origins a series.
+    pub fn for_horizon(horizon: usize) -> Self {
+        CalibrationSpec {
+            span: horizon.saturating_mul(20),
+            max_origins: 200,
+        }
+    }
+}
+
+/// What [`fit_global`] fits.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GlobalParams {
+    /// The member regressors (at least one).
+    pub members: Vec<LearnerParams>,
+    /// The horizon the intervals are calibrated for.
+    pub horizon: usize,
+    /// Calibration origins.
+    pub calibration: CalibrationSpec,
+    /// Seed of every member's fit.
+    pub seed: u64,
+}
+
+/// A series as the fitted global model knows it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GlobalSeries {
+    /// Series id.
+    pub id: String,
+    /// The cutoff it was trained to (training part `target[..cutoff]`).
+    pub cutoff: usize,
+    /// The scale of its training part.
+    pub scale: SeriesScale,
+    /// Each member's weight in its forecast (summing to 1).
+    pub weights: Vec<f64>,
+    /// Each member's mean absolute calibration error, on the scaled axis (NaN without origins).
+    pub calibration_mae: Vec<f64>,
+    /// Calibration error trajectories of the combined forecast on the scaled axis, row-major:
+    /// `errors[o * horizon + j]` is origin `o`'s error at step `j`. Empty when the series had no
+    /// calibration origins (it then uses all series' errors).
+    pub errors: Vec<f64>,
+    /// Whether forecasts are clipped at 0 (its training part is never negative).
+    pub non_negative: bool,
+}
+
+/// A fitted global model.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FittedGlobal {
+    /// How rows are built.
+    pub featurizer: Featurizer,
+    /// The fitted members.
+    pub members: Vec<FittedLearner>,
+    /// The calibrated horizon.
+    pub horizon: usize,
+    /// Per series, in panel order.
+    pub series: Vec<GlobalSeries>,
+}
+
+/// Fits a global model on `panel`, series `s` trained on `target[..cutoffs[s]]`.
+pub fn fit_global(
+    params: &GlobalParams,
+    featurizer: &Featurizer,
+    panel: &Panel,
+    cutoffs: &[usize],
+) -> Result<FittedGlobal, ModelError> {
+    let series = panel.series();
+    if cutoffs.len() != series.len() {
+        return Err(ModelError::Unsupported(format!(
+            "{} cutoffs for {} series",
+            cutoffs.len(),
+            series.len()
+        )));
+    }
+    if params.members.is_empty() {
+        return Err(ModelError::Unsupported(
+            "a global model needs at least one member".into(),
+        ));
+    }
+    let horizon = params.horizon.max(1);
+    let n_members = params.members.len();
+
+    // 1. Calibration: fit before cutoff - span, forecast from origins inside the span.
+    let span = params.calibration.span.max(horizon);
+    let calibration_cutoffs: Vec<usize> = cutoffs.iter().map(|&c| c.saturating_sub(span)).collect();
+    let calibration_set = stacked(featurizer, series, &calibration_cutoffs)?;
+    let mut origins: Vec<(usize, usize)> = Vec::new();
+    if calibration_set.n_rows() >= MIN_ROWS {
+        for (s, (&c, &cal)) in cutoffs.iter().zip(&calibration_cutoffs).enumerate() {
+            let first = cal.max(featurizer.lookback());
+            let Some(last) = c.checked_sub(horizon) else {
+                continue;
+            };
+            if first > last || calibration_set.series[s].cutoff <= featurizer.lookback() {
+                continue;
+            }
+            let count = last - first + 1;
+            let stride = count.div_ceil(params.calibration.max_origins.max(1));
+            origins.extend((first..=last).rev().step_by(stride).map(|o| (s, o)));
+        }
+    }
+    // Per member, per origin, the scaled forecast trajectory; and the scaled actuals.
+    let mut member_paths: Vec<Vec<f64>> = Vec::with_capacity(n_members);
+    if !origins.is_empty() {
+        for member in &params.members {
+            let fitted = member.fit(&calibration_set, params.seed)?;
+            let starts: Vec<(&Series, usize, SeriesScale)> = origins
+                .iter()
+                .map(|&(s, o)| (&series[s], o, calibration_set.series[s].scale))
+                .collect();
+            member_paths.push(recursive_points(&fitted, featurizer, &starts, horizon)?);
+        }
+    }
+    let actual: Vec<f64> = origins
+        .iter()
+        .flat_map(|&(s, o)| {
+            let scale = calibration_set.series[s].scale;
+            series[s].target[o..o + horizon]
+                .iter()
+                .map(move |&y| scale.scale(y))
+        })
+        .collect();
+
+    // 2. Final fit on everything before the cutoffs.
+    let set = stacked(featurizer, series, cutoffs)?;
+    if set.n_rows() < MIN_ROWS {
+        return Err(ModelError::TooShort {
+            needed: MIN_ROWS,
+            got: set.n_rows(),
+        });
+    }
+    let members = params
+        .members
+        .iter()
+        .map(|m| m.fit(&set, params.seed))
+        .collect::<Result<Vec<_>, _>>()?;
+
+    // 3. Per series: weights and combined calibration errors.
+    let mut out_series = Vec::with_capacity(series.len());
+    for (s, trained) in set.series.iter().enumerate() {
+        let rows: Vec<usize> = origins
+            .iter()
+            .enumerate()
+            .filter(|(_, (series_index, _))| *series_index == s)
+            .map(|(k, _)| k)
+            .collect();
+        let mae: Vec<f64> = (0..n_members)
+            .map(|m| mean_abs_error(&rows, &member_paths, m, &actual, horizon, &[]))
+            .collect();
+        let weights = if rows.is_empty() {
+            vec![1.0 / n_members as f64; n_members]
+        } else {
+            choose_weights(&rows, &member_paths, &actual, horizon, &mae)
+        };
+        let mut errors = Vec::with_capacity(rows.len() * horizon);
+        for &k in &rows {
+            for j in 0..horizon {
+                let i = k * horizon + j;
+                let combined: f64 = weights
+                    .iter()
+                    .zip(&member_paths)
+                    .map(|(w, paths)| w * paths[i])
+                    .sum();
+                errors.push(actual[i] - combined);
+            }
+        }
+        let training = &series[s].target[..cutoffs[s]];
+        out_series.push(GlobalSeries {
+            id: trained.id.clone(),
+            cutoff: trained.cutoff,
+            scale: trained.scale,
+            weights,
+            calibration_mae: mae,
+            errors,
+            non_negative: !training.is_empty() && training.iter().all(|&y| y >= 0.0),
+        });
+    }
+    Ok(FittedGlobal {
+        featurizer: featurizer.clone(),
+        members,
+        horizon,
+        series: out_series,
+    })
+}
+
+/// Fewer training rows than this and a global model is not worth fitting.
+const MIN_ROWS: usize = 20;
+
+/// Training rows of every series up to its cutoff.
+fn stacked(
+    featurizer: &Featurizer,
+    series: &[Series],
+    cutoffs: &[usize],
+) -> Result<TrainingSet, ModelError> {
+    let mut set = featurizer.empty_training_set();
+    for (s, &c) in series.iter().zip(cutoffs) {
+        featurizer.append_series(&mut set, s, c)?;
+    }
+    Ok(set)
+}
+
+/// Mean absolute error of member `m` (or of the combination `weights` when given) over the
+/// trajectories `rows`; NaN when there are none.
+fn mean_abs_error(
+    rows: &[usize],
+    member_paths: &[Vec<f64>],
+    m: usize,
+    actual: &[f64],
+    horizon: usize,
+    weights: &[f64],
+) -> f64 {
+    if rows.is_empty() || member_paths.is_empty() {
+        return f64::NAN;
+    }
+    let mut total = 0.0;
+    for &k in rows {
+        for i in k * horizon..(k + 1) * horizon {
+            let predicted = if weights.is_empty() {
+                member_paths[m][i]
+            } else {
+                weights
+                    .iter()
+                    .zip(member_paths)
+                    .map(|(w, p)| w * p[i])
+                    .sum()
+            };
+            total += (actual[i] - predicted).abs();
+        }
+    }
+    total / (rows.len() * horizon) as f64
+}
+
+/// The convex weights minimising the calibration MAE (see the module docs).
+fn choose_weights(
+    rows: &[usize],
+    member_paths: &[Vec<f64>],
+    actual: &[f64],
+    horizon: usize,
+    mae: &[f64],
+) -> Vec<f64> {
+    let n = member_paths.len();
+    if n == 1 {
+        return vec![1.0];
+    }
+    if n > 3 {
+        let inverse: Vec<f64> = mae.iter().map(|e| 1.0 / (e * e).max(1e-12)).collect();
+        let total: f64 = inverse.iter().sum();
+        return inverse.iter().map(|v| v / total).collect();
+    }
+    let mut best = (f64::INFINITY, vec![1.0 / n as f64; n]);
+    let grid = |k: usize| k as f64 / 10.0;
+    let mut candidates = Vec::new();
+    for a in 0..=10 {
+        if n == 2 {
+            candidates.push(vec![grid(a), grid(10 - a)]);
+        } else {
+            for b in 0..=(10 - a) {
+                candidates.push(vec![grid(a), grid(b), grid(10 - a - b)]);
+            }
+        }
+    }
+    for weights in candidates {
+        let e = mean_abs_error(rows, member_paths, 0, actual, horizon, &weights);
+        // Ties go to the earlier candidate: deterministic.
+        if e < best.0 - 1e-12 {
+            best = (e, weights);
+        }
+    }
+    best.1
+}
+
+/// Recursive point forecasts of `horizon` steps from each `(series, origin)`, on the scaled axis,
+/// batched across origins: `out[k * horizon + j]`.
+fn recursive_points(
+    member: &FittedLearner,
+    featurizer: &Featurizer,
+    starts: &[(&Series, usize, SeriesScale)],
+    horizon: usize,
+) -> Result<Vec<f64>, ModelError> {
+    let mut states = starts
+        .iter()
+        .map(|&(series, o, scale)| RecursiveState::new(featurizer, series, o, scale))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut out = vec![0.0; starts.len() * horizon];
+    let mut x = Vec::with_capacity(starts.len() * featurizer.n_cols());
+    let mut known = Vec::with_capacity(featurizer.n_future_known());
+    let mut predicted = Vec::with_capacity(starts.len());
+    for j in 0..horizon {
+        x.clear();
+        for (state, &(series, o, _)) in states.iter().zip(starts) {
+            known.clear();
+            featurizer.push_future_known(series, o + j, &mut known);
+            state.push_next_row(&known, &mut x)?;
+        }
+        predicted.clear();
+        member.predict_into(Rows::new(&x, featurizer.n_cols())?, &mut predicted)?;
+        for (k, (state, &z)) in states.iter_mut().zip(&predicted).enumerate() {
+            // A regressor that diverges on one row must not poison the batch: hold the last
+            // value instead.
+            let z = if z.is_finite() {
+                z
+            } else {
+                last_or_zero(&out, k, j, horizon)
+            };
+            state.push_scaled(z)?;
+            out[k * horizon + j] = z;
+        }
+    }
+    Ok(out)
+}
+
+fn last_or_zero(out: &[f64], k: usize, j: usize, horizon: usize) -> f64 {
+    if j == 0 {
+        0.0
+    } else {
+        out[k * horizon + j - 1]
+    }
+}
+
+/// One series to forecast: its data up to `origin` (future-known exogenous columns must reach
+/// `origin + horizon`; a missing value is NaN, which the regressors treat as unknown).
+#[derive(Clone, Copy, Debug)]
+pub struct ForecastInput<'a> {
+    /// Index of the series in [`FittedGlobal::series`].
+    pub index: usize,
+    /// Its data.
+    pub series: &'a Series,
+    /// The forecast starts at `target[origin]`; `target[..origin]` is known.
+    pub origin: usize,
+}
+
+impl FittedGlobal {
+    /// The index of series `id`.
+    pub fn series_index(&self, id: &str) -> Option<usize> {
+        self.series.iter().position(|s| s.id == id)
+    }
+
+    /// Point forecasts of `horizon` steps for each input, on the series' own scale, batched.
+    pub fn points(
+        &self,
+        inputs: &[ForecastInput<'_>],
+        horizon: usize,
+    ) -> Result<Vec<Vec<f64>>, ModelError> {
+        let mut combined = vec![0.0; inputs.len() * horizon];
+        let starts = inputs
+            .iter()
+            .map(|input| {
+                let known = self.series.get(input.index).ok_or_else(|| {
+                    ModelError::Unsupported(format!("no series {} in the model", input.index))
+                })?;
+                Ok((input.series, input.origin, known.scale))
+            })
+            .collect::<Result<Vec<_>, ModelError>>()?;
+        for (m, member) in self.members.iter().enumerate() {
+            let paths = recursive_points(member, &self.featurizer, &starts, horizon)?;
+            for (k, input) in inputs.iter().enumerate() {
+                let w = self.series[input.index]
+                    .weights
+                    .get(m)
+                    .copied()
+                    .unwrap_or(0.0);
+                if w == 0.0 {
+                    continue;
+                }
+                for j in 0..horizon {
+                    combined[k * horizon + j] += w * paths[k * horizon + j];
+                }
+            }
+        }
+        Ok(inputs
+            .iter()
+            .enumerate()
+            .map(|(k, input)| {
+                let known = &self.series[input.index];
+                combined[k * horizon..(k + 1) * horizon]
+                    .iter()
+                    .map(|&z| clip(known, known.scale.unscale(z)))
+                    .collect()
+            })
+            .collect())
+    }
+
+    /// The calibration errors of series `index` at step `j` on its own scale.
+    fn step_errors(&self, index: usize, j: usize) -> Vec<f64> {
+        let known = &self.series[index];
+        let h = self.horizon.max(1);
+        let (step, widen) = if j < h {
+            (j, 1.0)
+        } else {
+            (h - 1, ((j + 1) as f64 / h as f64).sqrt())
+        };
+        let own = &known.errors;
+        let pick = |errors: &[f64]| -> Vec<f64> {
+            errors
+                .chunks_exact(h)
+                .map(|trajectory| trajectory[step] * widen * known.scale.std)
+                .collect()
+        };
+        if !own.is_empty() {
+            return pick(own);
+        }
+        let pooled: Vec<f64> = self
+            .series
+            .iter()
+            .flat_map(|s| s.errors.iter().copied())
+            .collect();
+        pick(&pooled)
+    }
+
+    /// A forecast around `point` (from [`FittedGlobal::points`]) for series `index`, with the
+    /// conformal quantiles at `probabilities`. Without any calibration errors the quantiles equal
+    /// the point (and say nothing); callers can check [`FittedGlobal::is_calibrated`].
+    pub fn forecast(
+        &self,
+        index: usize,
+        point: Vec<f64>,
+        probabilities: &[f64],
+    ) -> Result<Forecast, ModelError> {
+        let known = self
+            .series
+            .get(index)
+            .ok_or_else(|| ModelError::Unsupported(format!("no series {index} in the model")))?;
+        let per_step: Vec<Vec<f64>> = (0..point.len())
+            .map(|j| self.step_errors(index, j))
+            .collect();
+        let mut sorted_probabilities = probabilities.to_vec();
+        sorted_probabilities.sort_by(f64::total_cmp);
+        let mut quantiles = Vec::with_capacity(probabilities.len());
+        for &p in &sorted_probabilities {
+            if !(p > 0.0 && p < 1.0) {
+                return Err(ModelError::BadProbability(p));
+            }
+            let values = point
+                .iter()
+                .zip(&per_step)
+                .map(|(&m, errors)| {
+                    let mut e = errors.clone();
+                    let q = if e.is_empty() {
+                        0.0
+                    } else {
+                        empirical_quantile(&mut e, p)
+                    };
+                    clip(known, m + q)
+                })
+                .collect();
+            quantiles.push((p, values));
+        }
+        Ok(Forecast { point, quantiles })
+    }
+
+    /// Whether series `index` has calibration errors (its own or pooled).
+    pub fn is_calibrated(&self, index: usize) -> bool {
+        self.series.get(index).is_some_and(|s| !s.errors.is_empty())
+            || self.series.iter().any(|s| !s.errors.is_empty())
+    }
+
+    /// `n_paths` sample paths around `point`: each the point plus one calibration error trajectory
+    /// drawn at random (reproducible for `seed`).
+    pub fn sample_paths(
+        &self,
+        index: usize,
+        point: &[f64],
+        n_paths: usize,
+        seed: u64,
+    ) -> Result<SamplePaths, ModelError> {
+        let known = self
+            .series
+            .get(index)
+            .ok_or_else(|| ModelError::Unsupported(format!("no series {index} in the model")))?;
+        let per_step: Vec<Vec<f64>> = (0..point.len())
+            .map(|j| self.step_errors(index, j))
+            .collect();
+        let n_trajectories = per_step.first().map_or(0, Vec::len);
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let paths = (0..n_paths)
+            .map(|_| {
+                let o = if n_trajectories == 0 {
+                    None
+                } else {
+                    Some(rng.random_range(0..n_trajectories))
+                };
+                point
+                    .iter()
+                    .zip(&per_step)
+                    .map(|(&m, errors)| {
+                        clip(
+                            known,
+                            m + o.and_then(|o| errors.get(o)).copied().unwrap_or(0.0),
+                        )
+                    })
+                    .collect()
+            })
+            .collect();
+        Ok(SamplePaths { paths })
+    }
+}
+
+fn clip(series: &GlobalSeries, value: f64) -> f64 {
+    if series.non_negative {
+        value.max(0.0)
+    } else {
+        value
+    }
+}
+
+impl GlobalParams {
+    /// The default global model for a learned model id, calibrated for `horizon`: one member for
+    /// `linear`, `gbm` and `neural`; every learned member for `auto`.
+    pub fn for_model(id: ModelId, horizon: usize) -> Result<GlobalParams, ModelError> {
+        let members = match id {
+            ModelId::Linear => vec![LearnerParams::Linear(LinearParams::default())],
+            ModelId::Auto => vec![LearnerParams::Linear(LinearParams::default())],
+            other => {
+                return Err(ModelError::Unsupported(format!(
+                    "{other} is not a learned model"
+                )));
+            }
+        };
+        Ok(GlobalParams {
+            members,
+            horizon,
+            calibration: CalibrationSpec::for_horizon(horizon),
+            seed: 0,
+        })
+    }
+}
