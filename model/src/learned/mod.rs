@@ -16,6 +16,7 @@
 
 use crate::error::ModelError;
 
+pub mod gbm;
 pub mod global;
 pub mod linear;
 
@@ -31,7 +32,7 @@ pub struct Rows<'a> {
 impl<'a> Rows<'a> {
     /// Wraps `x` as rows of `n_cols` columns; the length must be a multiple of `n_cols`.
     pub fn new(x: &'a [f64], n_cols: usize) -> Result<Self, ModelError> {
-        if n_cols == 0 || x.len() % n_cols != 0 {
+        if n_cols == 0 || !x.len().is_multiple_of(n_cols) {
             return Err(ModelError::Unsupported(format!(
                 "a feature matrix of {} values cannot have {n_cols} columns",
                 x.len()
