@@ -42,6 +42,7 @@ use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
+use super::gbm::{FittedGbm, GbmParams};
 use super::linear::{FittedLinear, LinearParams};
 use super::{Regressor, RegressorParams, Rows};
 use crate::error::ModelError;
@@ -56,6 +57,8 @@ use crate::panel::{Panel, Series};
 pub enum LearnerParams {
     /// Ridge regression.
     Linear(LinearParams),
+    /// Gradient-boosted trees.
+    Gbm(GbmParams),
 }
 
 /// One fitted member regressor.
@@ -64,6 +67,8 @@ pub enum LearnerParams {
 pub enum FittedLearner {
     /// Ridge regression.
     Linear(FittedLinear),
+    /// Gradient-boosted trees.
+    Gbm(FittedGbm),
 }
 
 impl LearnerParams {
@@ -71,6 +76,7 @@ impl LearnerParams {
     pub fn name(&self) -> &'static str {
         match self {
             LearnerParams::Linear(_) => "linear",
+            LearnerParams::Gbm(_) => "gbm",
         }
     }
 
@@ -81,6 +87,7 @@ impl LearnerParams {
             LearnerParams::Linear(p) => {
                 FittedLearner::Linear(p.fit(rows, &set.y, &set.names, seed)?)
             }
+            LearnerParams::Gbm(p) => FittedLearner::Gbm(p.fit(rows, &set.y, &set.names, seed)?),
         })
     }
 }
@@ -90,12 +97,14 @@ impl FittedLearner {
     pub fn name(&self) -> &'static str {
         match self {
             FittedLearner::Linear(_) => "linear",
+            FittedLearner::Gbm(_) => "gbm",
         }
     }
 
     fn as_regressor(&self) -> &dyn Regressor {
         match self {
             FittedLearner::Linear(m) => m,
+            FittedLearner::Gbm(m) => m,
         }
     }
 }
@@ -624,7 +633,11 @@ impl GlobalParams {
     pub fn for_model(id: ModelId, horizon: usize) -> Result<GlobalParams, ModelError> {
         let members = match id {
             ModelId::Linear => vec![LearnerParams::Linear(LinearParams::default())],
-            ModelId::Auto => vec![LearnerParams::Linear(LinearParams::default())],
+            ModelId::Gbm => vec![LearnerParams::Gbm(GbmParams::default())],
+            ModelId::Auto => vec![
+                LearnerParams::Gbm(GbmParams::default()),
+                LearnerParams::Linear(LinearParams::default()),
+            ],
             other => {
                 return Err(ModelError::Unsupported(format!(
                     "{other} is not a learned model"
@@ -634,7 +647,16 @@ impl GlobalParams {
         Ok(GlobalParams {
             members,
             horizon,
-            calibration: CalibrationSpec::for_horizon(horizon),
+            calibration: {
+                let mut c = CalibrationSpec::for_horizon(horizon);
+                if let Some(v) = std::env::var("CIVICAST_CAL_SPAN").ok().and_then(|v| v.parse::<usize>().ok()) {
+                    c.span = horizon * v;
+                }
+                if let Some(v) = std::env::var("CIVICAST_CAL_ORIGINS").ok().and_then(|v| v.parse::<usize>().ok()) {
+                    c.max_origins = v;
+                }
+                c
+            },
             seed: 0,
         })
     }

@@ -1,18 +1,20 @@
 //! `linear`: ridge regression on the feature rows, the sanity baseline for the learned models.
 //!
 //! Columns are standardised over the training rows (mean and standard deviation stored with the
-//! model; a NaN or infinite input counts as the column mean, i.e. 0 after standardisation), then an
-//! elastic net with a small penalty and no L1 part — ridge — is fitted by linfa's coordinate
-//! descent (`linfa-elasticnet`, pure Rust, no BLAS). linfa is used for fitting only: the fitted
-//! model is stored as our own plain coefficients, so loading it depends on no linfa format and a
-//! prediction is one dot product.
+//! model; a NaN or infinite input counts as the column mean, i.e. 0 after standardisation) and the
+//! ridge solution `(ZᵀZ + n·λ·I) w = Zᵀ(y − ȳ)` is solved by Cholesky factorisation with
+//! `linfa-linalg` (linfa's pure-Rust linear algebra, no BLAS). One pass builds the Gram matrix, so
+//! a fit is `O(n·k²)`: about 0.1 s for the 104k × 46 chicago rows. linfa's own `ElasticNet`
+//! (coordinate descent) was tried first and took minutes on the same rows, because lagged demand
+//! columns are strongly correlated and coordinate descent converges slowly on them; ridge needs no
+//! L1 part, so the closed form is exact and fast. The fitted model is our own plain coefficients,
+//! so loading it depends on no linfa format and a prediction is one dot product.
 //!
 //! If a learned model does not beat this on a dataset, it has learned nothing the lags and
 //! calendar columns do not already say linearly.
 
-use linfa::prelude::*;
-use linfa_elasticnet::ElasticNet;
-use ndarray::{Array1, Array2};
+use linfa_linalg::cholesky::SolveC;
+use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 
 use super::{Regressor, RegressorParams, Rows, wrong_columns};
@@ -21,21 +23,14 @@ use crate::error::ModelError;
 /// Ridge regression parameters.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LinearParams {
-    /// Penalty on the (standardised) coefficients.
+    /// Penalty λ on the (standardised) coefficients, per row (the solved system is
+    /// `ZᵀZ + n·λ·I`).
     pub penalty: f64,
-    /// Share of the penalty that is L1 (0 = ridge, 1 = lasso).
-    pub l1_ratio: f64,
-    /// Coordinate-descent iterations at most.
-    pub max_iterations: u32,
 }
 
 impl Default for LinearParams {
     fn default() -> Self {
-        LinearParams {
-            penalty: 1e-3,
-            l1_ratio: 0.0,
-            max_iterations: 1000,
-        }
+        LinearParams { penalty: 1e-3 }
     }
 }
 
@@ -117,19 +112,46 @@ impl RegressorParams for LinearParams {
         if let Some(i) = y.iter().position(|v| !v.is_finite()) {
             return Err(ModelError::NonFinite(i));
         }
+        if !(self.penalty >= 0.0 && self.penalty.is_finite()) {
+            return Err(ModelError::Unsupported(format!(
+                "linear: penalty {} must be a finite number >= 0",
+                self.penalty
+            )));
+        }
         let (mean, std) = column_moments(x);
         let k = x.n_cols;
-        let z = Array2::from_shape_fn((n, k), |(i, j)| standardise(x.row(i)[j], mean[j], std[j]));
-        let targets = Array1::from(y.to_vec());
-        let dataset = Dataset::new(z, targets);
-        let model = ElasticNet::params()
-            .penalty(self.penalty)
-            .l1_ratio(self.l1_ratio)
-            .max_iterations(self.max_iterations)
-            .fit(&dataset)
+        let y_mean = y.iter().sum::<f64>() / n as f64;
+        // One pass: the Gram matrix ZᵀZ (upper triangle) and Zᵀ(y - ȳ).
+        let mut gram = vec![0.0; k * k];
+        let mut rhs = vec![0.0; k];
+        let mut z = vec![0.0; k];
+        for (i, &target) in y.iter().enumerate() {
+            for (j, &v) in x.row(i).iter().enumerate() {
+                z[j] = standardise(v, mean[j], std[j]);
+            }
+            let centred = target - y_mean;
+            for a in 0..k {
+                let za = z[a];
+                rhs[a] += za * centred;
+                for b in a..k {
+                    gram[a * k + b] += za * z[b];
+                }
+            }
+        }
+        // A ridge of at least 1e-9·n keeps the system positive definite even for constant or
+        // duplicated columns.
+        let ridge = (self.penalty * n as f64).max(1e-9 * n as f64);
+        let mut system = Array2::from_shape_fn((k, k), |(a, b)| {
+            let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
+            gram[lo * k + hi] + if a == b { ridge } else { 0.0 }
+        });
+        let b = Array2::from_shape_vec((k, 1), rhs)
+            .map_err(|e| ModelError::Unsupported(format!("ridge regression: {e}")))?;
+        let solution = system
+            .solvec(&b)
             .map_err(|e| ModelError::Unsupported(format!("ridge regression failed: {e}")))?;
-        let coefficients = model.hyperplane().to_vec();
-        let intercept = model.intercept();
+        let coefficients: Vec<f64> = solution.iter().copied().collect();
+        let intercept = y_mean;
         if coefficients.iter().any(|c| !c.is_finite()) || !intercept.is_finite() {
             return Err(ModelError::Unsupported(
                 "ridge regression gave non-finite coefficients".into(),
