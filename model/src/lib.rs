@@ -24,8 +24,8 @@
 pub mod calendar;
 pub mod error;
 pub mod features;
-pub mod learned;
 pub mod forecast;
+pub mod learned;
 pub mod metrics;
 pub mod models;
 pub mod optim;

@@ -16,6 +16,8 @@
 
 use crate::error::ModelError;
 
+pub mod neural;
+
 /// A borrowed row-major matrix of feature rows.
 #[derive(Clone, Copy, Debug)]
 pub struct Rows<'a> {
@@ -28,7 +30,7 @@ pub struct Rows<'a> {
 impl<'a> Rows<'a> {
     /// Wraps `x` as rows of `n_cols` columns; the length must be a multiple of `n_cols`.
     pub fn new(x: &'a [f64], n_cols: usize) -> Result<Self, ModelError> {
-        if n_cols == 0 || x.len() % n_cols != 0 {
+        if n_cols == 0 || !x.len().is_multiple_of(n_cols) {
             return Err(ModelError::Unsupported(format!(
                 "a feature matrix of {} values cannot have {n_cols} columns",
                 x.len()
