@@ -19,6 +19,7 @@ use crate::error::ModelError;
 pub mod gbm;
 pub mod global;
 pub mod linear;
+pub mod neural;
 
 /// A borrowed row-major matrix of feature rows.
 #[derive(Clone, Copy, Debug)]
