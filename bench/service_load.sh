@@ -2,7 +2,7 @@
 # Load benchmark of civicast-serve on loopback: requests/s and latency percentiles of
 # POST /v1/forecast (one series, horizon 14) beside GET /health/live on the same server.
 #
-# Three bounded runs on 127.0.0.1 only (about 25 s in all with the defaults):
+# Three bounded runs of 10 s each (--seconds) on 127.0.0.1 only:
 #   1. GET /health/live, closed loop (wrk, N connections, as fast as they go);
 #   2. POST /v1/forecast, the same closed loop: the throughput comparison;
 #   3. POST /v1/forecast at a fixed offered rate (1,000 requests/s by default): the latency a
@@ -94,8 +94,8 @@ echo "== GET /health/live (${seconds}s, $connections connections, closed loop)"
 run -c "$connections" -d "${seconds}s" "$url/health/live" | tee "$work/health.txt"
 echo "== POST /v1/forecast, Clark_Lake, horizon 14 (${seconds}s, $connections connections, closed loop)"
 run -c "$connections" -d "${seconds}s" -s "$work/forecast.lua" "$url/v1/forecast" | tee "$work/forecast.txt"
-echo "== POST /v1/forecast at $rate requests/s ($paced_connections connections pausing ${pause_ms} ms, 5s)"
-run -c "$paced_connections" -d 5s -s "$work/forecast-paced.lua" "$url/v1/forecast" | tee "$work/forecast-paced.txt"
+echo "== POST /v1/forecast at $rate requests/s (${seconds}s, $paced_connections connections pausing ${pause_ms} ms)"
+run -c "$paced_connections" -d "${seconds}s" -s "$work/forecast-paced.lua" "$url/v1/forecast" | tee "$work/forecast-paced.txt"
 
 rps() { awk '/Requests\/sec/ {print $2}' "$1"; }
 p() { awk -v q="$2" '$1 == q {print $2}' "$1"; }
