@@ -88,25 +88,38 @@ status=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H "Authorization: Beare
   -H 'Content-Type: application/json' -d "$body" "http://127.0.0.1:$port/v1/forecast")
 [ "$status" = 200 ] || { echo "forecast returned $status"; exit 1; }
 
-run() { wrk --latency -t 2 "$@"; }
+# The server's CPU time (user + system, in clock ticks) from /proc: divided by the requests of a
+# run it gives CPU per request, a figure that other load on a shared machine disturbs far less
+# than requests/s or percentiles do.
+ticks() { awk '{print $14 + $15}' "/proc/$server/stat" 2>/dev/null || echo 0; }
+hz=$(getconf CLK_TCK)
+run() {
+  local name=$1; shift
+  local before; before=$(ticks)
+  wrk --latency -t 2 "$@" | tee "$work/$name.txt"
+  echo "$(( $(ticks) - before ))" > "$work/$name.ticks"
+}
 url="http://127.0.0.1:$port"
 echo "== GET /health/live (${seconds}s, $connections connections, closed loop)"
-run -c "$connections" -d "${seconds}s" "$url/health/live" | tee "$work/health.txt"
+run health -c "$connections" -d "${seconds}s" "$url/health/live"
 echo "== POST /v1/forecast, Clark_Lake, horizon 14 (${seconds}s, $connections connections, closed loop)"
-run -c "$connections" -d "${seconds}s" -s "$work/forecast.lua" "$url/v1/forecast" | tee "$work/forecast.txt"
+run forecast -c "$connections" -d "${seconds}s" -s "$work/forecast.lua" "$url/v1/forecast"
 echo "== POST /v1/forecast at $rate requests/s (${seconds}s, $paced_connections connections pausing ${pause_ms} ms)"
-run -c "$paced_connections" -d "${seconds}s" -s "$work/forecast-paced.lua" "$url/v1/forecast" | tee "$work/forecast-paced.txt"
+run forecast-paced -c "$paced_connections" -d "${seconds}s" -s "$work/forecast-paced.lua" "$url/v1/forecast"
 
-rps() { awk '/Requests\/sec/ {print $2}' "$1"; }
-p() { awk -v q="$2" '$1 == q {print $2}' "$1"; }
-health=$(rps "$work/health.txt")
-forecast=$(rps "$work/forecast.txt")
+rps() { awk '/Requests\/sec/ {print $2}' "$work/$1.txt"; }
+p() { awk -v q="$2" '$1 == q {print $2}' "$work/$1.txt"; }
+cpu() {
+  awk -v t="$(cat "$work/$1.ticks")" -v hz="$hz" '/requests in/ { if (t > 0) printf "%.1fus", 1e6 * t / hz / $1; else print "-" }' "$work/$1.txt"
+}
+health=$(rps health)
+forecast=$(rps forecast)
 echo
 echo "== summary"
-printf "%-32s %12s %10s %10s %10s\n" route "requests/s" p50 p90 p99
+printf "%-30s %11s %9s %9s %9s %13s\n" route "requests/s" p50 p90 p99 "server CPU/req"
 for row in "GET /health/live:health" "POST /v1/forecast:forecast" "POST /v1/forecast @ $rate/s:forecast-paced"; do
-  file="$work/${row##*:}.txt"
-  printf "%-32s %12s %10s %10s %10s\n" "${row%:*}" "$(rps "$file")" "$(p "$file" 50%)" "$(p "$file" 90%)" "$(p "$file" 99%)"
+  run=${row##*:}
+  printf "%-30s %11s %9s %9s %9s %13s\n" "${row%:*}" "$(rps "$run")" "$(p "$run" 50%)" "$(p "$run" 90%)" "$(p "$run" 99%)" "$(cpu "$run")"
 done
 awk -v f="$forecast" -v h="$health" 'BEGIN { printf "forecast throughput = %.0f%% of health throughput\n", 100 * f / h }'
 echo "(the closed-loop rows are under saturation, wrk sharing this machine's cores with the server)"
