@@ -8,33 +8,36 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::Json;
+use axum::body::Bytes;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, Path, Query, Request, State};
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
 use civicast_model::Predict;
 use civicast_model::rollup::{Period, roll_up};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::AppState;
-use crate::catalog::LoadedVersion;
+use crate::catalog::{AnswerKey, LoadedVersion};
 use crate::error::{ApiError, echo};
 
 /// A JSON body whose rejections become problem details (size, syntax, types), never axum's
 /// plain-text defaults.
 pub struct ApiJson<T>(pub T);
 
-impl<S, T> FromRequest<S> for ApiJson<T>
+impl<T> FromRequest<AppState> for ApiJson<T>
 where
     T: serde::de::DeserializeOwned,
-    S: Send + Sync,
 {
     type Rejection = ApiError;
 
-    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let limit = request.extensions().get::<BodyLimit>().map_or(0, |l| l.0);
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
         match Json::<T>::from_request(request, state).await {
             Ok(Json(value)) => Ok(ApiJson(value)),
-            Err(JsonRejection::BytesRejection(_)) => Err(ApiError::TooLarge { limit }),
+            Err(JsonRejection::BytesRejection(_)) => Err(ApiError::TooLarge {
+                limit: state.config.body_limit_bytes,
+            }),
             Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::Invalid {
                 field: None,
                 detail: "the body must be JSON with Content-Type: application/json".into(),
@@ -48,10 +51,6 @@ where
         }
     }
 }
-
-/// The configured body limit, put in request extensions so [`ApiJson`] can say it.
-#[derive(Clone, Copy, Debug)]
-pub struct BodyLimit(pub usize);
 
 /// A series, named by its dataset and id.
 #[derive(Clone, Debug, Deserialize, Serialize, ToSchema)]
@@ -293,103 +292,153 @@ fn seed_for(dataset: &str, id: &str) -> u64 {
 pub async fn forecast(
     State(state): State<AppState>,
     ApiJson(request): ApiJson<ForecastRequest>,
-) -> Result<Json<ForecastResponse>, ApiError> {
+) -> Result<Response, ApiError> {
     let checked = request.check(&state)?;
+    let probabilities: Vec<u64> = checked.probabilities.iter().map(|p| p.to_bits()).collect();
     let catalog = state.catalog.load();
-    let mut forecasts = Vec::with_capacity(request.series.len());
+    let mut answers = Vec::with_capacity(request.series.len());
     for (i, reference) in request.series.iter().enumerate() {
         let (loaded, position) = find(&catalog, reference, i)?;
-        let entry = &loaded.manifest.series[position];
-        let fitted = loaded.models.get(&entry.id).ok_or_else(|| {
-            ApiError::Internal(format!(
-                "version {} lost series {}",
-                loaded.manifest.version, entry.id
-            ))
-        })?;
-        let horizon = checked.horizon.unwrap_or(loaded.manifest.dataset.horizon);
-        let forecast = loaded
-            .forecast(position, horizon, &checked.probabilities)
-            .map_err(|e| ApiError::Internal(format!("forecasting {}: {e}", entry.id)))?;
-        let frequency = loaded.frequency;
-        let end = loaded.ends[position];
-        let time_of = |step: usize| -> String {
-            frequency
-                .advance(end, step as i64 + 1)
-                .map(|t| frequency.format_time(t))
-                .unwrap_or_default()
+        let key = AnswerKey {
+            position,
+            horizon: checked.horizon.unwrap_or(loaded.manifest.dataset.horizon),
+            probabilities: probabilities.clone(),
+            rollup: checked.rollup,
+            exogenous: request.exogenous.is_some(),
         };
-        let steps = (0..horizon)
-            .map(|t| StepForecast {
-                time: time_of(t),
-                mean: forecast.point[t],
-                quantiles: forecast
-                    .quantiles
-                    .iter()
-                    .map(|(p, values)| (probability_key(*p), values[t]))
-                    .collect(),
-            })
-            .collect();
-        let mut notes = Vec::new();
-        if let Some(fallback) = &fitted.fallback {
-            notes.push(fallback.clone());
-        }
-        if request.exogenous.is_some() {
-            notes.push(format!(
-                "exogenous values were ignored: the {} model of this series does not use them",
-                fitted.model.id()
-            ));
-        }
-        let rollup = match checked.rollup {
-            None => None,
-            Some(period) => {
-                let first = frequency.advance(end, 1).unwrap_or(end);
-                let paths = fitted
-                    .model
-                    .sample_paths(
-                        horizon,
-                        state.config.sample_paths,
-                        seed_for(&reference.dataset, &reference.id),
-                    )
-                    .map_err(|e| ApiError::Internal(format!("sampling {}: {e}", entry.id)))?;
-                let totals = roll_up(&paths, first, frequency, period, &checked.probabilities)
-                    .map_err(|e| {
-                        ApiError::invalid(
-                            "rollup",
-                            format!("cannot roll up series {}: {e}", echo(&entry.id)),
-                        )
-                    })?;
-                Some(
-                    totals
-                        .into_iter()
-                        .map(|t| PeriodForecast {
-                            period: t.period.label,
-                            start: t.period.start.to_string(),
-                            end: t.period.end.to_string(),
-                            steps: t.steps,
-                            complete: t.complete,
-                            mean: t.mean,
-                            quantiles: t
-                                .quantiles
-                                .into_iter()
-                                .map(|(p, v)| (probability_key(p), v))
-                                .collect(),
-                        })
-                        .collect(),
-                )
-            }
-        };
-        forecasts.push(SeriesForecast {
-            dataset: reference.dataset.clone(),
-            id: entry.id.clone(),
-            version: loaded.manifest.version.clone(),
-            model: fitted.model.id().to_string(),
-            unit: loaded.manifest.dataset.unit.clone(),
-            steps,
-            rollup,
-            notes,
-        });
+        answers.push(loaded.answer(&key, |loaded| {
+            render(loaded, &key, state.config.sample_paths)
+        })?);
     }
-    Ok(Json(ForecastResponse { forecasts }))
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        forecasts_body(&answers),
+    )
+        .into_response())
+}
+
+/// One series' answer as JSON: a [`SeriesForecast`]. It depends on `key` and the version only
+/// (and on `sample_paths`, fixed for the life of the process), which is what lets
+/// [`LoadedVersion::answer`] cache it.
+fn render(
+    loaded: &LoadedVersion,
+    key: &AnswerKey,
+    sample_paths: usize,
+) -> Result<Vec<u8>, ApiError> {
+    let position = key.position;
+    let horizon = key.horizon;
+    let probabilities: Vec<f64> = key
+        .probabilities
+        .iter()
+        .map(|&b| f64::from_bits(b))
+        .collect();
+    let entry = &loaded.manifest.series[position];
+    let fitted = loaded.models.get(&entry.id).ok_or_else(|| {
+        ApiError::Internal(format!(
+            "version {} lost series {}",
+            loaded.manifest.version, entry.id
+        ))
+    })?;
+    let forecast = loaded
+        .forecast(position, horizon, &probabilities)
+        .map_err(|e| ApiError::Internal(format!("forecasting {}: {e}", entry.id)))?;
+    let frequency = loaded.frequency;
+    let end = loaded.ends[position];
+    let time_of = |step: usize| -> String {
+        frequency
+            .advance(end, step as i64 + 1)
+            .map(|t| frequency.format_time(t))
+            .unwrap_or_default()
+    };
+    let steps = (0..horizon)
+        .map(|t| StepForecast {
+            time: time_of(t),
+            mean: forecast.point[t],
+            quantiles: forecast
+                .quantiles
+                .iter()
+                .map(|(p, values)| (probability_key(*p), values[t]))
+                .collect(),
+        })
+        .collect();
+    let mut notes = Vec::new();
+    if let Some(fallback) = &fitted.fallback {
+        notes.push(fallback.clone());
+    }
+    if key.exogenous {
+        notes.push(format!(
+            "exogenous values were ignored: the {} model of this series does not use them",
+            fitted.model.id()
+        ));
+    }
+    let rollup = match key.rollup {
+        None => None,
+        Some(period) => {
+            let first = frequency.advance(end, 1).unwrap_or(end);
+            let paths = fitted
+                .model
+                .sample_paths(horizon, sample_paths, seed_for(loaded.dataset(), &entry.id))
+                .map_err(|e| ApiError::Internal(format!("sampling {}: {e}", entry.id)))?;
+            let totals =
+                roll_up(&paths, first, frequency, period, &probabilities).map_err(|e| {
+                    ApiError::invalid(
+                        "rollup",
+                        format!("cannot roll up series {}: {e}", echo(&entry.id)),
+                    )
+                })?;
+            Some(
+                totals
+                    .into_iter()
+                    .map(|t| PeriodForecast {
+                        period: t.period.label,
+                        start: t.period.start.to_string(),
+                        end: t.period.end.to_string(),
+                        steps: t.steps,
+                        complete: t.complete,
+                        mean: t.mean,
+                        quantiles: t
+                            .quantiles
+                            .into_iter()
+                            .map(|(p, v)| (probability_key(p), v))
+                            .collect(),
+                    })
+                    .collect(),
+            )
+        }
+    };
+    let answer = SeriesForecast {
+        dataset: loaded.dataset().to_owned(),
+        id: entry.id.clone(),
+        version: loaded.manifest.version.clone(),
+        model: fitted.model.id().to_string(),
+        unit: loaded.manifest.dataset.unit.clone(),
+        steps,
+        rollup,
+        notes,
+    };
+    serde_json::to_vec(&answer)
+        .map_err(|e| ApiError::Internal(format!("rendering {}: {e}", entry.id)))
+}
+
+/// The JSON of a [`ForecastResponse`] made of already rendered answers: the same bytes serde would
+/// write for the struct, without parsing and re-serialising the cached ones.
+fn forecasts_body(answers: &[Bytes]) -> Vec<u8> {
+    const OPEN: &[u8] = b"{\"forecasts\":[";
+    const CLOSE: &[u8] = b"]}";
+    let length = OPEN.len() + answers.iter().map(|a| a.len() + 1).sum::<usize>() + CLOSE.len();
+    let mut body = Vec::with_capacity(length);
+    body.extend_from_slice(OPEN);
+    for (i, answer) in answers.iter().enumerate() {
+        if i > 0 {
+            body.push(b',');
+        }
+        body.extend_from_slice(answer);
+    }
+    body.extend_from_slice(CLOSE);
+    body
 }
 
 /// `GET /v1/series` query.
@@ -689,4 +738,42 @@ pub async fn ready(State(state): State<AppState>) -> (axum::http::StatusCode, Js
         axum::http::StatusCode::SERVICE_UNAVAILABLE
     };
     (status, Json(health))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(id: &str) -> SeriesForecast {
+        SeriesForecast {
+            dataset: "rides".into(),
+            id: id.into(),
+            version: "rides-20240101T000000Z".into(),
+            model: "ets".into(),
+            unit: None,
+            steps: vec![StepForecast {
+                time: "2024-02-26".into(),
+                mean: 1.25,
+                quantiles: BTreeMap::from([("0.1".into(), 0.5), ("0.9".into(), 2.0)]),
+            }],
+            rollup: None,
+            notes: vec!["a \"quoted\" note".into()],
+        }
+    }
+
+    #[test]
+    fn assembled_answers_are_the_json_serde_writes_for_the_response() {
+        for ids in [vec!["a"], vec!["a", "b", "c"]] {
+            let forecasts: Vec<SeriesForecast> = ids.iter().map(|id| answer(id)).collect();
+            let rendered: Vec<Bytes> = forecasts
+                .iter()
+                .map(|f| Bytes::from(serde_json::to_vec(f).unwrap()))
+                .collect();
+            let expected = serde_json::to_vec(&ForecastResponse { forecasts }).unwrap();
+            assert_eq!(
+                String::from_utf8(forecasts_body(&rendered)).unwrap(),
+                String::from_utf8(expected).unwrap()
+            );
+        }
+    }
 }

@@ -6,8 +6,10 @@
 //! cannot forecast) keeps its old version, and the failure is reported in health and metrics.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
+use axum::body::Bytes;
+use civicast_model::rollup::Period;
 use civicast_model::{Fitted, Forecast, Frequency, ModelError, Predict, TimePoint};
 use civicast_registry::{Registry, VersionManifest};
 
@@ -24,18 +26,40 @@ pub struct LoadedVersion {
     pub index: HashMap<String, usize>,
     /// Time of each series' last observation, parsed once.
     pub ends: Vec<TimePoint>,
-    /// Forecasts already computed, by (series position, horizon, probabilities).
-    cache: std::sync::Mutex<HashMap<CacheKey, Arc<Forecast>>>,
+    /// Answers already rendered, by key.
+    answers: Mutex<AnswerCache>,
 }
 
-/// A forecast request's identity within one version: series position, horizon and the bit
-/// patterns of the probabilities (exact, and hashable unlike `f64`).
-type CacheKey = (usize, usize, Vec<u64>);
+/// Everything that decides one series' answer within a version; the rest of the answer (ids,
+/// version, model, unit, times) comes from the version itself. A version is immutable and roll-ups
+/// draw their sample paths from a seed fixed per series, so the answer is a pure function of this
+/// key and caching it is exact.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct AnswerKey {
+    /// Position of the series in the manifest.
+    pub position: usize,
+    /// Steps ahead.
+    pub horizon: usize,
+    /// Bit patterns of the probabilities, sorted (exact, and hashable unlike `f64`).
+    pub probabilities: Vec<u64>,
+    /// The roll-up asked for.
+    pub rollup: Option<Period>,
+    /// Whether the request gave exogenous values (the answer then carries a note).
+    pub exogenous: bool,
+}
 
-/// Forecasts kept per version before the cache starts over. A forecast of a fixed version is a
-/// pure function of its key, so caching is exact; the bound keeps memory flat under requests
-/// with ever new horizons or probabilities.
-const FORECAST_CACHE_ENTRIES: usize = 4_096;
+/// Rendered answers kept per version, and their size.
+#[derive(Debug, Default)]
+struct AnswerCache {
+    entries: HashMap<AnswerKey, Bytes>,
+    bytes: usize,
+}
+
+/// Bytes of rendered answers kept per version before the cache starts over. A typical answer
+/// (horizon 14, four quantiles) is about 2.5 KB, so this holds some ten thousand of them: every
+/// series of a dataset at the horizons and quantiles callers use. The bound keeps memory flat under
+/// requests with ever new horizons or probabilities; an answer larger than it is not cached.
+const ANSWER_CACHE_BYTES: usize = 32 << 20;
 
 impl LoadedVersion {
     /// The dataset's name.
@@ -43,36 +67,54 @@ impl LoadedVersion {
         &self.manifest.dataset.name
     }
 
-    /// The forecast of the series at `position`, computed once per version and key. Worth it
-    /// because some models' quantiles come from simulation (Theta draws 2000 paths), which costs
-    /// far more than answering the request.
+    /// The forecast of the series at `position` (computed every time; see [`Self::answer`]).
     pub fn forecast(
         &self,
         position: usize,
         horizon: usize,
         probabilities: &[f64],
-    ) -> Result<Arc<Forecast>, ModelError> {
-        let key = (
-            position,
-            horizon,
-            probabilities.iter().map(|p| p.to_bits()).collect(),
-        );
-        if let Some(hit) = self.cache.lock().ok().and_then(|c| c.get(&key).cloned()) {
-            return Ok(hit);
-        }
+    ) -> Result<Forecast, ModelError> {
         let id = &self.manifest.series[position].id;
         let model = self
             .models
             .get(id)
             .ok_or_else(|| ModelError::Unsupported(format!("no model for series {id:?}")))?;
-        let forecast = Arc::new(model.model.predict(horizon, probabilities)?);
-        if let Ok(mut cache) = self.cache.lock() {
-            if cache.len() >= FORECAST_CACHE_ENTRIES {
-                cache.clear();
-            }
-            cache.insert(key, forecast.clone());
+        model.model.predict(horizon, probabilities)
+    }
+
+    /// The rendered answer for `key`: from the cache, or made by `render` and kept. Caching the
+    /// answer's bytes rather than the forecast is what makes a repeated request cheap: some
+    /// models' quantiles come from simulation (Theta draws 2000 paths), and formatting the
+    /// steps' times and numbers as JSON costs more than the rest of the request together.
+    pub fn answer<E>(
+        &self,
+        key: &AnswerKey,
+        render: impl FnOnce(&Self) -> Result<Vec<u8>, E>,
+    ) -> Result<Bytes, E> {
+        if let Some(hit) = self
+            .answers
+            .lock()
+            .ok()
+            .and_then(|c| c.entries.get(key).cloned())
+        {
+            return Ok(hit);
         }
-        Ok(forecast)
+        // Rendered outside the lock: two requests missing the same key at once both render it,
+        // which is cheaper than making every request wait behind a slow render.
+        let answer = Bytes::from(render(self)?);
+        if answer.len() <= ANSWER_CACHE_BYTES
+            && let Ok(mut cache) = self.answers.lock()
+        {
+            if cache.bytes + answer.len() > ANSWER_CACHE_BYTES {
+                cache.entries.clear();
+                cache.bytes = 0;
+            }
+            cache.bytes += answer.len();
+            if let Some(replaced) = cache.entries.insert(key.clone(), answer.clone()) {
+                cache.bytes -= replaced.len();
+            }
+        }
+        Ok(answer)
     }
 }
 
@@ -130,7 +172,7 @@ pub fn load_version(registry: &Registry, version: &str) -> Result<LoadedVersion,
         models: models.series,
         index,
         ends,
-        cache: std::sync::Mutex::new(HashMap::new()),
+        answers: Mutex::new(AnswerCache::default()),
     })
 }
 

@@ -89,12 +89,18 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
+    // The bound address, not the configured one: with port 0 the system picks a free port, and
+    // whoever started us (the shutdown tests, a supervisor) learns it from this line.
+    let listen = listener.local_addr().unwrap_or(listen);
     tracing::info!(%listen, datasets = serving, "civicast-serve listening");
-    axum::serve(listener, app(state))
+    axum::serve(listener, app(state.clone()))
         .with_graceful_shutdown(shutdown_signal())
         .await
         .context("serving")?;
-    tracing::info!("stopped: in-flight requests finished");
+    tracing::info!(
+        requests = state.metrics.requests_answered(),
+        "stopped: in-flight requests finished"
+    );
     Ok(())
 }
 

@@ -86,6 +86,17 @@ impl Metrics {
         })
     }
 
+    /// Requests answered so far, over every route and status.
+    pub fn requests_answered(&self) -> u64 {
+        use prometheus::core::Collector;
+        self.requests
+            .collect()
+            .iter()
+            .flat_map(|family| family.get_metric())
+            .map(|metric| metric.get_counter().get_value() as u64)
+            .sum()
+    }
+
     /// The text exposition format.
     pub fn render(&self) -> String {
         let mut buffer = Vec::new();

@@ -1,26 +1,61 @@
-//! Loaded versions: verified, warmed, and forecasting from a cache.
+//! Loaded versions: verified, warmed, and answering from a cache.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
-use std::sync::Arc;
-
 use civicast_model::{ModelId, Predict};
 use civicast_registry::Registry;
-use civicast_service::catalog::load_version;
+use civicast_service::catalog::{AnswerKey, load_version};
 use common::*;
 
+fn key(position: usize, horizon: usize) -> AnswerKey {
+    AnswerKey {
+        position,
+        horizon,
+        probabilities: [0.1f64, 0.9].iter().map(|p| p.to_bits()).collect(),
+        rollup: None,
+        exogenous: false,
+    }
+}
+
 #[test]
-fn a_repeated_forecast_comes_from_the_cache_and_equals_a_fresh_one() {
+fn a_repeated_answer_comes_from_the_cache_and_equals_a_fresh_one() {
     let dir = tempfile::tempdir().unwrap();
     let registry = Registry::new(dir.path());
     let version = load_version(&registry, &publish(&registry, ModelId::Theta, 1.0, true)).unwrap();
-    let first = version.forecast(0, 14, &[0.1, 0.9]).unwrap();
-    let again = version.forecast(0, 14, &[0.1, 0.9]).unwrap();
-    assert!(Arc::ptr_eq(&first, &again), "served from the cache");
+    let render = |loaded: &civicast_service::catalog::LoadedVersion, key: &AnswerKey| {
+        let forecast = loaded.forecast(key.position, key.horizon, &[0.1, 0.9])?;
+        Ok::<_, civicast_model::ModelError>(serde_json::to_vec(&forecast.point).unwrap())
+    };
+    let first = version
+        .answer(&key(0, 14), |v| render(v, &key(0, 14)))
+        .unwrap();
+    let mut rendered_again = false;
+    let again = version
+        .answer(&key(0, 14), |v| {
+            rendered_again = true;
+            render(v, &key(0, 14))
+        })
+        .unwrap();
+    assert!(!rendered_again, "served from the cache");
+    assert_eq!(first, again);
     let fresh = version.models["a"].model.predict(14, &[0.1, 0.9]).unwrap();
-    assert_eq!(*first, fresh);
-    let other = version.forecast(0, 7, &[0.1, 0.9]).unwrap();
-    assert_eq!(other.point.len(), 7, "another horizon is another entry");
+    assert_eq!(first, serde_json::to_vec(&fresh.point).unwrap());
+    let other = version
+        .answer(&key(0, 7), |v| render(v, &key(0, 7)))
+        .unwrap();
+    let points: Vec<f64> = serde_json::from_slice(&other).unwrap();
+    assert_eq!(points.len(), 7, "another horizon is another entry");
+}
+
+#[test]
+fn a_failed_render_is_not_cached() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = Registry::new(dir.path());
+    let version = load_version(&registry, &publish(&registry, ModelId::Snaive, 1.0, true)).unwrap();
+    let failed = version.answer(&key(1, 3), |_| Err::<Vec<u8>, _>("no"));
+    assert_eq!(failed, Err("no"));
+    let answered = version.answer(&key(1, 3), |_| Ok::<_, &str>(b"[1]".to_vec()));
+    assert_eq!(answered.unwrap().as_ref(), b"[1]");
 }

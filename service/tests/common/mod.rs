@@ -2,7 +2,10 @@
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod http;
+
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::path::Path;
 
 use axum::body::Body;
@@ -19,6 +22,9 @@ use tower::ServiceExt;
 
 pub const READ_KEY: &str = "read-key-for-tests";
 pub const ADMIN_KEY: &str = "admin-key-for-tests";
+
+/// A forecast request for series `a` of the fixture's dataset.
+pub const FORECAST_BODY: &str = r#"{"series":[{"dataset":"rides","id":"a"}],"horizon":14}"#;
 
 /// Daily series of `days` days ending 2024-02-25 (a Sunday), weekly pattern times `scale`.
 pub fn values(days: usize, scale: f64) -> Vec<f64> {
@@ -174,4 +180,12 @@ pub async fn send_raw(
         .to_bytes()
         .to_vec();
     (status, bytes)
+}
+
+/// Serves `state` on a free loopback port in this runtime; returns the address.
+pub async fn serve_in_process(state: AppState) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app(state)).await });
+    address
 }
