@@ -208,6 +208,44 @@ pub struct FittedGlobal {
     pub horizon: usize,
     /// Per series, in panel order.
     pub series: Vec<GlobalSeries>,
+    /// The range recursive predictions are held to on the scaled axis (see [`Bounds`]).
+    pub bounds: Bounds,
+}
+
+/// Guard rails for recursion: the range of the scaled training targets widened by half its width
+/// on each side. A one-step model fed its own predictions can run away (an MLP extrapolates
+/// linearly outside the data it saw); holding each step inside what training data make plausible
+/// stops one bad step from compounding over the horizon. Series that are never negative are also
+/// held at or above their scaled zero.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Bounds {
+    /// Lowest allowed scaled value.
+    pub low: f64,
+    /// Highest allowed scaled value.
+    pub high: f64,
+}
+
+impl Bounds {
+    fn of(set: &TrainingSet) -> Bounds {
+        let (lo, hi) = set
+            .y
+            .iter()
+            .filter(|v| v.is_finite())
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| {
+                (lo.min(v), hi.max(v))
+            });
+        if lo > hi {
+            return Bounds {
+                low: f64::NEG_INFINITY,
+                high: f64::INFINITY,
+            };
+        }
+        let margin = 0.5 * (hi - lo).max(1.0);
+        Bounds {
+            low: lo - margin,
+            high: hi + margin,
+        }
+    }
 }
 
 /// Fits a global model on `panel`, series `s` trained on `target[..cutoffs[s]]`.
@@ -261,7 +299,19 @@ pub fn fit_global(
                 .iter()
                 .map(|&(s, o)| (&series[s], o, calibration_set.series[s].scale))
                 .collect();
-            member_paths.push(recursive_points(&fitted, featurizer, &starts, horizon)?);
+            let bounds = Bounds::of(&calibration_set);
+            let floors: Vec<f64> = origins
+                .iter()
+                .map(|&(s, _)| {
+                    floor_of(
+                        &series[s].target[..cutoffs[s]],
+                        calibration_set.series[s].scale,
+                    )
+                })
+                .collect();
+            member_paths.push(recursive_points(
+                &fitted, featurizer, &starts, horizon, bounds, &floors,
+            )?);
         }
     }
     let actual: Vec<f64> = origins
@@ -355,6 +405,7 @@ pub fn fit_global(
         members,
         horizon,
         series: out_series,
+        bounds: Bounds::of(&set),
     })
 }
 
@@ -451,6 +502,8 @@ fn recursive_points(
     featurizer: &Featurizer,
     starts: &[(&Series, usize, SeriesScale)],
     horizon: usize,
+    bounds: Bounds,
+    floors: &[f64],
 ) -> Result<Vec<f64>, ModelError> {
     let mut states = starts
         .iter()
@@ -477,11 +530,22 @@ fn recursive_points(
             } else {
                 last_or_zero(&out, k, j, horizon)
             };
+            let floor = floors.get(k).copied().unwrap_or(f64::NEG_INFINITY);
+            let z = z.clamp(bounds.low, bounds.high).max(floor);
             state.push_scaled(z)?;
             out[k * horizon + j] = z;
         }
     }
     Ok(out)
+}
+
+/// The scaled zero of a series whose training part is never negative (else no floor).
+fn floor_of(training: &[f64], scale: SeriesScale) -> f64 {
+    if !training.is_empty() && training.iter().all(|&y| y >= 0.0) {
+        scale.scale(0.0)
+    } else {
+        f64::NEG_INFINITY
+    }
 }
 
 fn last_or_zero(out: &[f64], k: usize, j: usize, horizon: usize) -> f64 {
@@ -526,8 +590,26 @@ impl FittedGlobal {
                 Ok((input.series, input.origin, known.scale))
             })
             .collect::<Result<Vec<_>, ModelError>>()?;
+        let floors: Vec<f64> = inputs
+            .iter()
+            .map(|input| {
+                let known = &self.series[input.index];
+                if known.non_negative {
+                    known.scale.scale(0.0)
+                } else {
+                    f64::NEG_INFINITY
+                }
+            })
+            .collect();
         for (m, member) in self.members.iter().enumerate() {
-            let paths = recursive_points(member, &self.featurizer, &starts, horizon)?;
+            let paths = recursive_points(
+                member,
+                &self.featurizer,
+                &starts,
+                horizon,
+                self.bounds,
+                &floors,
+            )?;
             for (k, input) in inputs.iter().enumerate() {
                 let w = self.series[input.index]
                     .weights
@@ -733,29 +815,11 @@ impl GlobalParams {
         Ok(GlobalParams {
             members,
             horizon,
-            calibration: {
-                let mut c = CalibrationSpec::for_horizon(horizon);
-                if let Some(v) = std::env::var("CIVICAST_CAL_SPAN")
-                    .ok()
-                    .and_then(|v| v.parse::<usize>().ok())
-                {
-                    c.span = horizon * v;
-                }
-                if let Some(v) = std::env::var("CIVICAST_CAL_HALF")
-                    .ok()
-                    .and_then(|v| v.parse::<usize>().ok())
-                {
-                    c.half_life = horizon * v;
-                }
-                if let Some(v) = std::env::var("CIVICAST_CAL_ORIGINS")
-                    .ok()
-                    .and_then(|v| v.parse::<usize>().ok())
-                {
-                    c.max_origins = v;
-                }
-                c
-            },
+            calibration: CalibrationSpec::for_horizon(horizon),
             seed: 0,
         })
     }
 }
+
+#[cfg(test)]
+mod tests;

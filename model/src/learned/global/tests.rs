@@ -1,0 +1,218 @@
+use chrono::NaiveDate;
+
+use super::*;
+use crate::features::FeatureSpec;
+use crate::panel::{ExogenousRole, ExogenousSpec};
+use crate::time::{Frequency, TimePoint};
+
+/// Two daily series with a weekly pattern, an exogenous effect and deterministic wiggle.
+fn panel(n: usize) -> Panel {
+    let start = TimePoint::date(NaiveDate::from_ymd_opt(2022, 1, 1).unwrap());
+    let series = (0..2)
+        .map(|s| {
+            let temp: Vec<f64> = (0..n).map(|i| ((i * 13 + s * 5) % 17) as f64).collect();
+            let target = (0..n)
+                .map(|i| {
+                    let level = 100.0 * (s + 1) as f64;
+                    level + 10.0 * (i % 7) as f64 + 2.0 * temp[i] + ((i * 37) % 11) as f64
+                })
+                .collect();
+            Series {
+                id: format!("s{s}"),
+                start,
+                target,
+                exogenous: vec![temp],
+            }
+        })
+        .collect();
+    let exogenous = vec![ExogenousSpec {
+        name: "temp".into(),
+        role: ExogenousRole::FutureKnown,
+    }];
+    Panel::new(Frequency::Days(1), exogenous, series).unwrap()
+}
+
+fn featurizer(panel: &Panel) -> Featurizer {
+    Featurizer::for_panel(
+        FeatureSpec::default_for(Frequency::Days(1), &[7]),
+        panel,
+        None,
+    )
+    .unwrap()
+}
+
+fn params(members: Vec<LearnerParams>) -> GlobalParams {
+    GlobalParams {
+        members,
+        horizon: 7,
+        calibration: CalibrationSpec {
+            span: 70,
+            max_origins: 50,
+            half_life: 21,
+            relative: true,
+        },
+        seed: 3,
+    }
+}
+
+fn linear() -> LearnerParams {
+    LearnerParams::Linear(LinearParams::default())
+}
+
+fn small_gbm() -> LearnerParams {
+    LearnerParams::Gbm(GbmParams {
+        n_trees: 30,
+        ..GbmParams::default()
+    })
+}
+
+fn forecasts(model: &FittedGlobal, panel: &Panel, cutoff: usize) -> Vec<Forecast> {
+    let inputs: Vec<ForecastInput<'_>> = panel
+        .series()
+        .iter()
+        .enumerate()
+        .map(|(index, series)| ForecastInput {
+            index,
+            series,
+            origin: cutoff,
+        })
+        .collect();
+    let points = model.points(&inputs, 7).unwrap();
+    points
+        .into_iter()
+        .enumerate()
+        .map(|(i, p)| model.forecast(i, p, &[0.1, 0.5, 0.9]).unwrap())
+        .collect()
+}
+
+#[test]
+fn poisoning_everything_after_the_cutoff_changes_nothing_fitted_or_forecast() {
+    let clean = panel(400);
+    let cutoff = 300;
+    let mut poisoned_series = clean.series().to_vec();
+    for s in &mut poisoned_series {
+        for v in &mut s.target[cutoff..] {
+            *v = 1e9;
+        }
+    }
+    let poisoned = Panel::new(
+        clean.frequency(),
+        clean.exogenous().to_vec(),
+        poisoned_series,
+    )
+    .unwrap();
+    let f = featurizer(&clean);
+    let members = vec![small_gbm(), linear()];
+    let a = fit_global(&params(members.clone()), &f, &clean, &[cutoff, cutoff]).unwrap();
+    let b = fit_global(&params(members), &f, &poisoned, &[cutoff, cutoff]).unwrap();
+    assert_eq!(a, b, "the fit read a value at or after the cutoff");
+    assert_eq!(
+        forecasts(&a, &clean, cutoff),
+        forecasts(&b, &poisoned, cutoff)
+    );
+}
+
+#[test]
+fn a_learned_model_beats_the_weekly_pattern_alone_and_intervals_are_ordered() {
+    let data = panel(400);
+    let f = featurizer(&data);
+    let cutoff = 393;
+    let model = fit_global(&params(vec![linear()]), &f, &data, &[cutoff, cutoff]).unwrap();
+    assert!(model.is_calibrated(0));
+    for (s, forecast) in forecasts(&model, &data, cutoff).iter().enumerate() {
+        let actual = &data.series()[s].target[cutoff..cutoff + 7];
+        let mae: f64 = forecast
+            .point
+            .iter()
+            .zip(actual)
+            .map(|(p, a)| (p - a).abs())
+            .sum::<f64>()
+            / 7.0;
+        // The exogenous effect alone moves the series by up to 32; the linear model sees it.
+        assert!(mae < 8.0, "series {s}: MAE {mae}");
+        let (lo, hi) = (
+            forecast.quantile(0.1).unwrap(),
+            forecast.quantile(0.9).unwrap(),
+        );
+        assert!(lo.iter().zip(hi).all(|(l, h)| l <= h));
+    }
+}
+
+#[test]
+fn weights_are_convex_and_favour_the_better_member() {
+    let data = panel(400);
+    let f = featurizer(&data);
+    // A ridge so heavy it predicts the mean cannot compete with a plain ridge.
+    let useless = LearnerParams::Linear(LinearParams { penalty: 1e6 });
+    let model = fit_global(&params(vec![useless, linear()]), &f, &data, &[380, 380]).unwrap();
+    for s in &model.series {
+        assert!((s.weights.iter().sum::<f64>() - 1.0).abs() < 1e-9);
+        assert!(s.weights.iter().all(|&w| (0.0..=1.0).contains(&w)));
+        assert!(s.weights[1] > s.weights[0], "weights {:?}", s.weights);
+        assert!(s.calibration_mae[1] < s.calibration_mae[0]);
+    }
+}
+
+#[test]
+fn sample_paths_have_the_intervals_marginal_quantiles() {
+    let data = panel(400);
+    let f = featurizer(&data);
+    let model = fit_global(&params(vec![linear()]), &f, &data, &[393, 393]).unwrap();
+    let input = ForecastInput {
+        index: 0,
+        series: &data.series()[0],
+        origin: 393,
+    };
+    let point = model.points(&[input], 7).unwrap().remove(0);
+    let forecast = model.forecast(0, point.clone(), &[0.1, 0.9]).unwrap();
+    let paths = model.sample_paths(0, &point, 20_000, 7).unwrap();
+    for (p, values) in &forecast.quantiles {
+        let from_paths = paths.quantile(*p);
+        for (j, (a, b)) in values.iter().zip(&from_paths).enumerate() {
+            let spread = forecast.quantile(0.9).unwrap()[j] - forecast.quantile(0.1).unwrap()[j];
+            assert!(
+                (a - b).abs() <= 0.15 * spread + 1e-9,
+                "step {j} p {p}: interval {a} vs paths {b}"
+            );
+        }
+    }
+    assert_eq!(paths, model.sample_paths(0, &point, 20_000, 7).unwrap());
+}
+
+#[test]
+fn a_fitted_global_model_round_trips_through_json() {
+    let data = panel(300);
+    let f = featurizer(&data);
+    let model = fit_global(&params(vec![small_gbm(), linear()]), &f, &data, &[290, 290]).unwrap();
+    let back: FittedGlobal = serde_json::from_str(&serde_json::to_string(&model).unwrap()).unwrap();
+    assert_eq!(forecasts(&back, &data, 290), forecasts(&model, &data, 290));
+}
+
+#[test]
+fn weighted_quantiles_interpolate_and_follow_the_weights() {
+    let equal: Vec<(f64, f64)> = (1..=5).map(|v| (v as f64, 1.0)).collect();
+    // Hazen: the median of 1..5 is 3; p = 0.1 is the first midpoint, 1.
+    assert_eq!(weighted_quantile(&equal, 0.5), 3.0);
+    assert_eq!(weighted_quantile(&equal, 0.1), 1.0);
+    assert_eq!(weighted_quantile(&equal, 0.99), 5.0);
+    let heavy_top: Vec<(f64, f64)> = vec![(1.0, 1.0), (2.0, 1.0), (10.0, 8.0)];
+    // Midpoints 0.05, 0.15 and 0.6: the median interpolates between 2 and 10, far above the
+    // unweighted median of 2; past the last midpoint it is the largest value.
+    let median = weighted_quantile(&heavy_top, 0.5);
+    assert!((median - (2.0 + 8.0 * 0.35 / 0.45)).abs() < 1e-12, "{median}");
+    assert_eq!(weighted_quantile(&heavy_top, 0.7), 10.0);
+    assert_eq!(weighted_quantile(&[], 0.5), 0.0);
+}
+
+#[test]
+fn bad_inputs_are_errors_not_panics() {
+    let data = panel(200);
+    let f = featurizer(&data);
+    assert!(fit_global(&params(vec![linear()]), &f, &data, &[150]).is_err());
+    assert!(fit_global(&params(vec![]), &f, &data, &[150, 150]).is_err());
+    // Too little data for any training row.
+    assert!(fit_global(&params(vec![linear()]), &f, &data, &[5, 5]).is_err());
+    let model = fit_global(&params(vec![linear()]), &f, &data, &[190, 190]).unwrap();
+    assert!(model.forecast(9, vec![1.0], &[0.5]).is_err());
+    assert!(model.forecast(0, vec![1.0], &[1.5]).is_err());
+}
