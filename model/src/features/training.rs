@@ -231,6 +231,26 @@ pub(crate) fn observations_through(
     lo
 }
 
+impl Featurizer {
+    /// Appends the values at index `t` of `series`' future-known columns, in the order
+    /// [`super::RecursiveState::next_row`] takes them (NaN where the series has no value at `t`).
+    pub fn push_future_known(&self, series: &Series, t: usize, out: &mut Vec<f64>) {
+        out.extend(self.future_known.iter().map(|&j| {
+            series
+                .exogenous
+                .get(j)
+                .and_then(|column| column.get(t))
+                .copied()
+                .unwrap_or(f64::NAN)
+        }));
+    }
+
+    /// Number of future-known values a recursive row takes per step.
+    pub fn n_future_known(&self) -> usize {
+        self.future_known.len()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -314,25 +334,5 @@ mod tests {
         let set = f.series_training_set(&series("a", 0, 4), 4).unwrap();
         assert_eq!((set.n_rows(), set.series.len()), (0, 1));
         assert!(f.series_training_set(&series("a", 0, 4), 5).is_err());
-    }
-}
-
-impl Featurizer {
-    /// Appends the values at index `t` of `series`' future-known columns, in the order
-    /// [`super::RecursiveState::next_row`] takes them (NaN where the series has no value at `t`).
-    pub fn push_future_known(&self, series: &Series, t: usize, out: &mut Vec<f64>) {
-        out.extend(self.future_known.iter().map(|&j| {
-            series
-                .exogenous
-                .get(j)
-                .and_then(|column| column.get(t))
-                .copied()
-                .unwrap_or(f64::NAN)
-        }));
-    }
-
-    /// Number of future-known values a recursive row takes per step.
-    pub fn n_future_known(&self) -> usize {
-        self.future_known.len()
     }
 }

@@ -204,10 +204,7 @@ mod tests {
     fn recovers_a_linear_function() {
         let (x, y) = linear_data(500);
         let rows = Rows::new(&x, 3).unwrap();
-        let params = LinearParams {
-            penalty: 1e-6,
-            ..LinearParams::default()
-        };
+        let params = LinearParams { penalty: 1e-6 };
         let fitted = params.fit(rows, &y, &[], 0).unwrap();
         let predicted = fitted.predict(rows).unwrap();
         let worst = predicted

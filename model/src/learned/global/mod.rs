@@ -72,8 +72,8 @@ pub enum FittedLearner {
     Linear(FittedLinear),
     /// Gradient-boosted trees.
     Gbm(FittedGbm),
-    /// Residual MLP.
-    Neural(FittedNeural),
+    /// Residual MLP (boxed: its weights make it much larger than the other variants).
+    Neural(Box<FittedNeural>),
 }
 
 impl LearnerParams {
@@ -95,7 +95,7 @@ impl LearnerParams {
             }
             LearnerParams::Gbm(p) => FittedLearner::Gbm(p.fit(rows, &set.y, &set.names, seed)?),
             LearnerParams::Neural(p) => {
-                FittedLearner::Neural(p.fit(rows, &set.y, &set.names, seed)?)
+                FittedLearner::Neural(Box::new(p.fit(rows, &set.y, &set.names, seed)?))
             }
         })
     }
@@ -115,7 +115,7 @@ impl FittedLearner {
         match self {
             FittedLearner::Linear(m) => m,
             FittedLearner::Gbm(m) => m,
-            FittedLearner::Neural(m) => m,
+            FittedLearner::Neural(m) => m.as_ref(),
         }
     }
 }

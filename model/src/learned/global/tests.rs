@@ -199,7 +199,10 @@ fn weighted_quantiles_interpolate_and_follow_the_weights() {
     // Midpoints 0.05, 0.15 and 0.6: the median interpolates between 2 and 10, far above the
     // unweighted median of 2; past the last midpoint it is the largest value.
     let median = weighted_quantile(&heavy_top, 0.5);
-    assert!((median - (2.0 + 8.0 * 0.35 / 0.45)).abs() < 1e-12, "{median}");
+    assert!(
+        (median - (2.0 + 8.0 * 0.35 / 0.45)).abs() < 1e-12,
+        "{median}"
+    );
     assert_eq!(weighted_quantile(&heavy_top, 0.7), 10.0);
     assert_eq!(weighted_quantile(&[], 0.5), 0.0);
 }
