@@ -17,6 +17,9 @@
 //! - [`metrics`]: the evaluation protocol's accuracy and calibration metrics.
 //! - [`features`]: lags, rolling statistics, calendar, holiday and exogenous features for global
 //!   models, built leak-free for training and for recursive forecasting.
+//! - [`learned`]: global models learned across a panel's series — gradient-boosted trees, a candle
+//!   MLP and ridge — forecasting recursively, combined per series (`auto`) and calibrated by
+//!   recency-weighted conformal prediction with consistent sample paths.
 //! - [`rollup`]: step forecasts summed to weeks, months, quarters and fiscal years from sample
 //!   paths (the quantile of a sum, not the sum of quantiles).
 //! - [`optim`]: bounded Nelder-Mead, shared by models that estimate parameters.

@@ -17,7 +17,7 @@ use linfa_linalg::cholesky::SolveC;
 use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 
-use super::{Regressor, RegressorParams, Rows, wrong_columns};
+use super::{Regressor, RegressorParams, Rows, check_training, wrong_columns};
 use crate::error::ModelError;
 
 /// Ridge regression parameters.
@@ -99,19 +99,8 @@ impl RegressorParams for LinearParams {
         _names: &[String],
         _seed: u64,
     ) -> Result<FittedLinear, ModelError> {
+        check_training(x, y, 2)?;
         let n = x.n_rows();
-        if n != y.len() {
-            return Err(ModelError::Unsupported(format!(
-                "{n} feature rows but {} targets",
-                y.len()
-            )));
-        }
-        if n < 2 {
-            return Err(ModelError::TooShort { needed: 2, got: n });
-        }
-        if let Some(i) = y.iter().position(|v| !v.is_finite()) {
-            return Err(ModelError::NonFinite(i));
-        }
         if !(self.penalty >= 0.0 && self.penalty.is_finite()) {
             return Err(ModelError::Unsupported(format!(
                 "linear: penalty {} must be a finite number >= 0",

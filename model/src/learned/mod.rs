@@ -85,6 +85,36 @@ pub trait Regressor {
     }
 }
 
+/// Checks what every regressor's `fit` needs of its inputs: a well-shaped matrix, one finite
+/// target per row, and at least `min_rows` rows.
+pub(crate) fn check_training(x: Rows<'_>, y: &[f64], min_rows: usize) -> Result<(), ModelError> {
+    if x.n_cols == 0 || !x.x.len().is_multiple_of(x.n_cols) {
+        return Err(ModelError::Unsupported(format!(
+            "a feature matrix of {} values cannot have {} columns",
+            x.x.len(),
+            x.n_cols
+        )));
+    }
+    if y.len() != x.n_rows() {
+        return Err(ModelError::Unsupported(format!(
+            "{} targets for {} feature rows of {} columns",
+            y.len(),
+            x.n_rows(),
+            x.n_cols
+        )));
+    }
+    if y.len() < min_rows.max(1) {
+        return Err(ModelError::TooShort {
+            needed: min_rows.max(1),
+            got: y.len(),
+        });
+    }
+    match y.iter().position(|v| !v.is_finite()) {
+        Some(i) => Err(ModelError::NonFinite(i)),
+        None => Ok(()),
+    }
+}
+
 /// The error for a matrix with the wrong number of columns.
 pub(crate) fn wrong_columns(expected: usize, got: usize) -> ModelError {
     ModelError::Unsupported(format!(

@@ -46,7 +46,7 @@ mod tests;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Regressor, RegressorParams, Rows, wrong_columns};
+use super::{Regressor, RegressorParams, Rows, check_training, wrong_columns};
 use crate::error::ModelError;
 use tree::Tree;
 
@@ -178,13 +178,7 @@ impl RegressorParams for GbmParams {
         seed: u64,
     ) -> Result<FittedGbm, ModelError> {
         self.check()?;
-        if x.n_cols == 0 || !x.x.len().is_multiple_of(x.n_cols) {
-            return Err(ModelError::Unsupported(format!(
-                "a feature matrix of {} values cannot have {} columns",
-                x.x.len(),
-                x.n_cols
-            )));
-        }
+        check_training(x, y, 1)?;
         if u32::try_from(x.n_cols).is_err() || u32::try_from(x.n_rows()).is_err() {
             return Err(ModelError::Unsupported(format!(
                 "a GBM fits at most {} rows and columns, got {} x {}",
@@ -192,19 +186,6 @@ impl RegressorParams for GbmParams {
                 x.n_rows(),
                 x.n_cols
             )));
-        }
-        if y.len() != x.n_rows() {
-            return Err(ModelError::Unsupported(format!(
-                "{} targets for {} feature rows",
-                y.len(),
-                x.n_rows()
-            )));
-        }
-        if y.is_empty() {
-            return Err(ModelError::TooShort { needed: 1, got: 0 });
-        }
-        if let Some(i) = y.iter().position(|v| !v.is_finite()) {
-            return Err(ModelError::NonFinite(i));
         }
         let names = if names.is_empty() {
             (0..x.n_cols).map(|j| format!("x{j}")).collect()

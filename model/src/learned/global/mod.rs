@@ -647,12 +647,11 @@ impl FittedGlobal {
             (h - 1, ((j + 1) as f64 / h as f64).sqrt())
         };
         let pick = |s: &GlobalSeries, out: &mut Vec<(f64, f64)>| {
+            // Relative errors scale with this series' point forecast; absolute ones (its own or
+            // another series' pooled) are in scaled units, so with this series' spread.
             let unit = if s.relative {
                 point.abs()
-            } else if std::ptr::eq(s, known) {
-                known.scale.std
             } else {
-                // Pooled absolute errors of another series are in that series' scaled units.
                 known.scale.std
             };
             for (o, trajectory) in s.errors.chunks_exact(h).enumerate() {

@@ -64,7 +64,7 @@ mod weights;
 use serde::{Deserialize, Serialize, Serializer};
 
 use crate::error::ModelError;
-use crate::learned::{Regressor, RegressorParams, Rows, wrong_columns};
+use crate::learned::{Regressor, RegressorParams, Rows, check_training, wrong_columns};
 use weights::NeuralWeights;
 
 /// Hyper-parameters of the neural regressor. The defaults train the chicago matrix (100k rows)
@@ -299,21 +299,7 @@ impl RegressorParams for NeuralParams {
                 x.n_cols
             )));
         }
-        if y.len() != x.n_rows() || x.x.len() != y.len() * x.n_cols {
-            return Err(ModelError::Unsupported(format!(
-                "{} targets for {} rows of {} columns ({} values)",
-                y.len(),
-                x.n_rows(),
-                x.n_cols,
-                x.x.len()
-            )));
-        }
-        if y.is_empty() {
-            return Err(ModelError::TooShort { needed: 1, got: 0 });
-        }
-        if let Some(i) = y.iter().position(|v| !v.is_finite()) {
-            return Err(ModelError::NonFinite(i));
-        }
+        check_training(x, y, 1)?;
         let (weights, training) = train::train(self, x, y, seed)?;
         if !weights.is_finite() {
             return Err(ModelError::Unsupported(
