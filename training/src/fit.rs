@@ -106,6 +106,14 @@ pub fn fit_dataset(
     options: &FitOptions,
     registry: &Registry,
 ) -> Result<FitOutcome, Error> {
+    if let Some(learned) = options.candidates.iter().find(|m| m.is_learned()) {
+        return Err(Error::Backtest {
+            message: format!(
+                "{learned} is a learned model: `fit` publishes the statistical models (snaive, \
+                 ets, mstl, theta) for now; backtest learned models with `civicast-train backtest`"
+            ),
+        });
+    }
     let manifest = &dataset.manifest;
     let panel = &dataset.panel;
     let backtest = run_backtest(

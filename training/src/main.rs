@@ -119,7 +119,8 @@ enum Command {
 /// Options shared by the commands that fit models.
 #[derive(clap::Args)]
 struct RunArgs {
-    /// Models, comma-separated: snaive, ets, mstl, theta.
+    /// Models, comma-separated: snaive, ets, mstl, theta, and (backtest only, for now) the
+    /// learned linear, gbm, neural and auto.
     #[arg(long, value_delimiter = ',', default_values_t = ModelId::STATISTICAL.to_vec(), value_parser = parse_model)]
     models: Vec<ModelId>,
     /// Fit on at most this many of the latest observations (default: the manifest's

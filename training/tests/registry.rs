@@ -263,3 +263,24 @@ fn bad_input_to_fit_and_registry_gets_clear_errors() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("file/registry"));
 }
+
+#[test]
+fn fit_refuses_learned_models_clearly_and_publishes_nothing() {
+    let fixture = Fixture::new(&manifest(), &valid_csv());
+    let registry = tempfile::tempdir().unwrap();
+    let out = fit(
+        &fixture.manifest(),
+        registry.path(),
+        &["--models", "snaive,auto"],
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("auto is a learned model") && err.contains("civicast-train backtest"),
+        "{err}"
+    );
+    let listed = std::fs::read_dir(registry.path())
+        .map(|entries| entries.count())
+        .unwrap_or(0);
+    assert_eq!(listed, 0, "nothing may be published");
+}
