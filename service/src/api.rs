@@ -13,7 +13,6 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, Path, Query, Request, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use civicast_model::Predict;
 use civicast_model::rollup::{Period, roll_up};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -265,7 +264,7 @@ fn find<'a>(
 }
 
 /// A stable seed per series, so the same request gives the same roll-up.
-fn seed_for(dataset: &str, id: &str) -> u64 {
+pub fn seed_for(dataset: &str, id: &str) -> u64 {
     // FNV-1a: stable across runs and platforms, unlike `DefaultHasher`.
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     for byte in dataset.bytes().chain([0]).chain(id.bytes()) {
@@ -378,9 +377,13 @@ fn render(
         None => None,
         Some(period) => {
             let first = frequency.advance(end, 1).unwrap_or(end);
-            let paths = fitted
-                .model
-                .sample_paths(horizon, sample_paths, seed_for(loaded.dataset(), &entry.id))
+            let paths = loaded
+                .sample_paths(
+                    position,
+                    horizon,
+                    sample_paths,
+                    seed_for(loaded.dataset(), &entry.id),
+                )
                 .map_err(|e| ApiError::Internal(format!("sampling {}: {e}", entry.id)))?;
             let totals =
                 roll_up(&paths, first, frequency, period, &probabilities).map_err(|e| {

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use axum::body::Bytes;
 use civicast_model::rollup::Period;
-use civicast_model::{Fitted, Forecast, Frequency, ModelError, Predict, TimePoint};
+use civicast_model::{Fitted, Forecast, Frequency, ModelError, Predict, SamplePaths, TimePoint};
 use civicast_registry::{Registry, VersionManifest};
 
 /// One dataset's served version.
@@ -80,6 +80,23 @@ impl LoadedVersion {
             .get(id)
             .ok_or_else(|| ModelError::Unsupported(format!("no model for series {id:?}")))?;
         model.model.predict(horizon, probabilities)
+    }
+
+    /// `n_paths` joint sample paths of `horizon` steps for the series at `position`, drawn
+    /// reproducibly from `seed`: what roll-ups and budget risk sum over periods.
+    pub fn sample_paths(
+        &self,
+        position: usize,
+        horizon: usize,
+        n_paths: usize,
+        seed: u64,
+    ) -> Result<SamplePaths, ModelError> {
+        let id = &self.manifest.series[position].id;
+        let model = self
+            .models
+            .get(id)
+            .ok_or_else(|| ModelError::Unsupported(format!("no model for series {id:?}")))?;
+        model.model.sample_paths(horizon, n_paths, seed)
     }
 
     /// The rendered answer for `key`: from the cache, or made by `render` and kept. Caching the
