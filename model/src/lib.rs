@@ -34,6 +34,7 @@ pub mod models;
 pub mod optim;
 pub mod panel;
 pub mod rollup;
+mod serde_nan;
 pub mod time;
 
 pub use calendar::{Holiday, HolidayCalendar};

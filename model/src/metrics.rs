@@ -35,10 +35,10 @@ pub struct PairScores {
     /// Mean absolute error over the in-sample seasonal-naive MAE; `None` when that scale is 0.
     pub mase: Option<f64>,
     /// Symmetric MAPE in percent (0..200); a 0/0 term counts as 0.
-    #[serde(with = "nan_as_null")]
+    #[serde(with = "crate::serde_nan")]
     pub smape: f64,
     /// Root mean squared error.
-    #[serde(with = "nan_as_null")]
+    #[serde(with = "crate::serde_nan")]
     pub rmse: f64,
     /// Share of actuals inside the 80% interval (bounds inclusive).
     pub cov80: Option<f64>,
@@ -134,25 +134,25 @@ pub fn score_pair(train: &[f64], m: usize, actual: &[f64], forecast: &Forecast) 
 pub struct Scores {
     /// Mean MASE over pairs with a non-zero scale.
     #[serde(rename = "MASE")]
-    #[serde(with = "nan_as_null")]
+    #[serde(with = "crate::serde_nan")]
     pub mase: f64,
     /// Mean sMAPE over pairs.
     #[serde(rename = "sMAPE")]
-    #[serde(with = "nan_as_null")]
+    #[serde(with = "crate::serde_nan")]
     pub smape: f64,
     /// Mean of per-pair RMSE.
     #[serde(rename = "RMSE")]
-    #[serde(with = "nan_as_null")]
+    #[serde(with = "crate::serde_nan")]
     pub rmse: f64,
     /// Mean 80% coverage (NaN when the model has no quantiles).
-    #[serde(with = "nan_as_null")]
+    #[serde(with = "crate::serde_nan")]
     pub cov80: f64,
     /// Mean 95% coverage (NaN when the model has no quantiles).
-    #[serde(with = "nan_as_null")]
+    #[serde(with = "crate::serde_nan")]
     pub cov95: f64,
     /// Mean scaled CRPS (NaN when the model has no quantiles).
     #[serde(rename = "sCRPS")]
-    #[serde(with = "nan_as_null")]
+    #[serde(with = "crate::serde_nan")]
     pub scrps: f64,
     /// Pairs scored.
     pub n_pairs: usize,
@@ -198,24 +198,6 @@ impl Scores {
                 0
             },
         }
-    }
-}
-
-/// JSON has no NaN: a metric that is undefined (no quantiles, every pair excluded) is written as
-/// `null` and read back as NaN.
-mod nan_as_null {
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(value: &f64, serializer: S) -> Result<S::Ok, S::Error> {
-        if value.is_finite() {
-            serializer.serialize_f64(*value)
-        } else {
-            serializer.serialize_none()
-        }
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<f64, D::Error> {
-        Ok(Option::<f64>::deserialize(deserializer)?.unwrap_or(f64::NAN))
     }
 }
 

@@ -5,12 +5,17 @@
 
 use std::collections::BTreeMap;
 
+use civicast_model::learned::published::PublishedGlobal;
 use civicast_model::metrics::Scores;
 use civicast_model::{ExogenousSpec, Fitted};
 use serde::{Deserialize, Serialize};
 
-/// The version of these file formats.
-pub const FORMAT_VERSION: u32 = 1;
+/// The version of these file formats. Format 2 added learned global models and recent history to
+/// `models.json`; a format-1 version reads as a format-2 one without them.
+pub const FORMAT_VERSION: u32 = 2;
+
+/// The oldest format this release reads.
+pub const OLDEST_FORMAT: u32 = 1;
 
 /// The file that describes a version.
 pub const MANIFEST_FILE: &str = "manifest.json";
@@ -114,10 +119,49 @@ pub struct SeriesEntry {
 }
 
 /// The fitted models of a version (`models.json`).
+///
+/// A series is forecast by its statistical model in `series` or, when its manifest entry names a
+/// learned model, by that model's entry in `global` (one model shared by every series of the
+/// dataset, which also holds the series' recent data and the climatology of future-known inputs).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ModelsFile {
     /// File format version.
     pub format: u32,
-    /// The fitted model of each series, by series id.
+    /// The fitted statistical model of each series that uses one, by series id.
     pub series: BTreeMap<String, Fitted>,
+    /// Learned global models, by model id (`auto`, `gbm`, ...).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub global: BTreeMap<String, PublishedGlobal>,
+    /// The last observations of each series (ending at its `end`), for charts.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub history: BTreeMap<String, Vec<f64>>,
+}
+
+impl ModelsFile {
+    /// What is wrong with these models as the models of `manifest`: a series without a model, a
+    /// learned model that does not know its series or does not fit together.
+    pub fn problems(&self, manifest: &VersionManifest) -> Vec<String> {
+        let mut problems = Vec::new();
+        for (id, global) in &self.global {
+            if let Err(e) = global.check() {
+                problems.push(format!("{MODELS_FILE}: learned model {id}: {e}"));
+            }
+        }
+        for s in &manifest.series {
+            match self.global.get(&s.model) {
+                Some(global) if global.model.series_index(&s.id).is_none() => {
+                    problems.push(format!(
+                        "{MODELS_FILE}: learned model {} has no series {:?}",
+                        s.model, s.id
+                    ))
+                }
+                Some(_) => {}
+                None if !self.series.contains_key(&s.id) => {
+                    problems.push(format!("{MODELS_FILE} has no model for series {:?}", s.id))
+                }
+                None => {}
+            }
+        }
+        problems
+    }
 }

@@ -22,7 +22,9 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::error::RegistryError;
-use crate::format::{FORMAT_VERSION, MANIFEST_FILE, MODELS_FILE, ModelsFile, VersionManifest};
+use crate::format::{
+    FORMAT_VERSION, MANIFEST_FILE, MODELS_FILE, ModelsFile, OLDEST_FORMAT, VersionManifest,
+};
 use crate::fsio::{sync_folder, write_atomic, write_durable};
 
 /// The alias the inference service serves.
@@ -122,6 +124,10 @@ fn to_json<T: Serialize>(value: &T) -> Vec<u8> {
     serde_json::to_vec_pretty(value).unwrap_or_default()
 }
 
+fn to_json_compact<T: Serialize>(value: &T) -> Vec<u8> {
+    serde_json::to_vec(value).unwrap_or_default()
+}
+
 impl Registry {
     /// The registry at `root` (nothing is read or created until used).
     pub fn new(root: impl Into<PathBuf>) -> Self {
@@ -183,12 +189,22 @@ impl Registry {
         ));
         std::fs::create_dir(&work).map_err(RegistryError::io(&work))?;
 
-        let models_bytes = to_json(models);
+        // Compact: a learned model holds hundreds of thousands of numbers, and pretty-printing
+        // puts each on its own indented line.
+        let models_bytes = to_json_compact(models);
         let models_path = work.join(MODELS_FILE);
+        let problems = models.problems(&manifest);
+        if !problems.is_empty() {
+            return Err(RegistryError::Corrupt {
+                path: models_path,
+                message: problems.join("; "),
+            });
+        }
         // Refuse to publish what could not be read back: a model whose JSON does not round-trip
-        // would be refused by every reader, so it must not become a version at all.
+        // would be refused by every reader, so it must not become a version at all. (Compared as
+        // JSON, not as values: a model may hold NaN, which is never equal to itself.)
         let reparsed: ModelsFile = parse_json(&models_path, &models_bytes)?;
-        if reparsed != *models {
+        if to_json_compact(&reparsed) != models_bytes {
             return Err(RegistryError::Corrupt {
                 path: models_path,
                 message: "the fitted models do not read back as written".into(),
@@ -357,9 +373,9 @@ impl Registry {
         let manifest = self.show(version)?;
         let dir = self.version_dir(version)?;
         let mut problems = Vec::new();
-        if manifest.format != FORMAT_VERSION {
+        if !(OLDEST_FORMAT..=FORMAT_VERSION).contains(&manifest.format) {
             problems.push(format!(
-                "format {} is not the supported format {FORMAT_VERSION}",
+                "format {} is not a supported format ({OLDEST_FORMAT} to {FORMAT_VERSION})",
                 manifest.format
             ));
         }
@@ -411,11 +427,7 @@ impl Registry {
             None => None,
         };
         if let Some(models) = &models {
-            for s in &manifest.series {
-                if !models.series.contains_key(&s.id) {
-                    problems.push(format!("{MODELS_FILE} has no model for series {:?}", s.id));
-                }
-            }
+            problems.extend(models.problems(&manifest));
         }
         match models {
             Some(models) if problems.is_empty() => Ok((manifest, models)),

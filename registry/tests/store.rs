@@ -63,6 +63,8 @@ fn models() -> ModelsFile {
     ModelsFile {
         format: 1,
         series: BTreeMap::from([("a".to_owned(), fitted)]),
+        global: BTreeMap::new(),
+        history: BTreeMap::new(),
     }
 }
 
@@ -112,11 +114,9 @@ fn a_tampered_model_file_fails_verification_with_a_clear_message() {
         .join("versions")
         .join(&version)
         .join("models.json");
-    let text = std::fs::read_to_string(&path).unwrap().replacen(
-        "\"season_length\": 7",
-        "\"season_length\": 1",
-        1,
-    );
+    let original = std::fs::read_to_string(&path).unwrap();
+    let text = original.replacen("\"season_length\":7", "\"season_length\":1", 1);
+    assert_ne!(text, original, "the test must change the file");
     std::fs::write(&path, text).unwrap();
     let err = registry.verify(&version).unwrap_err();
     let message = err.to_string();

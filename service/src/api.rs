@@ -13,12 +13,13 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, Path, Query, Request, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
+use civicast_model::learned::published::FutureValues;
 use civicast_model::rollup::{Period, roll_up};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::AppState;
-use crate::catalog::{AnswerKey, LoadedVersion};
+use crate::catalog::{AnswerKey, LoadedVersion, ServedForecast};
 use crate::error::{ApiError, echo};
 
 /// A JSON body whose rejections become problem details (size, syntax, types), never axum's
@@ -79,8 +80,11 @@ pub struct ForecastRequest {
     /// Roll the forecast up to calendar periods from sample paths: `day`, `week`, `month`,
     /// `quarter`, `year` or `fiscal_year` (its first month is configured).
     pub rollup: Option<String>,
-    /// Future values of exogenous variables (e.g. a weather forecast), by column name. The
-    /// statistical models served today do not read them; the response says so when given.
+    /// Future values of exogenous variables (e.g. a weather forecast), by column name, one per
+    /// forecast step from the first. Learned models read them; for columns or steps not given
+    /// they use the column's climatology (its training-data mean for the same month, weekday and
+    /// time of day) and the answer's notes say so. Statistical models ignore them, and the notes
+    /// say that too.
     pub exogenous: Option<BTreeMap<String, Vec<f64>>>,
 }
 
@@ -305,9 +309,29 @@ pub async fn forecast(
             rollup: checked.rollup,
             exogenous: request.exogenous.is_some(),
         };
-        answers.push(loaded.answer(&key, |loaded| {
-            render(loaded, &key, state.config.sample_paths)
-        })?);
+        let given = request.exogenous.as_ref();
+        if let Some(given) = given {
+            loaded
+                .check_future(position, given, key.horizon)
+                .map_err(|e| {
+                    ApiError::invalid(
+                        // The name as given, cut short: a field path, not a quoted echo.
+                        format!(
+                            "exogenous.{}",
+                            e.column().chars().take(60).collect::<String>()
+                        ),
+                        format!("series[{i}] ({}): {e}", echo(&reference.id)),
+                    )
+                })?;
+        }
+        let render =
+            |loaded: &LoadedVersion| render(loaded, &key, state.config.sample_paths, given);
+        // Given future values change a learned model's answer: those answers are not cached.
+        answers.push(if given.is_some() && loaded.reads_future(position) {
+            Bytes::from(render(loaded)?)
+        } else {
+            loaded.answer(&key, render)?
+        });
     }
     Ok((
         [(
@@ -326,6 +350,7 @@ fn render(
     loaded: &LoadedVersion,
     key: &AnswerKey,
     sample_paths: usize,
+    given: Option<&FutureValues>,
 ) -> Result<Vec<u8>, ApiError> {
     let position = key.position;
     let horizon = key.horizon;
@@ -335,14 +360,8 @@ fn render(
         .map(|&b| f64::from_bits(b))
         .collect();
     let entry = &loaded.manifest.series[position];
-    let fitted = loaded.models.get(&entry.id).ok_or_else(|| {
-        ApiError::Internal(format!(
-            "version {} lost series {}",
-            loaded.manifest.version, entry.id
-        ))
-    })?;
-    let forecast = loaded
-        .forecast(position, horizon, &probabilities)
+    let ServedForecast { forecast, notes } = loaded
+        .forecast_with(position, horizon, &probabilities, given)
         .map_err(|e| ApiError::Internal(format!("forecasting {}: {e}", entry.id)))?;
     let frequency = loaded.frequency;
     let end = loaded.ends[position];
@@ -363,26 +382,17 @@ fn render(
                 .collect(),
         })
         .collect();
-    let mut notes = Vec::new();
-    if let Some(fallback) = &fitted.fallback {
-        notes.push(fallback.clone());
-    }
-    if key.exogenous {
-        notes.push(format!(
-            "exogenous values were ignored: the {} model of this series does not use them",
-            fitted.model.id()
-        ));
-    }
     let rollup = match key.rollup {
         None => None,
         Some(period) => {
             let first = frequency.advance(end, 1).unwrap_or(end);
             let paths = loaded
-                .sample_paths(
+                .sample_paths_with(
                     position,
                     horizon,
                     sample_paths,
                     seed_for(loaded.dataset(), &entry.id),
+                    given,
                 )
                 .map_err(|e| ApiError::Internal(format!("sampling {}: {e}", entry.id)))?;
             let totals =
@@ -416,7 +426,7 @@ fn render(
         dataset: loaded.dataset().to_owned(),
         id: entry.id.clone(),
         version: loaded.manifest.version.clone(),
-        model: fitted.model.id().to_string(),
+        model: entry.model.clone(),
         unit: loaded.manifest.dataset.unit.clone(),
         steps,
         rollup,
@@ -442,6 +452,113 @@ fn forecasts_body(answers: &[Bytes]) -> Vec<u8> {
     }
     body.extend_from_slice(CLOSE);
     body
+}
+
+/// `GET /v1/series/{dataset}/{id}/history` query.
+#[derive(Clone, Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct HistoryQuery {
+    /// Return at most this many of the latest observations (default: all the version keeps).
+    pub last: Option<usize>,
+}
+
+/// One observation.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct Observation {
+    /// Its time, in the dataset's format.
+    pub time: String,
+    /// The observed value.
+    pub value: f64,
+}
+
+/// Recent observations of a series.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct SeriesHistory {
+    /// Dataset name.
+    pub dataset: String,
+    /// Series id.
+    pub id: String,
+    /// The model version that holds them.
+    pub version: String,
+    /// Unit of the values.
+    pub unit: Option<String>,
+    /// Oldest first, ending at the series' last observation.
+    pub observations: Vec<Observation>,
+}
+
+/// Recent observations of one series, as kept in the served version (for charts beside a
+/// forecast; versions published before history was kept have none).
+#[utoipa::path(
+    get,
+    path = "/v1/series/{dataset}/{id}/history",
+    params(
+        ("dataset" = String, Path, description = "Dataset name"),
+        ("id" = String, Path, description = "Series id"),
+        HistoryQuery
+    ),
+    responses(
+        (status = 200, description = "Recent observations, oldest first", body = SeriesHistory),
+        (status = 401, description = "No or unknown API key"),
+        (status = 404, description = "Unknown dataset or series (named in the detail)"),
+        (status = 422, description = "Bad `last`"),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn history(
+    State(state): State<AppState>,
+    Path((dataset, id)): Path<(String, String)>,
+    query: Result<Query<HistoryQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<SeriesHistory>, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::Invalid {
+        field: None,
+        detail: e.body_text(),
+    })?;
+    if query.last == Some(0) {
+        return Err(ApiError::invalid(
+            "last",
+            "0 is out of range; ask for at least 1",
+        ));
+    }
+    let catalog = state.catalog.load();
+    let reference = SeriesRef { dataset, id };
+    let (loaded, position) = find(&catalog, &reference, 0).map_err(|e| match e {
+        // The path has no `series[0]` to point at: name the series only.
+        ApiError::NotFound { what, .. } => ApiError::NotFound {
+            what,
+            name: format!(
+                "{} in dataset {}",
+                echo(&reference.id),
+                echo(&reference.dataset)
+            ),
+        },
+        other => other,
+    })?;
+    let values = loaded
+        .history
+        .get(&reference.id)
+        .map_or(&[][..], Vec::as_slice);
+    let keep = query.last.unwrap_or(values.len()).min(values.len());
+    let values = &values[values.len() - keep..];
+    let end = loaded.ends[position];
+    let frequency = loaded.frequency;
+    let observations = values
+        .iter()
+        .enumerate()
+        .map(|(k, &value)| Observation {
+            time: frequency
+                .advance(end, k as i64 + 1 - values.len() as i64)
+                .map(|t| frequency.format_time(t))
+                .unwrap_or_default(),
+            value,
+        })
+        .collect();
+    Ok(Json(SeriesHistory {
+        dataset: loaded.dataset().to_owned(),
+        id: reference.id,
+        version: loaded.manifest.version.clone(),
+        unit: loaded.manifest.dataset.unit.clone(),
+        observations,
+    }))
 }
 
 /// `GET /v1/series` query.

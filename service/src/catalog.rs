@@ -9,9 +9,10 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
 use axum::body::Bytes;
+use civicast_model::learned::published::{FutureInputError, FutureValues, PublishedGlobal};
 use civicast_model::rollup::Period;
 use civicast_model::{Fitted, Forecast, Frequency, ModelError, Predict, SamplePaths, TimePoint};
-use civicast_registry::{Registry, VersionManifest};
+use civicast_registry::{ModelsFile, Registry, VersionManifest};
 
 /// One dataset's served version.
 #[derive(Debug)]
@@ -20,14 +21,36 @@ pub struct LoadedVersion {
     pub manifest: VersionManifest,
     /// Its frequency, parsed once.
     pub frequency: Frequency,
-    /// Fitted models, by series id.
-    pub models: BTreeMap<String, Fitted>,
+    /// The model of each series, by position in `manifest.series`.
+    served: Vec<Served>,
+    /// Learned global models, by model id.
+    global: BTreeMap<String, PublishedGlobal>,
+    /// Recent observations of each series, by series id.
+    pub history: BTreeMap<String, Vec<f64>>,
     /// Position of each series in `manifest.series`.
     pub index: HashMap<String, usize>,
     /// Time of each series' last observation, parsed once.
     pub ends: Vec<TimePoint>,
     /// Answers already rendered, by key.
     answers: Mutex<AnswerCache>,
+}
+
+/// How one series is forecast.
+#[derive(Debug)]
+enum Served {
+    /// By its own statistical model.
+    Statistical(Box<Fitted>),
+    /// By a learned global model of the version: its id and the series' index in it.
+    Learned { model: String, index: usize },
+}
+
+/// A forecast and the notes that go with it.
+#[derive(Clone, Debug)]
+pub struct ServedForecast {
+    /// The forecast.
+    pub forecast: Forecast,
+    /// What the caller should know: fallbacks, inputs ignored or taken from the climatology.
+    pub notes: Vec<String>,
 }
 
 /// Everything that decides one series' answer within a version; the rest of the answer (ids,
@@ -67,19 +90,77 @@ impl LoadedVersion {
         &self.manifest.dataset.name
     }
 
-    /// The forecast of the series at `position` (computed every time; see [`Self::answer`]).
+    /// The forecast of the series at `position` (computed every time; see [`Self::answer`]),
+    /// with learned models reading the climatology for every future input.
     pub fn forecast(
         &self,
         position: usize,
         horizon: usize,
         probabilities: &[f64],
     ) -> Result<Forecast, ModelError> {
-        let id = &self.manifest.series[position].id;
-        let model = self
-            .models
-            .get(id)
-            .ok_or_else(|| ModelError::Unsupported(format!("no model for series {id:?}")))?;
-        model.model.predict(horizon, probabilities)
+        self.forecast_with(position, horizon, probabilities, None)
+            .map(|f| f.forecast)
+    }
+
+    /// The forecast of the series at `position`, with learned models reading `given` future
+    /// exogenous values (checked with [`Self::check_future`]) and the climatology for the rest.
+    pub fn forecast_with(
+        &self,
+        position: usize,
+        horizon: usize,
+        probabilities: &[f64],
+        given: Option<&FutureValues>,
+    ) -> Result<ServedForecast, ModelError> {
+        let mut notes = Vec::new();
+        if let Some(fallback) = &self.manifest.series[position].fallback {
+            notes.push(fallback.clone());
+        }
+        match self.served(position)? {
+            Served::Statistical(fitted) => {
+                if given.is_some() {
+                    notes.push(format!(
+                        "exogenous values were ignored: the {} model of this series does not use \
+                         them",
+                        fitted.model.id()
+                    ));
+                }
+                let forecast = fitted.model.predict(horizon, probabilities)?;
+                Ok(ServedForecast { forecast, notes })
+            }
+            Served::Learned { model, index } => {
+                let published = self.global_model(model)?;
+                let empty = FutureValues::new();
+                let made =
+                    published.forecast(*index, horizon, probabilities, given.unwrap_or(&empty))?;
+                notes.extend(made.notes);
+                Ok(ServedForecast {
+                    forecast: made.forecast,
+                    notes,
+                })
+            }
+        }
+    }
+
+    /// Whether the series at `position` reads future exogenous values (a learned model does).
+    pub fn reads_future(&self, position: usize) -> bool {
+        matches!(self.served.get(position), Some(Served::Learned { .. }))
+    }
+
+    /// Checks a caller's future exogenous values for the series at `position`. A statistical
+    /// model ignores them (and its answer says so), so they are checked only for learned ones.
+    pub fn check_future(
+        &self,
+        position: usize,
+        given: &FutureValues,
+        horizon: usize,
+    ) -> Result<(), FutureInputError> {
+        match self.served.get(position) {
+            Some(Served::Learned { model, .. }) => match self.global.get(model) {
+                Some(published) => published.check_future(given, horizon),
+                None => Ok(()),
+            },
+            _ => Ok(()),
+        }
     }
 
     /// `n_paths` joint sample paths of `horizon` steps for the series at `position`, drawn
@@ -91,12 +172,43 @@ impl LoadedVersion {
         n_paths: usize,
         seed: u64,
     ) -> Result<SamplePaths, ModelError> {
-        let id = &self.manifest.series[position].id;
-        let model = self
-            .models
-            .get(id)
-            .ok_or_else(|| ModelError::Unsupported(format!("no model for series {id:?}")))?;
-        model.model.sample_paths(horizon, n_paths, seed)
+        self.sample_paths_with(position, horizon, n_paths, seed, None)
+    }
+
+    /// [`Self::sample_paths`] with a caller's future exogenous values.
+    pub fn sample_paths_with(
+        &self,
+        position: usize,
+        horizon: usize,
+        n_paths: usize,
+        seed: u64,
+        given: Option<&FutureValues>,
+    ) -> Result<SamplePaths, ModelError> {
+        match self.served(position)? {
+            Served::Statistical(fitted) => fitted.model.sample_paths(horizon, n_paths, seed),
+            Served::Learned { model, index } => {
+                let empty = FutureValues::new();
+                self.global_model(model)?.sample_paths(
+                    *index,
+                    horizon,
+                    n_paths,
+                    seed,
+                    given.unwrap_or(&empty),
+                )
+            }
+        }
+    }
+
+    fn served(&self, position: usize) -> Result<&Served, ModelError> {
+        self.served.get(position).ok_or_else(|| {
+            ModelError::Unsupported(format!("no series at position {position} in the version"))
+        })
+    }
+
+    fn global_model(&self, model: &str) -> Result<&PublishedGlobal, ModelError> {
+        self.global.get(model).ok_or_else(|| {
+            ModelError::Unsupported(format!("the version has no learned model {model}"))
+        })
     }
 
     /// The rendered answer for `key`: from the cache, or made by `render` and kept. Caching the
@@ -162,8 +274,15 @@ pub fn load_version(registry: &Registry, version: &str) -> Result<LoadedVersion,
         .frequency
         .parse()
         .map_err(|e| format!("version {version}: {e}"))?;
+    let ModelsFile {
+        series: mut statistical,
+        global,
+        history,
+        ..
+    } = models;
     let mut ends = Vec::with_capacity(manifest.series.len());
     let mut index = HashMap::with_capacity(manifest.series.len());
+    let mut served = Vec::with_capacity(manifest.series.len());
     for (i, s) in manifest.series.iter().enumerate() {
         let end = frequency.parse_time(&s.end).ok_or_else(|| {
             format!(
@@ -173,20 +292,40 @@ pub fn load_version(registry: &Registry, version: &str) -> Result<LoadedVersion,
         })?;
         ends.push(end);
         index.insert(s.id.clone(), i);
+        let cannot =
+            |e: ModelError| format!("version {version}: series {:?} cannot forecast: {e}", s.id);
         // Warm-up: every model must forecast before the version is served.
-        let model = models
-            .series
-            .get(&s.id)
-            .ok_or_else(|| format!("version {version}: no model for series {:?}", s.id))?;
-        model
-            .model
-            .predict(1, &[0.5])
-            .map_err(|e| format!("version {version}: series {:?} cannot forecast: {e}", s.id))?;
+        match global.get(&s.model) {
+            Some(published) => {
+                let at = published.model.series_index(&s.id).ok_or_else(|| {
+                    format!(
+                        "version {version}: learned model {} lacks series {:?}",
+                        s.model, s.id
+                    )
+                })?;
+                published
+                    .points(at, 1, &FutureValues::new())
+                    .map_err(cannot)?;
+                served.push(Served::Learned {
+                    model: s.model.clone(),
+                    index: at,
+                });
+            }
+            None => {
+                let model = statistical
+                    .remove(&s.id)
+                    .ok_or_else(|| format!("version {version}: no model for series {:?}", s.id))?;
+                model.model.predict(1, &[0.5]).map_err(cannot)?;
+                served.push(Served::Statistical(Box::new(model)));
+            }
+        }
     }
     Ok(LoadedVersion {
         manifest,
         frequency,
-        models: models.series,
+        served,
+        global,
+        history,
         index,
         ends,
         answers: Mutex::new(AnswerCache::default()),

@@ -275,6 +275,7 @@ pub fn app(state: AppState) -> Router {
     let read = gate(
         Router::new()
             .route("/v1/series", get(api::series))
+            .route("/v1/series/{dataset}/{id}/history", get(api::history))
             .route("/v1/forecast", post(api::forecast))
             .route("/v1/models", get(api::models))
             .route("/v1/models/{version}", get(api::model_version)),

@@ -22,6 +22,7 @@ use crate::api;
     paths(
         api::forecast,
         api::series,
+        api::history,
         api::models,
         api::model_version,
         api::reload,
@@ -37,6 +38,8 @@ use crate::api;
         api::PeriodForecast,
         api::SeriesPage,
         api::SeriesInfo,
+        api::SeriesHistory,
+        api::Observation,
         api::ModelVersion,
         api::ReloadResponse,
         api::Health

@@ -20,6 +20,7 @@ async fn every_route_refuses_a_caller_without_a_key_except_health_metrics_and_do
     let (_dir, state, version) = state_with_models().await;
     let protected = [
         ("GET", "/v1/series".to_owned()),
+        ("GET", "/v1/series/rides/a/history".to_owned()),
         ("POST", "/v1/forecast".to_owned()),
         ("GET", "/v1/models".to_owned()),
         ("GET", format!("/v1/models/{version}")),
@@ -496,6 +497,7 @@ async fn the_openapi_document_describes_every_v1_route() {
     for path in [
         "/v1/forecast",
         "/v1/series",
+        "/v1/series/{dataset}/{id}/history",
         "/v1/models",
         "/v1/models/{version}",
         "/v1/admin/reload",

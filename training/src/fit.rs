@@ -5,11 +5,19 @@
 //! series, every candidate's metric is averaged over its windows and the smallest wins, ties going
 //! to the candidate listed first (the simpler one, in the default order). The winner is then fitted
 //! on the whole series (up to the input-size cap), which is what forecasts are made from.
+//!
+//! Learned models (`auto` by default) are global: when any series chooses one, it is fitted once
+//! on every series to its end and published whole, with each series' recent data and the
+//! climatology of the future-known columns ([`PublishedGlobal`]), so the service can forecast
+//! without the training data. Selection is nested in time like the backtest itself: each
+//! window's learned fit and its interval calibration only see data before that window.
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
+use civicast_model::learned::global::{GlobalParams, fit_global};
+use civicast_model::learned::published::PublishedGlobal;
 use civicast_model::metrics::{PairScores, Scores};
 use civicast_model::{ModelId, SeriesContext, fit_model};
 use civicast_registry::{
@@ -17,7 +25,7 @@ use civicast_registry::{
 };
 use rayon::prelude::*;
 
-use crate::backtest::{BacktestOptions, run_backtest};
+use crate::backtest::{BacktestOptions, learned_featurizer, run_backtest};
 use crate::dataset::Dataset;
 use crate::error::Error;
 
@@ -74,6 +82,15 @@ impl FromStr for SelectionMetric {
     }
 }
 
+/// The candidates `fit` chooses from by default: the statistical models and `auto`.
+pub const DEFAULT_CANDIDATES: [ModelId; 5] = [
+    ModelId::Snaive,
+    ModelId::Ets,
+    ModelId::Mstl,
+    ModelId::Theta,
+    ModelId::Auto,
+];
+
 /// What `fit` does.
 #[derive(Clone, Debug)]
 pub struct FitOptions {
@@ -106,14 +123,6 @@ pub fn fit_dataset(
     options: &FitOptions,
     registry: &Registry,
 ) -> Result<FitOutcome, Error> {
-    if let Some(learned) = options.candidates.iter().find(|m| m.is_learned()) {
-        return Err(Error::Backtest {
-            message: format!(
-                "{learned} is a learned model: `fit` publishes the statistical models (snaive, \
-                 ets, mstl, theta) for now; backtest learned models with `civicast-train backtest`"
-            ),
-        });
-    }
     let manifest = &dataset.manifest;
     let panel = &dataset.panel;
     let backtest = run_backtest(
@@ -143,31 +152,84 @@ pub fn fit_dataset(
     let chosen: Vec<ModelId> = per_series
         .iter()
         .map(|by_model| {
-            let mean = |model: &ModelId| {
-                let pairs = by_model.get(model).map(Vec::as_slice).unwrap_or_default();
-                let total: f64 = pairs.iter().map(|p| options.metric.of(p)).sum();
-                total / pairs.len().max(1) as f64
-            };
             options
                 .candidates
                 .iter()
                 .copied()
-                .min_by(|a, b| mean(a).total_cmp(&mean(b)))
+                .min_by(|a, b| {
+                    mean_metric(by_model, a, options.metric).total_cmp(&mean_metric(
+                        by_model,
+                        b,
+                        options.metric,
+                    ))
+                })
                 .unwrap_or(ModelId::Snaive)
         })
         .collect();
 
+    // Learned models are global: one fit per learned model any series chose, on every series.
+    let mut global = BTreeMap::new();
+    for model in options.candidates.iter().filter(|m| m.is_learned()) {
+        if chosen.contains(model) {
+            global.insert(*model, fit_learned(dataset, *model, options.progress)?);
+        }
+    }
+    // A series that chose a learned model the published model cannot forecast (too short for its
+    // lags) falls back to its best statistical candidate, and says so.
+    let mut fallbacks: Vec<Option<String>> = vec![None; series_count];
+    let mut chosen = chosen;
+    for (s, model) in chosen.iter_mut().enumerate() {
+        let Some(published) = global.get(model) else {
+            continue;
+        };
+        let id = &panel.series()[s].id;
+        let fails = published
+            .model
+            .series_index(id)
+            .ok_or_else(|| "it is not in the model".to_owned())
+            .and_then(|index| {
+                published
+                    .points(index, 1, &Default::default())
+                    .map_err(|e| e.to_string())
+            })
+            .err();
+        if let Some(reason) = fails {
+            let statistical = options
+                .candidates
+                .iter()
+                .copied()
+                .filter(|m| !m.is_learned())
+                .min_by(|a, b| {
+                    mean_metric(&per_series[s], a, options.metric).total_cmp(&mean_metric(
+                        &per_series[s],
+                        b,
+                        options.metric,
+                    ))
+                })
+                .unwrap_or(ModelId::Snaive);
+            fallbacks[s] = Some(format!(
+                "{model} was chosen but cannot forecast this series ({reason}); {statistical} \
+                 forecasts it instead"
+            ));
+            *model = statistical;
+        }
+    }
     let fitted = panel
         .series()
         .par_iter()
         .zip(&chosen)
         .map(|(series, &model)| {
+            if model.is_learned() {
+                return Ok(None);
+            }
             let first = options
                 .input_size
                 .map_or(0, |size| series.len().saturating_sub(size));
-            fit_model(model, &context, &series.target[first..]).map_err(|e| Error::Backtest {
-                message: format!("refitting {model} on series {:?}: {e}", series.id),
-            })
+            fit_model(model, &context, &series.target[first..])
+                .map(Some)
+                .map_err(|e| Error::Backtest {
+                    message: format!("refitting {model} on series {:?}: {e}", series.id),
+                })
         })
         .collect::<Result<Vec<_>, _>>()?;
 
@@ -176,16 +238,18 @@ pub fn fit_dataset(
     let entries = panel
         .series()
         .iter()
-        .zip(&fitted)
-        .zip(&per_series)
-        .map(|((series, fitted), by_model)| SeriesEntry {
+        .enumerate()
+        .map(|(s, series)| SeriesEntry {
             id: series.id.clone(),
-            model: fitted.model.id().to_string(),
-            fallback: fitted.fallback.clone(),
+            model: chosen[s].to_string(),
+            fallback: fitted[s]
+                .as_ref()
+                .and_then(|f| f.fallback.clone())
+                .or_else(|| fallbacks[s].clone()),
             start: frequency.format_time(series.start),
             end: frequency.format_time(panel.end_of(series)),
             length: series.len(),
-            backtest: by_model
+            backtest: per_series[s]
                 .iter()
                 .map(|(model, pairs)| (model.to_string(), Scores::from_pairs(pairs)))
                 .collect(),
@@ -235,7 +299,19 @@ pub fn fit_dataset(
             .series()
             .iter()
             .zip(fitted)
-            .map(|(s, f)| (s.id.clone(), f))
+            .filter_map(|(s, f)| Some((s.id.clone(), f?)))
+            .collect(),
+        global: global
+            .into_iter()
+            .map(|(model, published)| (model.to_string(), published))
+            .collect(),
+        history: panel
+            .series()
+            .iter()
+            .map(|s| {
+                let keep = history_length(&manifest.forecast).min(s.len());
+                (s.id.clone(), s.target[s.len() - keep..].to_vec())
+            })
             .collect(),
     };
     let version = registry
@@ -252,4 +328,58 @@ pub fn fit_dataset(
         manifest,
         production,
     })
+}
+
+/// The mean of `metric` over `model`'s backtest windows (infinite when undefined).
+fn mean_metric(
+    by_model: &BTreeMap<ModelId, Vec<PairScores>>,
+    model: &ModelId,
+    metric: SelectionMetric,
+) -> f64 {
+    let pairs = by_model.get(model).map(Vec::as_slice).unwrap_or_default();
+    let total: f64 = pairs.iter().map(|p| metric.of(p)).sum();
+    total / pairs.len().max(1) as f64
+}
+
+/// Observations of each series kept in the version for charts: a few horizons and two of the
+/// longest seasons that are not much longer, at most a few thousand.
+fn history_length(forecast: &crate::manifest::ForecastSpec) -> usize {
+    let seasons = forecast
+        .season_lengths
+        .iter()
+        .copied()
+        .filter(|&m| m <= 8 * forecast.horizon.max(1))
+        .max()
+        .unwrap_or(1);
+    (8 * forecast.horizon).max(2 * seasons).min(4000)
+}
+
+/// Fits the learned `model` on every series to its end and publishes it with the series' tails
+/// and the climatology of the future-known columns.
+fn fit_learned(
+    dataset: &Dataset,
+    model: ModelId,
+    progress: bool,
+) -> Result<PublishedGlobal, Error> {
+    let panel = &dataset.panel;
+    let fail = |e: civicast_model::ModelError| Error::Backtest {
+        message: format!("fitting {model} on all series: {e}"),
+    };
+    let featurizer = learned_featurizer(dataset)?;
+    let params = GlobalParams::for_model(model, dataset.manifest.forecast.horizon).map_err(fail)?;
+    let spinner = if progress {
+        let bar = indicatif::ProgressBar::new_spinner().with_message(format!(
+            "fitting {model} on all {} series of {}",
+            panel.series().len(),
+            dataset.manifest.name
+        ));
+        bar.enable_steady_tick(std::time::Duration::from_millis(200));
+        bar
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let cutoffs: Vec<usize> = panel.series().iter().map(|s| s.len()).collect();
+    let fitted = fit_global(&params, &featurizer, panel, &cutoffs).map_err(fail)?;
+    spinner.finish_and_clear();
+    PublishedGlobal::new(fitted, panel).map_err(fail)
 }

@@ -119,10 +119,11 @@ enum Command {
 /// Options shared by the commands that fit models.
 #[derive(clap::Args)]
 struct RunArgs {
-    /// Models, comma-separated: snaive, ets, mstl, theta, and (backtest only, for now) the
-    /// learned linear, gbm, neural and auto.
-    #[arg(long, value_delimiter = ',', default_values_t = ModelId::STATISTICAL.to_vec(), value_parser = parse_model)]
-    models: Vec<ModelId>,
+    /// Models, comma-separated: the statistical snaive, ets, mstl and theta, and the learned
+    /// linear, gbm, neural and auto (a per-series combination of the learned three). Default:
+    /// the statistical four for backtest; those and auto for fit.
+    #[arg(long, value_delimiter = ',', value_parser = parse_model)]
+    models: Option<Vec<ModelId>>,
     /// Fit on at most this many of the latest observations (default: the manifest's
     /// forecast.input_size, else all).
     #[arg(long)]
@@ -208,7 +209,7 @@ fn backtest(
     };
     let input_size = input_size.or(dataset.manifest.forecast.input_size);
     let options = BacktestOptions {
-        models,
+        models: models.unwrap_or_else(|| ModelId::STATISTICAL.to_vec()),
         input_size,
         progress: !quiet,
     };
@@ -282,7 +283,9 @@ fn fit(
         return Ok(ExitCode::FAILURE);
     };
     let options = FitOptions {
-        candidates: settings.models,
+        candidates: settings
+            .models
+            .unwrap_or_else(|| civicast_training::fit::DEFAULT_CANDIDATES.to_vec()),
         metric,
         input_size: settings.input_size.or(dataset.manifest.forecast.input_size),
         promote,

@@ -265,22 +265,45 @@ fn bad_input_to_fit_and_registry_gets_clear_errors() {
 }
 
 #[test]
-fn fit_refuses_learned_models_clearly_and_publishes_nothing() {
-    let fixture = Fixture::new(&manifest(), &valid_csv());
-    let registry = tempfile::tempdir().unwrap();
-    let out = fit(
-        &fixture.manifest(),
-        registry.path(),
-        &["--models", "snaive,auto"],
-    );
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+fn fit_publishes_a_learned_global_model_that_forecasts_from_the_version_alone() {
+    let fixture = Fixture::new(&manifest(), &csv(&rows(&["a", "b"], 220)));
+    let registry = fixture.path("registry");
+    let out = fit(&fixture.manifest(), &registry, &["--models", "linear"]);
     assert!(
-        err.contains("auto is a learned model") && err.contains("civicast-train backtest"),
-        "{err}"
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
     );
-    let listed = std::fs::read_dir(registry.path())
-        .map(|entries| entries.count())
-        .unwrap_or(0);
-    assert_eq!(listed, 0, "nothing may be published");
+    let reg = Registry::new(&registry);
+    let version = reg.production("tiny").unwrap().unwrap();
+    let (manifest, models) = reg.load(&version).unwrap();
+    assert!(manifest.series.iter().all(|s| s.model == "linear"));
+    assert!(models.series.is_empty(), "no statistical model was chosen");
+    let published = &models.global["linear"];
+    assert_eq!(published.model.series.len(), 2);
+    // The last observation of "b" (day 219: 10 + 219 % 7) ends its history and its tail.
+    assert_eq!(models.history["b"].last(), Some(&(10.0 + (219 % 7) as f64)));
+    let index = published.model.series_index("b").unwrap();
+    assert_eq!(
+        published.tails[index].target.last(),
+        models.history["b"].last()
+    );
+    // It forecasts from the version alone; without future temperatures it says it used the
+    // climatology, and given ones are used instead.
+    let none = Default::default();
+    let forecast = published.forecast(index, 3, &[0.1, 0.9], &none).unwrap();
+    assert!(
+        forecast.notes.iter().any(|n| n.contains("temp")),
+        "{:?}",
+        forecast.notes
+    );
+    assert!(forecast.forecast.point.iter().all(|v| v.is_finite()));
+    let given = std::collections::BTreeMap::from([("temp".to_owned(), vec![21.0, 22.0, 23.0])]);
+    assert!(
+        published
+            .forecast(index, 3, &[0.5], &given)
+            .unwrap()
+            .notes
+            .is_empty()
+    );
 }

@@ -20,6 +20,7 @@ pub mod gbm;
 pub mod global;
 pub mod linear;
 pub mod neural;
+pub mod published;
 
 /// A borrowed row-major matrix of feature rows.
 #[derive(Clone, Copy, Debug)]

@@ -41,7 +41,9 @@ pub fn publish(registry: &Registry, model: ModelId, scale: f64, promote: bool) -
     };
     let mut models = BTreeMap::new();
     let mut series = Vec::new();
+    let mut history = BTreeMap::new();
     for id in ["a", "b"] {
+        history.insert(id.to_owned(), values(days, scale));
         let fitted = fit_model(model, &context, &values(days, scale)).unwrap();
         series.push(SeriesEntry {
             id: id.into(),
@@ -54,7 +56,109 @@ pub fn publish(registry: &Registry, model: ModelId, scale: f64, promote: bool) -
         });
         models.insert(id.to_owned(), fitted);
     }
-    let manifest = VersionManifest {
+    let manifest = rides_manifest(series, &[model.to_string()], vec![]);
+    registry
+        .publish(
+            manifest,
+            &ModelsFile {
+                format: 1,
+                series: models,
+                global: BTreeMap::new(),
+                history,
+            },
+            promote,
+        )
+        .unwrap()
+}
+
+/// The temperature of day `t` of the learned fixture.
+pub fn temperature(t: usize) -> f64 {
+    ((t * 13) % 17) as f64
+}
+
+/// Publishes a version of `rides` whose series a and b are forecast by a learned global `linear`
+/// model reading a future-known `temp` column: 420 days ending 2024-02-25, a weekly pattern plus
+/// 2 per degree.
+pub fn publish_learned(registry: &Registry, promote: bool) -> String {
+    use civicast_model::features::{FeatureSpec, Featurizer};
+    use civicast_model::learned::global::{CalibrationSpec, GlobalParams, fit_global};
+    use civicast_model::learned::published::PublishedGlobal;
+    use civicast_model::{ExogenousRole, ExogenousSpec, Frequency, Panel, Series, TimePoint};
+
+    let days = 420;
+    let start = chrono::NaiveDate::from_ymd_opt(2024, 2, 25).unwrap()
+        - chrono::TimeDelta::days(days as i64 - 1);
+    let exogenous = vec![ExogenousSpec {
+        name: "temp".into(),
+        role: ExogenousRole::FutureKnown,
+    }];
+    let panel_series = ["a", "b"]
+        .iter()
+        .enumerate()
+        .map(|(s, id)| Series {
+            id: (*id).to_owned(),
+            start: TimePoint::date(start),
+            target: (0..days)
+                .map(|t| 50.0 * (s + 1) as f64 + 5.0 * (t % 7) as f64 + 2.0 * temperature(t))
+                .collect(),
+            exogenous: vec![(0..days).map(temperature).collect()],
+        })
+        .collect();
+    let panel = Panel::new(Frequency::Days(1), exogenous.clone(), panel_series).unwrap();
+    let featurizer = Featurizer::for_panel(
+        FeatureSpec::default_for(Frequency::Days(1), &[7]),
+        &panel,
+        None,
+    )
+    .unwrap();
+    let mut params = GlobalParams::for_model(ModelId::Linear, 14).unwrap();
+    params.calibration = CalibrationSpec {
+        span: 140,
+        max_origins: 60,
+        half_life: 70,
+        relative: true,
+    };
+    let fitted = fit_global(&params, &featurizer, &panel, &[days, days]).unwrap();
+    let published = PublishedGlobal::new(fitted, &panel).unwrap();
+    let series = panel
+        .series()
+        .iter()
+        .map(|s| SeriesEntry {
+            id: s.id.clone(),
+            model: "linear".into(),
+            fallback: None,
+            start: start.to_string(),
+            end: "2024-02-25".into(),
+            length: days,
+            backtest: BTreeMap::new(),
+        })
+        .collect();
+    let history = panel
+        .series()
+        .iter()
+        .map(|s| (s.id.clone(), s.target[days - 28..].to_vec()))
+        .collect();
+    registry
+        .publish(
+            rides_manifest(series, &["linear".to_owned()], exogenous),
+            &ModelsFile {
+                format: 2,
+                series: BTreeMap::new(),
+                global: BTreeMap::from([("linear".to_owned(), published)]),
+                history,
+            },
+            promote,
+        )
+        .unwrap()
+}
+
+/// The manifest of a `rides` version with `series`, ending 2024-02-25.
+pub fn rides_manifest(
+    series: Vec<SeriesEntry>,
+    candidates: &[String],
+    exogenous: Vec<civicast_model::ExogenousSpec>,
+) -> VersionManifest {
+    VersionManifest {
         format: 0,
         version: String::new(),
         created: String::new(),
@@ -68,35 +172,25 @@ pub fn publish(registry: &Registry, model: ModelId, scale: f64, promote: bool) -
             season_lengths: vec![7],
             data_file: "rides.csv".into(),
             data_sha256: "0".repeat(64),
-            start: "2024-01-01".into(),
+            start: series[0].start.clone(),
             end: "2024-02-25".into(),
-            series: 2,
-            rows: 2 * days,
+            series: series.len(),
+            rows: series.iter().map(|s| s.length).sum(),
         },
         selection: Selection {
             metric: "MASE".into(),
-            candidates: vec![model.to_string()],
+            candidates: candidates.to_vec(),
             windows: 1,
             step: 14,
             input_size: None,
         },
         features: FeatureSchema {
             target: "y".into(),
-            exogenous: vec![],
+            exogenous,
         },
         series,
         files: BTreeMap::new(),
-    };
-    registry
-        .publish(
-            manifest,
-            &ModelsFile {
-                format: 1,
-                series: models,
-            },
-            promote,
-        )
-        .unwrap()
+    }
 }
 
 /// A configuration over `registry` with one read and one admin key.

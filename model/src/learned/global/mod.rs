@@ -180,6 +180,7 @@ pub struct GlobalSeries {
     /// Each member's weight in its forecast (summing to 1).
     pub weights: Vec<f64>,
     /// Each member's mean absolute calibration error, on the scaled axis (NaN without origins).
+    #[serde(with = "crate::serde_nan::vec")]
     pub calibration_mae: Vec<f64>,
     /// Calibration error trajectories of the combined forecast on the scaled axis, row-major:
     /// `errors[o * horizon + j]` is origin `o`'s error at step `j`. Empty when the series had no

@@ -1,0 +1,553 @@
+//! A global model as the registry publishes it and the service serves it: the fitted model, the
+//! recent data of each series that its lags read, and a climatology that stands in for the
+//! future-known inputs (weather, game schedules) a caller did not supply.
+//!
+//! A [`FittedGlobal`] forecasts from a series' data up to an origin plus the future-known
+//! exogenous values over the horizon. At serving time there is no panel: the version keeps each
+//! series' last [`Featurizer::lookback`] observations ([`SeriesTail`]), which is exactly what the
+//! recursion reads, so a served forecast equals the forecast the model makes from the full
+//! series (tested).
+//!
+//! # Climatology fallback
+//!
+//! A learned model trained on weather needs the weather of the forecast days. Callers can pass
+//! it (e.g. from a weather forecast); for every column and step they do not, the model reads the
+//! column's **climatology**: its mean in the training data of that series for the same month,
+//! weekday and time of day (sub-daily data), month and weekday (daily data), month (weekly and
+//! longer steps), or overall (integer-indexed data). Cells with no observations use the series'
+//! overall mean. It is the expectation of a day like this one, not a forecast of this day, so it
+//! takes out weather-driven swings the real weather would explain; the service says in its
+//! answer which inputs and steps came from it.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use chrono::{Datelike, Timelike};
+use serde::{Deserialize, Serialize};
+
+use super::global::{FittedGlobal, ForecastInput};
+use crate::error::ModelError;
+use crate::features::Featurizer;
+use crate::forecast::{Forecast, SamplePaths};
+use crate::panel::{ExogenousRole, Panel, Series};
+use crate::time::{Frequency, TimePoint};
+
+/// A fitted global model ready to forecast every series it was fitted on from their ends.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PublishedGlobal {
+    /// The model.
+    pub model: FittedGlobal,
+    /// Each series' recent data, in the order of `model.series`.
+    pub tails: Vec<SeriesTail>,
+    /// Means of the future-known columns, for steps nobody supplied.
+    pub climatology: Climatology,
+}
+
+/// The last observations of a series: what its forecasts start from.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SeriesTail {
+    /// Time of the first kept observation.
+    pub start: TimePoint,
+    /// Target values.
+    #[serde(with = "crate::serde_nan::vec")]
+    pub target: Vec<f64>,
+    /// Every exogenous column over the same steps, in the panel's order.
+    #[serde(with = "crate::serde_nan::nested")]
+    pub exogenous: Vec<Vec<f64>>,
+}
+
+/// How time points are grouped into climatology cells.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "by")]
+pub enum ClimateKey {
+    /// Month, weekday and slot of the day (`slots` steps per day).
+    MonthWeekdaySlot {
+        /// Steps per day.
+        slots: u32,
+    },
+    /// Month and weekday.
+    MonthWeekday,
+    /// Month.
+    Month,
+    /// One cell.
+    Overall,
+}
+
+impl ClimateKey {
+    /// The grouping for data at `frequency`.
+    pub fn for_frequency(frequency: Frequency) -> ClimateKey {
+        const DAY: u32 = 24 * 60;
+        match frequency {
+            Frequency::Minutes(n) if n > 0 && DAY.is_multiple_of(n) => {
+                ClimateKey::MonthWeekdaySlot { slots: DAY / n }
+            }
+            Frequency::Hours(n) if n > 0 && 24 % n == 0 => {
+                ClimateKey::MonthWeekdaySlot { slots: 24 / n }
+            }
+            Frequency::Minutes(_) | Frequency::Hours(_) | Frequency::Days(_) => {
+                ClimateKey::MonthWeekday
+            }
+            Frequency::Weeks(_) | Frequency::Months(_) | Frequency::Years(_) => ClimateKey::Month,
+            Frequency::Index => ClimateKey::Overall,
+        }
+    }
+
+    fn cells(self) -> usize {
+        match self {
+            ClimateKey::MonthWeekdaySlot { slots } => 12 * 7 * slots as usize,
+            ClimateKey::MonthWeekday => 12 * 7,
+            ClimateKey::Month => 12,
+            ClimateKey::Overall => 1,
+        }
+    }
+
+    fn cell(self, t: TimePoint) -> Option<usize> {
+        if self == ClimateKey::Overall {
+            return Some(0);
+        }
+        let t = t.as_datetime()?;
+        let month = t.month0() as usize;
+        let weekday = t.weekday().num_days_from_monday() as usize;
+        Some(match self {
+            ClimateKey::MonthWeekdaySlot { slots } => {
+                let slot = (t.num_seconds_from_midnight() as usize * slots as usize) / 86_400;
+                (month * 7 + weekday) * slots as usize + slot.min(slots as usize - 1)
+            }
+            ClimateKey::MonthWeekday => month * 7 + weekday,
+            ClimateKey::Month => month,
+            ClimateKey::Overall => 0,
+        })
+    }
+
+    /// What a cell groups, in words.
+    pub fn describe(self) -> &'static str {
+        match self {
+            ClimateKey::MonthWeekdaySlot { .. } => "the same month, weekday and time of day",
+            ClimateKey::MonthWeekday => "the same month and weekday",
+            ClimateKey::Month => "the same month",
+            ClimateKey::Overall => "all time points",
+        }
+    }
+}
+
+/// Per series, the mean of each future-known column per [`ClimateKey`] cell.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Climatology {
+    /// The grouping.
+    pub key: ClimateKey,
+    /// Future-known columns, in the panel's order.
+    pub columns: Vec<String>,
+    /// Per series: column-major cell means (`means[s][c * cells + cell]`), NaN for empty cells.
+    #[serde(with = "crate::serde_nan::nested")]
+    pub means: Vec<Vec<f64>>,
+    /// Per series: each column's overall mean (NaN when it has no values).
+    #[serde(with = "crate::serde_nan::nested")]
+    pub overall: Vec<Vec<f64>>,
+}
+
+impl Climatology {
+    /// The climatology of `panel`'s future-known columns, each series over `target[..cutoff]`.
+    pub fn of(panel: &Panel, cutoffs: &[usize]) -> Climatology {
+        let key = ClimateKey::for_frequency(panel.frequency());
+        let frequency = panel.frequency();
+        let known: Vec<usize> = future_known(panel);
+        let cells = key.cells();
+        let mut means = Vec::with_capacity(panel.series().len());
+        let mut overall = Vec::with_capacity(panel.series().len());
+        for (series, &cutoff) in panel.series().iter().zip(cutoffs) {
+            let mut sums = vec![0.0; known.len() * cells];
+            let mut counts = vec![0u32; known.len() * cells];
+            let mut totals = vec![(0.0, 0u32); known.len()];
+            let mut t = Some(series.start);
+            for i in 0..cutoff.min(series.len()) {
+                let cell = t.and_then(|t| key.cell(t));
+                for (c, &j) in known.iter().enumerate() {
+                    let v = series.exogenous[j][i];
+                    if !v.is_finite() {
+                        continue;
+                    }
+                    totals[c].0 += v;
+                    totals[c].1 += 1;
+                    if let Some(cell) = cell {
+                        sums[c * cells + cell] += v;
+                        counts[c * cells + cell] += 1;
+                    }
+                }
+                t = t.and_then(|t| frequency.advance(t, 1));
+            }
+            means.push(
+                sums.iter()
+                    .zip(&counts)
+                    .map(|(&s, &n)| if n > 0 { s / f64::from(n) } else { f64::NAN })
+                    .collect(),
+            );
+            overall.push(
+                totals
+                    .iter()
+                    .map(|&(s, n)| if n > 0 { s / f64::from(n) } else { f64::NAN })
+                    .collect(),
+            );
+        }
+        Climatology {
+            key,
+            columns: known
+                .iter()
+                .map(|&j| panel.exogenous()[j].name.clone())
+                .collect(),
+            means,
+            overall,
+        }
+    }
+
+    /// The climatological value of column `c` for series `s` at `t` (NaN when unknown).
+    pub fn value(&self, s: usize, c: usize, t: Option<TimePoint>) -> f64 {
+        let cells = self.key.cells();
+        let cell = t
+            .and_then(|t| self.key.cell(t))
+            .and_then(|cell| self.means.get(s)?.get(c * cells + cell).copied())
+            .filter(|v| v.is_finite());
+        cell.or_else(|| self.overall.get(s)?.get(c).copied())
+            .unwrap_or(f64::NAN)
+    }
+}
+
+fn future_known(panel: &Panel) -> Vec<usize> {
+    panel
+        .exogenous()
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| e.role == ExogenousRole::FutureKnown)
+        .map(|(j, _)| j)
+        .collect()
+}
+
+/// Future values of exogenous columns given by a caller, by column name; step `j` of the
+/// forecast is index `j`. Columns or steps not given come from the climatology.
+pub type FutureValues = BTreeMap<String, Vec<f64>>;
+
+/// Why given future values cannot be used.
+#[derive(Clone, Debug, PartialEq)]
+pub enum FutureInputError {
+    /// The model has no future-known column of that name.
+    UnknownColumn {
+        /// The name given.
+        column: String,
+        /// The columns the model reads.
+        expected: Vec<String>,
+    },
+    /// More values than forecast steps.
+    TooLong {
+        /// The column.
+        column: String,
+        /// Values given.
+        given: usize,
+        /// Steps forecast.
+        horizon: usize,
+    },
+    /// A value that is not a finite number.
+    NotFinite {
+        /// The column.
+        column: String,
+        /// Its 0-based position.
+        index: usize,
+    },
+}
+
+impl FutureInputError {
+    /// The column the error is about.
+    pub fn column(&self) -> &str {
+        match self {
+            FutureInputError::UnknownColumn { column, .. }
+            | FutureInputError::TooLong { column, .. }
+            | FutureInputError::NotFinite { column, .. } => column,
+        }
+    }
+}
+
+impl fmt::Display for FutureInputError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FutureInputError::UnknownColumn { column, expected } if expected.is_empty() => write!(
+                f,
+                "the model reads no future exogenous values, but {column:?} was given"
+            ),
+            FutureInputError::UnknownColumn { column, expected } => write!(
+                f,
+                "the model reads no future values of {column:?}; it reads {}",
+                expected.join(", ")
+            ),
+            FutureInputError::TooLong { given, horizon, .. } => write!(
+                f,
+                "{given} values given for a forecast of {horizon} steps; give at most one per step"
+            ),
+            FutureInputError::NotFinite { index, .. } => {
+                write!(f, "value {index} is not a finite number")
+            }
+        }
+    }
+}
+
+/// A published model's forecast and what it was made from.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PublishedForecast {
+    /// The forecast.
+    pub forecast: Forecast,
+    /// Plain-language notes: which inputs came from the climatology.
+    pub notes: Vec<String>,
+}
+
+impl PublishedGlobal {
+    /// Publishes `model`, fitted on `panel` with every series trained to its end: keeps each
+    /// series' last `lookback` observations and the climatology of its future-known columns.
+    pub fn new(model: FittedGlobal, panel: &Panel) -> Result<PublishedGlobal, ModelError> {
+        let keep = model.featurizer.lookback().max(1);
+        let frequency = panel.frequency();
+        let mut tails = Vec::with_capacity(model.series.len());
+        for known in &model.series {
+            let series = panel.get(&known.id).ok_or_else(|| {
+                ModelError::Unsupported(format!(
+                    "series {:?} of the model is not in the panel",
+                    known.id
+                ))
+            })?;
+            let first = series.len().saturating_sub(keep);
+            let start = frequency
+                .advance(series.start, first as i64)
+                .ok_or_else(|| {
+                    ModelError::Unsupported(format!(
+                        "series {:?}: no time point {first} steps after its start",
+                        known.id
+                    ))
+                })?;
+            tails.push(SeriesTail {
+                start,
+                target: series.target[first..].to_vec(),
+                exogenous: series
+                    .exogenous
+                    .iter()
+                    .map(|column| column[first..].to_vec())
+                    .collect(),
+            });
+        }
+        let cutoffs: Vec<usize> = model
+            .series
+            .iter()
+            .map(|known| panel.get(&known.id).map_or(0, Series::len))
+            .collect();
+        // The climatology must be in the model's series order, which is the panel's filtered to
+        // the model's series; build it on exactly those.
+        let ordered = Panel::new(
+            frequency,
+            panel.exogenous().to_vec(),
+            model
+                .series
+                .iter()
+                .filter_map(|known| panel.get(&known.id).cloned())
+                .collect(),
+        )?;
+        let climatology = Climatology::of(&ordered, &cutoffs);
+        let published = PublishedGlobal {
+            model,
+            tails,
+            climatology,
+        };
+        published.check()?;
+        Ok(published)
+    }
+
+    /// Checks that the parts fit together (after loading from a file).
+    pub fn check(&self) -> Result<(), ModelError> {
+        let n = self.model.series.len();
+        let exogenous = self.model.featurizer.exogenous();
+        let bad = |what: String| Err(ModelError::Unsupported(format!("published model: {what}")));
+        if self.tails.len() != n {
+            return bad(format!("{} series but {} tails", n, self.tails.len()));
+        }
+        if self.climatology.means.len() != n || self.climatology.overall.len() != n {
+            return bad(format!("{n} series but a climatology of another size"));
+        }
+        let columns: Vec<&str> = exogenous
+            .iter()
+            .filter(|e| e.role == ExogenousRole::FutureKnown)
+            .map(|e| e.name.as_str())
+            .collect();
+        if self.climatology.columns != columns {
+            return bad("the climatology's columns differ from the model's".into());
+        }
+        let cells = self.climatology.key.cells() * columns.len();
+        for (s, tail) in self.tails.iter().enumerate() {
+            if tail.exogenous.len() != exogenous.len()
+                || tail.exogenous.iter().any(|c| c.len() != tail.target.len())
+            {
+                return bad(format!(
+                    "the tail of series {:?} does not have its exogenous columns",
+                    self.model.series[s].id
+                ));
+            }
+            if self.climatology.means[s].len() != cells
+                || self.climatology.overall[s].len() != columns.len()
+            {
+                return bad(format!(
+                    "the climatology of series {:?} has the wrong size",
+                    self.model.series[s].id
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The featurizer (frequency, columns).
+    pub fn featurizer(&self) -> &Featurizer {
+        &self.model.featurizer
+    }
+
+    /// The names of the future-known columns, which callers may supply.
+    pub fn future_columns(&self) -> &[String] {
+        &self.climatology.columns
+    }
+
+    /// Checks `given` for a forecast of `horizon` steps.
+    pub fn check_future(
+        &self,
+        given: &FutureValues,
+        horizon: usize,
+    ) -> Result<(), FutureInputError> {
+        for (column, values) in given {
+            if !self.climatology.columns.contains(column) {
+                return Err(FutureInputError::UnknownColumn {
+                    column: column.clone(),
+                    expected: self.climatology.columns.clone(),
+                });
+            }
+            if values.len() > horizon {
+                return Err(FutureInputError::TooLong {
+                    column: column.clone(),
+                    given: values.len(),
+                    horizon,
+                });
+            }
+            if let Some(index) = values.iter().position(|v| !v.is_finite()) {
+                return Err(FutureInputError::NotFinite {
+                    column: column.clone(),
+                    index,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Series `index`'s tail extended by `horizon` steps of future-known values (given ones
+    /// first, then the climatology), and notes on what came from the climatology.
+    fn input(
+        &self,
+        index: usize,
+        horizon: usize,
+        given: &FutureValues,
+    ) -> Result<(Series, Vec<String>), ModelError> {
+        let tail = self.tails.get(index).ok_or_else(|| {
+            ModelError::Unsupported(format!("no series {index} in the published model"))
+        })?;
+        let frequency = self.model.featurizer.frequency();
+        let origin = tail.target.len();
+        let times: Vec<Option<TimePoint>> = (0..horizon)
+            .map(|j| frequency.advance(tail.start, (origin + j) as i64))
+            .collect();
+        let mut exogenous = tail.exogenous.clone();
+        // From which step on each column came from the climatology (none: all given).
+        let mut from_climatology: Vec<(usize, &str)> = Vec::new();
+        let mut c = 0;
+        for (spec, column) in self.model.featurizer.exogenous().iter().zip(&mut exogenous) {
+            if spec.role != ExogenousRole::FutureKnown {
+                continue;
+            }
+            let values = given.get(&spec.name).map_or(&[][..], Vec::as_slice);
+            let values = &values[..values.len().min(horizon)];
+            column.extend_from_slice(values);
+            for &t in &times[values.len()..] {
+                column.push(self.climatology.value(index, c, t));
+            }
+            if values.len() < horizon {
+                from_climatology.push((values.len(), &spec.name));
+            }
+            c += 1;
+        }
+        let mut notes = Vec::new();
+        let mut firsts: Vec<usize> = from_climatology.iter().map(|&(f, _)| f).collect();
+        firsts.sort_unstable();
+        firsts.dedup();
+        for first in firsts {
+            let names: Vec<&str> = from_climatology
+                .iter()
+                .filter(|&&(f, _)| f == first)
+                .map(|&(_, n)| n)
+                .collect();
+            let steps = if first + 1 == horizon {
+                format!("step {horizon}")
+            } else {
+                format!("steps {}-{horizon}", first + 1)
+            };
+            notes.push(format!(
+                "future {} not given for {steps}: used climatology (the mean of {} in the \
+                 training data)",
+                names.join(", "),
+                self.climatology.key.describe()
+            ));
+        }
+        let series = Series {
+            id: self.model.series[index].id.clone(),
+            start: tail.start,
+            target: tail.target.clone(),
+            exogenous,
+        };
+        Ok((series, notes))
+    }
+
+    /// Point forecasts of `horizon` steps from the end of series `index`, and the notes.
+    pub fn points(
+        &self,
+        index: usize,
+        horizon: usize,
+        given: &FutureValues,
+    ) -> Result<(Vec<f64>, Vec<String>), ModelError> {
+        let (series, notes) = self.input(index, horizon, given)?;
+        let origin = series.target.len();
+        let mut points = self.model.points(
+            &[ForecastInput {
+                index,
+                series: &series,
+                origin,
+            }],
+            horizon,
+        )?;
+        Ok((points.pop().unwrap_or_default(), notes))
+    }
+
+    /// The forecast of series `index` with quantiles at `probabilities`.
+    pub fn forecast(
+        &self,
+        index: usize,
+        horizon: usize,
+        probabilities: &[f64],
+        given: &FutureValues,
+    ) -> Result<PublishedForecast, ModelError> {
+        let (point, notes) = self.points(index, horizon, given)?;
+        let forecast = self.model.forecast(index, point, probabilities)?;
+        Ok(PublishedForecast { forecast, notes })
+    }
+
+    /// `n_paths` joint sample paths of series `index` (see [`FittedGlobal::sample_paths`]).
+    pub fn sample_paths(
+        &self,
+        index: usize,
+        horizon: usize,
+        n_paths: usize,
+        seed: u64,
+        given: &FutureValues,
+    ) -> Result<SamplePaths, ModelError> {
+        let (point, _) = self.points(index, horizon, given)?;
+        self.model.sample_paths(index, &point, n_paths, seed)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,205 @@
+use chrono::NaiveDate;
+
+use super::*;
+use crate::features::FeatureSpec;
+use crate::learned::gbm::GbmParams;
+use crate::learned::global::{CalibrationSpec, GlobalParams, LearnerParams, fit_global};
+use crate::learned::linear::LinearParams;
+use crate::panel::ExogenousSpec;
+
+/// Two daily series with a weekly pattern and an effect of `temp`, the first `n` days.
+fn panel(n: usize) -> Panel {
+    let start = TimePoint::date(NaiveDate::from_ymd_opt(2022, 1, 1).unwrap());
+    let series = (0..2)
+        .map(|s| {
+            let temp: Vec<f64> = (0..n).map(|i| ((i * 13 + s * 5) % 17) as f64).collect();
+            let target = (0..n)
+                .map(|i| {
+                    100.0 * (s + 1) as f64
+                        + 10.0 * (i % 7) as f64
+                        + 2.0 * temp[i]
+                        + ((i * 37) % 11) as f64
+                })
+                .collect();
+            Series {
+                id: format!("s{s}"),
+                start,
+                target,
+                exogenous: vec![temp],
+            }
+        })
+        .collect();
+    let exogenous = vec![ExogenousSpec {
+        name: "temp".into(),
+        role: ExogenousRole::FutureKnown,
+    }];
+    Panel::new(Frequency::Days(1), exogenous, series).unwrap()
+}
+
+fn fitted(panel: &Panel) -> FittedGlobal {
+    let featurizer = Featurizer::for_panel(
+        FeatureSpec::default_for(Frequency::Days(1), &[7]),
+        panel,
+        None,
+    )
+    .unwrap();
+    let params = GlobalParams {
+        members: vec![
+            LearnerParams::Linear(LinearParams::default()),
+            LearnerParams::Gbm(GbmParams {
+                n_trees: 20,
+                ..GbmParams::default()
+            }),
+        ],
+        horizon: 7,
+        calibration: CalibrationSpec {
+            span: 70,
+            max_origins: 40,
+            half_life: 21,
+            relative: true,
+        },
+        seed: 1,
+    };
+    let cutoffs: Vec<usize> = panel.series().iter().map(Series::len).collect();
+    fit_global(&params, &featurizer, panel, &cutoffs).unwrap()
+}
+
+fn given(panel: &Panel, series: usize, from: usize, steps: usize) -> FutureValues {
+    let temp = &panel.series()[series].exogenous[0];
+    FutureValues::from([("temp".to_owned(), temp[from..from + steps].to_vec())])
+}
+
+#[test]
+fn a_served_forecast_equals_the_models_forecast_from_the_whole_series() {
+    let full = panel(300);
+    let seen = panel(280);
+    let published = PublishedGlobal::new(fitted(&seen), &seen).unwrap();
+    assert_eq!(
+        published.tails[0].target.len(),
+        published.model.featurizer.lookback()
+    );
+    for index in 0..2 {
+        let (served, notes) = published
+            .points(index, 7, &given(&full, index, 280, 7))
+            .unwrap();
+        assert!(notes.is_empty(), "{notes:?}");
+        let expected = published
+            .model
+            .points(
+                &[ForecastInput {
+                    index,
+                    series: &full.series()[index],
+                    origin: 280,
+                }],
+                7,
+            )
+            .unwrap();
+        assert_eq!(served, expected[0], "series {index}");
+    }
+}
+
+#[test]
+fn missing_future_values_come_from_the_climatology_and_are_noted() {
+    let seen = panel(280);
+    let published = PublishedGlobal::new(fitted(&seen), &seen).unwrap();
+    let (_, notes) = published.points(0, 7, &FutureValues::new()).unwrap();
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert!(
+        notes[0].contains("temp") && notes[0].contains("steps 1-7"),
+        "{notes:?}"
+    );
+    let full = panel(300);
+    let (_, notes) = published.points(0, 7, &given(&full, 0, 280, 3)).unwrap();
+    assert!(notes[0].contains("steps 4-7"), "{notes:?}");
+    // Given values change the forecast: temp moves the target by 2 per degree.
+    let hot = FutureValues::from([("temp".to_owned(), vec![40.0; 7])]);
+    let cold = FutureValues::from([("temp".to_owned(), vec![0.0; 7])]);
+    let (hot, _) = published.points(0, 7, &hot).unwrap();
+    let (cold, _) = published.points(0, 7, &cold).unwrap();
+    assert!(hot[0] > cold[0] + 20.0, "hot {hot:?} cold {cold:?}");
+}
+
+#[test]
+fn climatology_is_the_mean_of_the_same_month_weekday_and_time_of_day() {
+    // Hourly values equal to the hour plus 100 on Sundays: every cell's mean is exact.
+    let start = TimePoint::date(NaiveDate::from_ymd_opt(2023, 1, 1).unwrap());
+    let frequency = Frequency::Hours(1);
+    let n = 24 * 60;
+    let value = |i: usize| {
+        let t = frequency
+            .advance(start, i as i64)
+            .unwrap()
+            .as_datetime()
+            .unwrap();
+        let sunday = t.weekday() == chrono::Weekday::Sun;
+        f64::from(t.hour()) + if sunday { 100.0 } else { 0.0 }
+    };
+    let series = Series {
+        id: "a".into(),
+        start,
+        target: vec![1.0; n],
+        exogenous: vec![(0..n).map(value).collect()],
+    };
+    let exogenous = vec![ExogenousSpec {
+        name: "x".into(),
+        role: ExogenousRole::FutureKnown,
+    }];
+    let panel = Panel::new(frequency, exogenous, vec![series]).unwrap();
+    let climatology = Climatology::of(&panel, &[n]);
+    assert_eq!(climatology.key, ClimateKey::MonthWeekdaySlot { slots: 24 });
+    for i in [0, 5, 30, 24 * 45 + 13] {
+        let t = frequency.advance(start, i as i64);
+        assert_eq!(climatology.value(0, 0, t), value(i), "step {i}");
+    }
+    // A month never seen falls back to the overall mean.
+    let june = TimePoint::At(
+        NaiveDate::from_ymd_opt(2023, 6, 5)
+            .unwrap()
+            .and_hms_opt(3, 0, 0)
+            .unwrap(),
+    );
+    let overall = (0..n).map(value).sum::<f64>() / n as f64;
+    assert!((climatology.value(0, 0, Some(june)) - overall).abs() < 1e-9);
+}
+
+#[test]
+fn bad_future_values_are_refused_with_the_column() {
+    let seen = panel(280);
+    let published = PublishedGlobal::new(fitted(&seen), &seen).unwrap();
+    let check = |name: &str, values: Vec<f64>| {
+        published
+            .check_future(&FutureValues::from([(name.to_owned(), values)]), 7)
+            .unwrap_err()
+    };
+    let unknown = check("rain", vec![1.0]);
+    assert_eq!(unknown.column(), "rain");
+    assert!(unknown.to_string().contains("it reads temp"), "{unknown}");
+    assert!(matches!(
+        check("temp", vec![1.0; 8]),
+        FutureInputError::TooLong {
+            given: 8,
+            horizon: 7,
+            ..
+        }
+    ));
+    assert!(matches!(
+        check("temp", vec![1.0, f64::NAN]),
+        FutureInputError::NotFinite { index: 1, .. }
+    ));
+    assert!(published.check_future(&given(&seen, 0, 0, 7), 7).is_ok());
+}
+
+#[test]
+fn a_published_model_survives_json_with_undefined_values() {
+    let seen = panel(280);
+    let mut published = PublishedGlobal::new(fitted(&seen), &seen).unwrap();
+    published.model.series[0].calibration_mae[0] = f64::NAN;
+    let json = serde_json::to_string(&published).unwrap();
+    let back: PublishedGlobal = serde_json::from_str(&json).unwrap();
+    assert!(back.model.series[0].calibration_mae[0].is_nan());
+    back.check().unwrap();
+    assert_eq!(serde_json::to_string(&back).unwrap(), json);
+    let (a, _) = published.points(1, 7, &FutureValues::new()).unwrap();
+    let (b, _) = back.points(1, 7, &FutureValues::new()).unwrap();
+    assert_eq!(a, b);
+}
