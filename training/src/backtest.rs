@@ -236,6 +236,24 @@ pub fn learned_featurizer(dataset: &Dataset) -> Result<Featurizer, Error> {
     })
 }
 
+/// The parameters of learned `model` for `dataset`: the defaults for its horizon, with
+/// calibration origins aligned to its shortest season.
+pub fn learned_params(dataset: &Dataset, model: ModelId) -> Result<GlobalParams, Error> {
+    let forecast = &dataset.manifest.forecast;
+    let mut params =
+        GlobalParams::for_model(model, forecast.horizon).map_err(|e| Error::Backtest {
+            message: e.to_string(),
+        })?;
+    params.calibration.phase = forecast
+        .season_lengths
+        .iter()
+        .copied()
+        .filter(|&m| m > 1)
+        .min()
+        .unwrap_or(1);
+    Ok(params)
+}
+
 /// Backtest windows of a learned (global) model: one fit across all series per window, each
 /// series cut at its own protocol cutoff. `cutoffs[s][k]` is series `s`'s cutoff of window `k`.
 fn learned_windows(
@@ -254,9 +272,7 @@ fn learned_windows(
         .copied()
         .unwrap_or(1);
     let featurizer = learned_featurizer(dataset)?;
-    let params = GlobalParams::for_model(model, horizon).map_err(|e| Error::Backtest {
-        message: e.to_string(),
-    })?;
+    let params = learned_params(dataset, model)?;
     let n_windows = cutoffs.first().map_or(0, Vec::len);
     let per_window: Vec<Vec<WindowForecast>> = (0..n_windows)
         .into_par_iter()

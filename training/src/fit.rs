@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
-use civicast_model::learned::global::{GlobalParams, fit_global};
+use civicast_model::learned::global::fit_global;
 use civicast_model::learned::published::PublishedGlobal;
 use civicast_model::metrics::{PairScores, Scores};
 use civicast_model::{ModelId, SeriesContext, fit_model};
@@ -25,7 +25,7 @@ use civicast_registry::{
 };
 use rayon::prelude::*;
 
-use crate::backtest::{BacktestOptions, learned_featurizer, run_backtest};
+use crate::backtest::{BacktestOptions, learned_featurizer, learned_params, run_backtest};
 use crate::dataset::Dataset;
 use crate::error::Error;
 
@@ -366,7 +366,7 @@ fn fit_learned(
         message: format!("fitting {model} on all series: {e}"),
     };
     let featurizer = learned_featurizer(dataset)?;
-    let params = GlobalParams::for_model(model, dataset.manifest.forecast.horizon).map_err(fail)?;
+    let params = learned_params(dataset, model)?;
     let spinner = if progress {
         let bar = indicatif::ProgressBar::new_spinner().with_message(format!(
             "fitting {model} on all {} series of {}",
