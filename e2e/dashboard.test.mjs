@@ -151,7 +151,7 @@ test('dashboard: load, key, pick a series, roll up, download CSV, switch languag
   const meta = await page.locator('#meta').textContent();
   assert.match(meta, /마지막 관측: 2016-08-14/);
   assert.equal(await tableRows(page).first().locator('td').first().textContent(), '2016-08-15');
-  assert.match(await page.locator('#chart-title').textContent(), /Clark_Lake/);
+  assert.match(await page.locator('#chart').getAttribute('aria-label'), /Clark_Lake/);
   await page.screenshot({ path: path.join(SHOTS, '01-forecast-steps.png'), fullPage: true });
 
   // Change the roll-up (and the horizon, so months are whole): one interval box per month.
@@ -188,6 +188,27 @@ test('dashboard: load, key, pick a series, roll up, download CSV, switch languag
   const shownMean = await tableRows(page).nth(1).locator('td').nth(4).textContent();
   assert.equal(Number(shownMean.replace(/,/g, '')).toFixed(1), mean.toFixed(1));
 
+  // A group: tick two more series (keyboard: focus and Space); each gets a small chart with its
+  // own bands, and the CSV holds all three.
+  await page.locator('#group summary').press('Enter');
+  for (const other of ['Belmont', 'Austin']) {
+    await page.locator(`#group-list input[value=${other}]`).focus();
+    await page.keyboard.press('Space');
+  }
+  await page.locator('#status', { hasText: `${SERIES} 예측 5개 구간을 표시했습니다 (함께 보기 2개)` }).waitFor();
+  const groupCharts = page.locator('#group-charts figure');
+  const titles = await groupCharts.locator('h3').allTextContents();
+  assert.deepEqual(titles.map(h => h.split(' ')[0]), ['Austin', 'Belmont']);
+  assert.equal(await groupCharts.count(), 2);
+  assert.equal(await groupCharts.nth(0).locator('rect.band95').count(), 5);
+  assert.equal(await groupCharts.nth(1).locator('rect.band80').count(), 5);
+  await page.screenshot({ path: path.join(SHOTS, '03-group.png'), fullPage: true });
+  const group = await readDownload(page, () => page.locator('#download-forecast').click());
+  assert.equal(group.name, `civicast-forecast-${DATASET}-${SERIES}-and-2-month.csv`);
+  const groupLines = group.text.trim().split('\n');
+  assert.equal(groupLines.length, 1 + 3 * 5);
+  assert.deepEqual([...new Set(groupLines.slice(1).map(l => l.split(',')[1]))], [SERIES, 'Austin', 'Belmont']);
+
   // Switch the language: labels, the table and the chart follow; the choice survives a reload.
   await page.locator('#lang-toggle').click();
   assert.equal(await page.getAttribute('html', 'lang'), 'en');
@@ -196,8 +217,8 @@ test('dashboard: load, key, pick a series, roll up, download CSV, switch languag
   assert.equal(await page.locator('#forecast-table th').nth(4).textContent(), 'Mean');
   assert.equal(await tableRows(page).first().locator('td').first().textContent(), '2016-08 (partial)');
   assert.match(await page.locator('#meta').textContent(), /Last observation: 2016-08-14/);
-  assert.equal(await page.locator('#status').textContent(), `Downloaded ${name}.`);
-  await page.screenshot({ path: path.join(SHOTS, '03-english.png'), fullPage: true });
+  assert.equal(await page.locator('#status').textContent(), `Downloaded ${group.name}.`);
+  await page.screenshot({ path: path.join(SHOTS, '04-english.png'), fullPage: true });
   await page.reload();
   await page.locator('#chart polygon.band95').waitFor();
   assert.equal(await page.locator('label[for=rollup]').textContent(), 'Roll-up');
@@ -263,7 +284,7 @@ test('risk UI: upload budget lines, show the contract example answer, download f
   assert.match(await first.textContent(), /8,520/);  // expected waste cost
   assert.match(await page.locator('#risk-table thead').textContent(), /예상 낭비 비용 \(KRW\)/);
   assert.match(await rows.nth(1).textContent(), /end — end 2016-08-01 is before start 2016-09-01/);
-  await page.screenshot({ path: path.join(SHOTS, '04-risk-contract-example.png'), fullPage: true });
+  await page.screenshot({ path: path.join(SHOTS, '05-risk-contract-example.png'), fullPage: true });
 
   const { name, text } = await readDownload(page, () => page.locator('#download-risk').click());
   assert.equal(name, 'civicast-risk-flags.csv');
@@ -302,7 +323,7 @@ test('risk flow against the real POST /v1/risk: upload, flags with reasons and p
   const recommended = Number((await rows.nth(0).locator('td').nth(11).textContent()).replace(/,/g, ''));
   assert.ok(recommended > 0, `recommended ${recommended}`);
   assert.match(await rows.nth(1).textContent(), /end/);
-  await page.screenshot({ path: path.join(SHOTS, '05-risk-real.png'), fullPage: true });
+  await page.screenshot({ path: path.join(SHOTS, '06-risk-real.png'), fullPage: true });
   const { text } = await readDownload(page, () => page.locator('#download-risk').click());
   const lines = text.trim().split('\n');
   assert.equal(lines[0], RISK_CSV_COLUMNS);
