@@ -116,7 +116,7 @@ async function readDownload(page, click) {
 
 const tableRows = page => page.locator('#forecast-table tbody tr');
 
-test('dashboard: load, key, pick a series, roll up, download CSV, switch language', async () => {
+test('dashboard: load, key, pick a series, roll up, download CSV, switch language', async t => {
   const page = await context.newPage();
   const errors = [];
   page.on('pageerror', e => errors.push(String(e)));
@@ -130,6 +130,7 @@ test('dashboard: load, key, pick a series, roll up, download CSV, switch languag
   assert.equal(await page.locator('#status').textContent(), 'API 키가 필요합니다.');
   const paint = await page.evaluate(() => performance.getEntriesByName('first-contentful-paint')[0]?.startTime);
   assert.ok(paint !== undefined && paint < 1000, `first contentful paint ${paint} ms`);
+  t.diagnostic(`first contentful paint: ${Math.round(paint)} ms`);
 
   // The key, typed and submitted with Enter, stays in sessionStorage only.
   await page.locator('#api-key').fill(KEY);
@@ -229,12 +230,13 @@ test('dashboard: load, key, pick a series, roll up, download CSV, switch languag
   await page.close();
 });
 
-// The contract's example answer (notes/risk_contract.md), for the browser-side stub below.
+// The contract's example answer (notes/risk_contract.md), with the dates and ids of BUDGET_CSV,
+// for the browser-side stub below.
 const CONTRACT_ANSWER = {
   currency: 'KRW',
   results: [
     {
-      line: 1, id: 'CL-2016-09a', dataset: DATASET, series: SERIES, start: '2016-09-01', end: '2016-09-07',
+      line: 1, id: 'CL-2016-08a', dataset: DATASET, series: SERIES, start: '2016-08-15', end: '2016-08-21',
       version: 'v', planned: 95.0, unit: 'thousand riders per day',
       forecast: { mean: 88.1, quantiles: { '0.05': 80.2, '0.1': 82.0, '0.5': 88.0, '0.9': 94.1, '0.95': 96.0 } },
       waste_probability: 0.62, shortage_probability: 0.01,
@@ -242,13 +244,13 @@ const CONTRACT_ANSWER = {
       recommended: 90.3, flag: 'high',
       reasons: ['planned 95.0 is above the 90th percentile of forecast demand, 94.1'],
     },
-    { line: 2, id: 'line 2', error: { field: 'end', detail: 'end 2016-08-01 is before start 2016-09-01' } },
+    { line: 2, id: 'line 2', error: { field: 'end', detail: 'end 2016-08-01 is before start 2016-08-22' } },
   ],
 };
 const BUDGET_CSV =
   'id,dataset,series,start,end,planned,unit_cost,tolerance,waste_cost,shortage_cost\n' +
-  `CL-2016-09a,${DATASET},${SERIES},2016-09-01,2016-09-07,95,1200,,,\n` +
-  `,${DATASET},${SERIES},2016-09-01,2016-08-01,95,1200,,,\n`;
+  `CL-2016-08a,${DATASET},${SERIES},2016-08-15,2016-08-21,95,1200,,,\n` +
+  `,${DATASET},${SERIES},2016-08-22,2016-08-01,95,1200,,,\n`;
 
 async function uploadBudget(page) {
   await page.locator('#budget-file').setInputFiles({ name: 'budget.csv', mimeType: 'text/csv', buffer: Buffer.from(BUDGET_CSV) });
@@ -264,7 +266,7 @@ test('risk UI: upload budget lines, show the contract example answer, download f
     const request = route.request();
     sent.push({ type: request.headers()['content-type'], accept: request.headers().accept, auth: request.headers().authorization, body: request.postData() });
     if (request.headers().accept === 'text/csv') {
-      await route.fulfill({ status: 200, contentType: 'text/csv', body: RISK_CSV_COLUMNS + '\n1,CL-2016-09a\n' });
+      await route.fulfill({ status: 200, contentType: 'text/csv', body: RISK_CSV_COLUMNS + '\n1,CL-2016-08a\n' });
     } else {
       await route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify(CONTRACT_ANSWER) });
     }
@@ -283,7 +285,7 @@ test('risk UI: upload budget lines, show the contract example answer, download f
   assert.match(await first.textContent(), /62%/);    // waste probability
   assert.match(await first.textContent(), /8,520/);  // expected waste cost
   assert.match(await page.locator('#risk-table thead').textContent(), /예상 낭비 비용 \(KRW\)/);
-  assert.match(await rows.nth(1).textContent(), /end — end 2016-08-01 is before start 2016-09-01/);
+  assert.match(await rows.nth(1).textContent(), /end — end 2016-08-01 is before start 2016-08-22/);
   await page.screenshot({ path: path.join(SHOTS, '05-risk-contract-example.png'), fullPage: true });
 
   const { name, text } = await readDownload(page, () => page.locator('#download-risk').click());
