@@ -131,6 +131,19 @@ test('dashboard: load, key, pick a series, roll up, download CSV, switch languag
   const paint = await page.evaluate(() => performance.getEntriesByName('first-contentful-paint')[0]?.startTime);
   assert.ok(paint !== undefined && paint < 1000, `first contentful paint ${paint} ms`);
   t.diagnostic(`first contentful paint: ${Math.round(paint)} ms`);
+  await page.screenshot({ path: path.join(SHOTS, '00-key-prompt.png') });
+
+  // Keyboard: the key field has the focus; before it in tab order come the language button and
+  // the skip link, after it the connect button.
+  const focused = () => page.evaluate(() => document.activeElement.id || document.activeElement.className);
+  assert.equal(await focused(), 'api-key');
+  await page.keyboard.press('Shift+Tab');
+  assert.equal(await focused(), 'lang-toggle');
+  await page.keyboard.press('Shift+Tab');
+  assert.equal(await focused(), 'skip');
+  for (let i = 0; i < 3; i++) await page.keyboard.press('Tab');
+  assert.equal(await page.evaluate(() => document.activeElement.textContent), '연결');
+  await page.locator('#api-key').focus();
 
   // The key, typed and submitted with Enter, stays in sessionStorage only.
   await page.locator('#api-key').fill(KEY);
@@ -226,6 +239,17 @@ test('dashboard: load, key, pick a series, roll up, download CSV, switch languag
   await page.locator('#lang-toggle').click();
   assert.equal(await page.locator('label[for=rollup]').textContent(), '집계 단위');
 
+  // The chart draws past observations before the forecast when it is given them (the registry
+  // does not keep them yet; loadHistory() is where they will come from).
+  await page.evaluate(() => drawChart(document.getElementById('chart'), {
+    history: [{ label: '2016-08-13', value: 7 }, { label: '2016-08-14', value: 6.5 }],
+    points: [{ label: '2016-08-15', mean: 20, lo80: 16, hi80: 24, lo95: 14, hi95: 26 },
+      { label: '2016-08-16', mean: 22, lo80: 17, hi80: 26, lo95: 15, hi95: 29 }],
+    lastObservation: '2016-08-14', title: 'history hook',
+  }));
+  assert.equal(await page.locator('#chart polyline.history').count(), 1);
+  assert.equal(await page.locator('#chart polygon.band95').count(), 1);
+
   assert.deepEqual(errors, []);
   await page.close();
 });
@@ -271,6 +295,13 @@ test('risk UI: upload budget lines, show the contract example answer, download f
       await route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify(CONTRACT_ANSWER) });
     }
   });
+  // The example button writes one line for the chosen series: its first forecast week, planned
+  // 10% above the forecast mean of that week.
+  await page.locator('#budget-example').click();
+  const example = (await page.locator('#budget').inputValue()).trim().split('\n');
+  assert.equal(example[0], 'id,dataset,series,start,end,planned,unit_cost,tolerance,waste_cost,shortage_cost');
+  assert.match(example[1], /^Addison-1,chicago_ridership,Addison,2016-08-15,2016-08-21,[0-9.]+,1200,,,$/);
+
   await uploadBudget(page);
   await page.locator('#risk-status', { hasText: '2개 항목을 평가했습니다 (오류 1개)' }).waitFor();
   assert.equal(await page.locator('#budget').inputValue(), BUDGET_CSV);
