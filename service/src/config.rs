@@ -43,6 +43,9 @@ pub enum PublicGroup {
     Metrics,
     /// `/openapi.json` and `/docs`.
     Docs,
+    /// `/`, the planners' dashboard page. The page holds no data: it asks the caller for a key
+    /// and calls `/v1` with it, so opening it gives nothing away.
+    Dashboard,
 }
 
 /// The whole configuration, with defaults.
@@ -83,7 +86,12 @@ impl Default for Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             registry: PathBuf::from("var/registry"),
             api_keys: Vec::new(),
-            public: vec![PublicGroup::Health, PublicGroup::Metrics, PublicGroup::Docs],
+            public: vec![
+                PublicGroup::Health,
+                PublicGroup::Metrics,
+                PublicGroup::Docs,
+                PublicGroup::Dashboard,
+            ],
             max_horizon: 1_000,
             max_series_per_request: 100,
             sample_paths: 1_000,

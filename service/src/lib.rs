@@ -2,8 +2,9 @@
 //!
 //! The inference service: it serves each dataset's `production` model version from a registry
 //! written by `civicast-train fit`, over a JSON API under `/v1`, to the city's other systems and
-//! (later) the planners' dashboard. It depends on `civicast-model` and `civicast-registry` only,
-//! never on the training crate's data-frame stack, so a deployed service stays small.
+//! to the planners' dashboard ([`dashboard`], a page at `/` that calls the same API). It depends
+//! on `civicast-model` and `civicast-registry` only, never on the training crate's data-frame
+//! stack, so a deployed service stays small.
 //!
 //! Design, following the axum examples and text-embeddings-inference:
 //!
@@ -17,7 +18,7 @@
 //!   rest of a request. The state is one `Arc` because every layer clones it per request.
 //! - Every failure is one [`error::ApiError`] rendered as RFC 9457 problem details.
 //! - Access is default-deny: every route needs an API key ([`auth`]) except the groups the
-//!   configuration opens (health, metrics, docs by default).
+//!   configuration opens (health, metrics, docs and the dashboard page by default).
 //! - Back-pressure is a semaphore that answers 503 with `Retry-After` when full, instead of an
 //!   unbounded queue; a request that runs past the timeout is answered 503 too.
 
@@ -25,6 +26,7 @@ pub mod api;
 pub mod auth;
 pub mod catalog;
 pub mod config;
+pub mod dashboard;
 pub mod error;
 pub mod metrics;
 pub mod openapi;
@@ -306,10 +308,16 @@ pub fn app(state: AppState) -> Router {
         PublicGroup::Docs,
     );
 
+    let dashboard = gate_unless_public(
+        Router::new().route("/", get(dashboard::page)),
+        PublicGroup::Dashboard,
+    );
+
     let mut router = v1
         .merge(health)
         .merge(metrics)
         .merge(docs)
+        .merge(dashboard)
         .fallback(no_route)
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(middleware::from_fn_with_state(state.clone(), observe))

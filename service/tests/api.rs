@@ -16,7 +16,7 @@ fn forecast_body() -> serde_json::Value {
 }
 
 #[tokio::test]
-async fn every_route_refuses_a_caller_without_a_key_except_health_metrics_and_docs() {
+async fn every_route_refuses_a_caller_without_a_key_except_health_metrics_docs_and_dashboard() {
     let (_dir, state, version) = state_with_models().await;
     let protected = [
         ("GET", "/v1/series".to_owned()),
@@ -44,6 +44,7 @@ async fn every_route_refuses_a_caller_without_a_key_except_health_metrics_and_do
         "/metrics",
         "/openapi.json",
         "/docs",
+        "/",
     ] {
         let (status, _) = send_raw(&state, "GET", uri, None, None, "").await;
         assert_eq!(status, StatusCode::OK, "{uri} is public by default");
@@ -57,7 +58,7 @@ async fn public_groups_can_be_closed_by_configuration() {
     config.public = vec![];
     let state = AppState::new(config).unwrap();
     state.reload().await;
-    for uri in ["/health/live", "/metrics", "/openapi.json"] {
+    for uri in ["/health/live", "/metrics", "/openapi.json", "/"] {
         let (status, _) = send_raw(&state, "GET", uri, None, None, "").await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{uri}");
         let (status, _) = send(&state, "GET", uri, Some(READ_KEY), None).await;
