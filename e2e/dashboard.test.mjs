@@ -162,6 +162,12 @@ test('dashboard: load, key, pick a series, roll up, download CSV, switch languag
   assert.equal(await page.locator('#chart polygon.band95').count(), 1);
   assert.equal(await page.locator('#chart polygon.band80').count(), 1);
   assert.equal(await page.locator('#chart polyline.mean').count(), 1);
+  // Recent observations from the version come before the forecast (28: two horizons, at least 28).
+  assert.equal(await page.locator('#chart polyline.history').count(), 1);
+  const historyPoints = (await page.locator('#chart polyline.history').getAttribute('points')).trim().split(/\s+/);
+  assert.equal(historyPoints.length, 28);
+  assert.ok(await page.locator('#legend-history').isVisible());
+  assert.ok(await page.locator('#history-note').isHidden());
   const meta = await page.locator('#meta').textContent();
   assert.match(meta, /마지막 관측: 2016-08-14/);
   assert.equal(await tableRows(page).first().locator('td').first().textContent(), '2016-08-15');
@@ -178,6 +184,8 @@ test('dashboard: load, key, pick a series, roll up, download CSV, switch languag
   assert.deepEqual(months, ['2016-08 (일부)', '2016-09', '2016-10', '2016-11', '2016-12 (일부)']);
   assert.equal(await page.locator('#chart rect.band95').count(), 5);
   assert.equal(await page.locator('#chart rect.band80').count(), 5);
+  // Period totals are on another scale than single observations: no history beside them.
+  assert.equal(await page.locator('#chart polyline.history').count(), 0);
   await page.screenshot({ path: path.join(SHOTS, '02-rollup-month.png'), fullPage: true });
 
   // Keyboard: the roll-up select changes with the arrow keys (month -> quarter).
@@ -239,8 +247,7 @@ test('dashboard: load, key, pick a series, roll up, download CSV, switch languag
   await page.locator('#lang-toggle').click();
   assert.equal(await page.locator('label[for=rollup]').textContent(), '집계 단위');
 
-  // The chart draws past observations before the forecast when it is given them (the registry
-  // does not keep them yet; loadHistory() is where they will come from).
+  // The chart draws whatever history it is given before the forecast.
   await page.evaluate(() => drawChart(document.getElementById('chart'), {
     history: [{ label: '2016-08-13', value: 7 }, { label: '2016-08-14', value: 6.5 }],
     points: [{ label: '2016-08-15', mean: 20, lo80: 16, hi80: 24, lo95: 14, hi95: 26 },
