@@ -139,16 +139,6 @@ pub struct CalibrationSpec {
     /// Whether errors are kept relative to the point forecast (`(y - ŷ) / ŷ`) for series that
     /// are positive, so intervals scale with the level forecast (busy days get wider bands).
     pub relative: bool,
-    /// Origins are spaced by a multiple of this many steps (the shortest season; 1: any
-    /// spacing), counted back from the last one, so every origin has the phase of the forecast
-    /// origin — the same weekday or time of day — and step `j`'s errors are those of the same
-    /// target time of day or weekday that step `j` of a real forecast lands on.
-    #[serde(default = "one")]
-    pub phase: usize,
-}
-
-fn one() -> usize {
-    1
 }
 
 impl CalibrationSpec {
@@ -161,7 +151,6 @@ impl CalibrationSpec {
             max_origins: 400,
             half_life: horizon.saturating_mul(10),
             relative: true,
-            phase: 1,
         }
     }
 }
@@ -298,11 +287,7 @@ pub fn fit_global(
                 continue;
             }
             let count = last - first + 1;
-            let mut stride = count.div_ceil(params.calibration.max_origins.max(1));
-            let phase = params.calibration.phase.max(1);
-            if phase > 1 && count / phase >= MIN_ALIGNED_ORIGINS {
-                stride = stride.div_ceil(phase) * phase;
-            }
+            let stride = count.div_ceil(params.calibration.max_origins.max(1));
             origins.extend((first..=last).rev().step_by(stride).map(|o| (s, o)));
         }
     }
@@ -424,9 +409,6 @@ pub fn fit_global(
         bounds: Bounds::of(&set),
     })
 }
-
-/// Origins are phase-aligned only when at least this many fit in the span.
-const MIN_ALIGNED_ORIGINS: usize = 20;
 
 /// Fewer training rows than this and a global model is not worth fitting.
 const MIN_ROWS: usize = 20;

@@ -50,7 +50,6 @@ fn params(members: Vec<LearnerParams>) -> GlobalParams {
             max_origins: 50,
             half_life: 21,
             relative: true,
-            phase: 1,
         },
         seed: 3,
     }

@@ -57,7 +57,6 @@ fn fitted(panel: &Panel) -> FittedGlobal {
             max_origins: 40,
             half_life: 21,
             relative: true,
-            phase: 1,
         },
         seed: 1,
     };
