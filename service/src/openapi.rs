@@ -21,6 +21,7 @@ use crate::api;
     ),
     paths(
         api::forecast,
+        crate::risk::risk,
         api::series,
         api::models,
         api::model_version,
@@ -39,7 +40,16 @@ use crate::api;
         api::SeriesInfo,
         api::ModelVersion,
         api::ReloadResponse,
-        api::Health
+        api::Health,
+        crate::risk::RiskRequest,
+        crate::risk::RiskLine,
+        crate::risk::RiskResponse,
+        crate::risk::LineResult,
+        crate::risk::LineRisk,
+        crate::risk::LineFailure,
+        crate::risk::LineError,
+        crate::risk::PeriodDemandSummary,
+        crate::risk::Money
     )),
     modifiers(&ApiKeyScheme)
 )]
