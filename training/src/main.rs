@@ -9,6 +9,8 @@ use civicast_registry::{PRODUCTION, Registry, RegistryError};
 use civicast_training::backtest::{BacktestOptions, run_backtest};
 use civicast_training::fit::{FitOptions, SelectionMetric, fit_dataset};
 use civicast_training::output::{MetricsReport, write_backtest};
+use civicast_training::risk::{RiskOptions, backtest_plans};
+use civicast_training::risk_report::{evaluate, markdown, write_report};
 use civicast_training::{Summary, load_dataset};
 use clap::{Parser, Subcommand};
 
@@ -106,6 +108,47 @@ enum Command {
         #[command(flatten)]
         run: RunArgs,
     },
+    /// Calibrate budget-waste risk: backtest plans, fit the classifier, write its evaluation.
+    ///
+    /// Rolls origins back over the history (weeks for daily data, days for hourly and
+    /// half-hourly), sets each period's plan by the documented planning rule (same period last
+    /// year x recent growth, or last week for datasets under two years), forecasts it with
+    /// --model and labels whether waste beyond --tolerance happened. Fits a logistic regression
+    /// on earlier periods of some series and scores (a) the flag, (b) the raw forecast
+    /// probability and (c) the calibrated classifier on later periods of held-out series. Writes
+    /// evaluation.json, evaluation.md, reliability.svg, classifier.json and examples.csv.
+    #[command(
+        after_help = "Example:\n  civicast-train risk datasets/chicago_ridership/dataset.toml --out var/risk/chicago"
+    )]
+    Risk {
+        /// The dataset's manifest (dataset.toml).
+        manifest: PathBuf,
+        /// Folder for the report and the classifier (created if missing).
+        #[arg(long)]
+        out: PathBuf,
+        /// The statistical model that forecasts: snaive, ets, mstl or theta.
+        #[arg(long, default_value = "ets", value_parser = parse_model)]
+        model: ModelId,
+        /// Origins per series, one period apart, latest first.
+        #[arg(long, default_value_t = 100)]
+        origins: usize,
+        /// Sample paths per forecast (the service draws 1000).
+        #[arg(long, default_value_t = 1000)]
+        paths: usize,
+        /// Tolerance of the waste label: waste when actual < planned x (1 - tolerance).
+        #[arg(long, default_value_t = civicast_model::risk::DEFAULT_TOLERANCE)]
+        tolerance: f64,
+        /// Fit on at most this many of the latest observations (default: the manifest's
+        /// forecast.input_size, else all).
+        #[arg(long)]
+        input_size: Option<usize>,
+        /// Worker threads (default: all cores).
+        #[arg(long)]
+        threads: Option<usize>,
+        /// No progress bar and no summary: for scripts.
+        #[arg(long, short)]
+        quiet: bool,
+    },
     /// Manage the model registry: list, show, promote, rollback, verify.
     Registry {
         /// The registry folder.
@@ -189,7 +232,77 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             run,
         } => fit(&manifest, &Registry::new(registry), metric, promote, run),
         Command::Registry { registry, command } => manage(&Registry::new(registry), command),
+        Command::Risk {
+            manifest,
+            out,
+            model,
+            origins,
+            paths,
+            tolerance,
+            input_size,
+            threads,
+            quiet,
+        } => {
+            if model.is_learned() {
+                anyhow::bail!(
+                    "--model {model}: risk calibration uses the statistical models (snaive, ets, mstl, theta)"
+                );
+            }
+            if origins == 0 {
+                anyhow::bail!("--origins must be at least 1");
+            }
+            if !(10..=100_000).contains(&paths) {
+                anyhow::bail!("--paths must be between 10 and 100000");
+            }
+            if !(0.0..1.0).contains(&tolerance) {
+                anyhow::bail!("--tolerance must be in [0, 1)");
+            }
+            let Some(dataset) = load_for_run(&manifest, input_size)? else {
+                return Ok(ExitCode::FAILURE);
+            };
+            let options = RiskOptions {
+                model,
+                origins,
+                paths,
+                tolerance,
+                input_size: input_size.or(dataset.manifest.forecast.input_size),
+                progress: !quiet,
+            };
+            risk(&dataset, &options, &out, quiet, threads)
+        }
     }
+}
+
+fn risk(
+    dataset: &civicast_training::Dataset,
+    options: &RiskOptions,
+    out: &std::path::Path,
+    quiet: bool,
+    threads: Option<usize>,
+) -> anyhow::Result<ExitCode> {
+    let pool = worker_pool(threads)?;
+    let plans = pool.install(|| backtest_plans(dataset, options))?;
+    let (evaluation, classifier) = evaluate(
+        &dataset.manifest.name,
+        &options.model.to_string(),
+        plans.rule,
+        options.tolerance,
+        options.paths,
+        plans.held_out_series,
+        &plans.examples,
+    )?;
+    write_report(out, &evaluation, &classifier, &plans.examples)?;
+    if !quiet {
+        say_raw!(
+            "{}",
+            markdown(&evaluation).replace("![reliability diagram](reliability.svg)\n", "")
+        );
+        say!(
+            "wrote {}/evaluation.json, evaluation.md, reliability.svg, classifier.json, examples.csv",
+            out.display()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn backtest(
