@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use axum::body::Bytes;
 use civicast_model::rollup::Period;
 use civicast_model::{Fitted, Forecast, Frequency, ModelError, Predict, SamplePaths, TimePoint};
-use civicast_registry::{Registry, VersionManifest};
+use civicast_registry::{Registry, RiskFile, VersionManifest};
 
 /// One dataset's served version.
 #[derive(Debug)]
@@ -26,6 +26,8 @@ pub struct LoadedVersion {
     pub index: HashMap<String, usize>,
     /// Time of each series' last observation, parsed once.
     pub ends: Vec<TimePoint>,
+    /// The version's waste-risk classifier (`risk.json`), when it has one this code can apply.
+    pub risk: Option<RiskFile>,
     /// Answers already rendered, by key.
     answers: Mutex<AnswerCache>,
 }
@@ -183,12 +185,19 @@ pub fn load_version(registry: &Registry, version: &str) -> Result<LoadedVersion,
             .predict(1, &[0.5])
             .map_err(|e| format!("version {version}: series {:?} cannot forecast: {e}", s.id))?;
     }
+    // Verified with the rest of the version by `load`; a classifier for other features (an older
+    // or newer format) is left unused rather than refusing the whole version.
+    let risk = registry
+        .load_risk(version)
+        .map_err(|e| e.to_string())?
+        .filter(|r| r.classifier.is_compatible());
     Ok(LoadedVersion {
         manifest,
         frequency,
         models: models.series,
         index,
         ends,
+        risk,
         answers: Mutex::new(AnswerCache::default()),
     })
 }

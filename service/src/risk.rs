@@ -11,11 +11,17 @@
 //! naming the field, in a 200 response. Only a body that is not JSON/CSV at all, has no lines or
 //! too many is refused as a whole (a problem document, as on every route).
 //!
+//! When the served version holds a waste-risk classifier (`risk.json`, written by
+//! `civicast-train risk --registry`) that beat the raw forecast probability on held-out periods,
+//! the waste probability and flag are the classifier's, for lines like the periods it was trained
+//! on; the reasons say which probability was used and why.
+//!
 //! Lines of the same series and horizon share one draw of sample paths within a request; the
 //! seed is fixed per series ([`crate::api::seed_for`]) so the same line always gets the same
 //! answer, whatever else is in the request.
 
 pub mod csv;
+mod input;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -25,11 +31,13 @@ use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use chrono::NaiveDate;
+use chrono::Datelike;
+use civicast_model::SamplePaths;
+use civicast_model::risk::classifier::RiskFeatures;
 use civicast_model::risk::{
-    Assessment, BudgetLine, PeriodDemand, PeriodProblem, Wording, assess, period_steps,
+    Assessment, PeriodDemand, PeriodProblem, Wording, assess, period_steps, raw_waste_probability,
 };
-use civicast_model::{ModelError, SamplePaths};
+use civicast_registry::RiskFile;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -37,6 +45,7 @@ use crate::AppState;
 use crate::api::{probability_key, seed_for};
 use crate::catalog::{Catalog, LoadedVersion};
 use crate::error::{ApiError, echo};
+use input::{Fields, Input, csv_inputs, json_inputs};
 
 /// `POST /v1/risk` as JSON (the same fields are the columns of the CSV form).
 #[derive(Clone, Debug, Deserialize, ToSchema)]
@@ -175,272 +184,6 @@ pub struct RiskResponse {
     pub results: Vec<LineResult>,
 }
 
-/// One parsed line: its label, and its fields or what was wrong with them.
-struct Input {
-    id: String,
-    fields: Result<Fields, LineError>,
-}
-
-struct Fields {
-    dataset: String,
-    series: String,
-    start: NaiveDate,
-    end: NaiveDate,
-    line: BudgetLine,
-}
-
-/// The field names, in the CSV column order of the contract.
-const FIELDS: [&str; 10] = [
-    "id",
-    "dataset",
-    "series",
-    "start",
-    "end",
-    "planned",
-    "unit_cost",
-    "tolerance",
-    "waste_cost",
-    "shortage_cost",
-];
-const REQUIRED: [&str; 6] = ["dataset", "series", "start", "end", "planned", "unit_cost"];
-
-/// Where a line's raw values come from: a JSON object or a CSV row.
-trait Source {
-    /// The text of `field`, `None` when absent or empty.
-    fn text(&self, field: &str) -> Result<Option<String>, LineError>;
-    /// The number in `field`, `None` when absent or empty.
-    fn number(&self, field: &str) -> Result<Option<f64>, LineError>;
-}
-
-struct JsonLine<'a>(&'a serde_json::Map<String, serde_json::Value>);
-
-impl Source for JsonLine<'_> {
-    fn text(&self, field: &str) -> Result<Option<String>, LineError> {
-        match self.0.get(field) {
-            None | Some(serde_json::Value::Null) => Ok(None),
-            Some(serde_json::Value::String(s)) => Ok(Some(s.clone())),
-            Some(other) => Err(LineError::new(
-                field,
-                format!("{field} must be a string, not {other}"),
-            )),
-        }
-    }
-
-    fn number(&self, field: &str) -> Result<Option<f64>, LineError> {
-        match self.0.get(field) {
-            None | Some(serde_json::Value::Null) => Ok(None),
-            Some(serde_json::Value::Number(n)) => Ok(n.as_f64()),
-            Some(other) => Err(LineError::new(
-                field,
-                format!("{field} must be a number, not {}", echo(&other.to_string())),
-            )),
-        }
-    }
-}
-
-struct CsvLine<'a> {
-    columns: &'a HashMap<String, usize>,
-    cells: &'a [String],
-}
-
-impl Source for CsvLine<'_> {
-    fn text(&self, field: &str) -> Result<Option<String>, LineError> {
-        Ok(self
-            .columns
-            .get(field)
-            .and_then(|&i| self.cells.get(i))
-            .map(|c| c.trim())
-            .filter(|c| !c.is_empty())
-            .map(str::to_owned))
-    }
-
-    fn number(&self, field: &str) -> Result<Option<f64>, LineError> {
-        match self.text(field)? {
-            None => Ok(None),
-            Some(text) => text.parse::<f64>().map(Some).map_err(|_| {
-                LineError::new(
-                    field,
-                    format!("column {field}: {} is not a number", echo(&text)),
-                )
-            }),
-        }
-    }
-}
-
-fn required<T>(field: &str, value: Option<T>) -> Result<T, LineError> {
-    value.ok_or_else(|| LineError::new(field, format!("{field} is required")))
-}
-
-fn date(field: &str, text: &str) -> Result<NaiveDate, LineError> {
-    NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| {
-        LineError::new(
-            field,
-            format!("{field} {} is not a date like 2016-09-01", echo(text)),
-        )
-    })
-}
-
-fn fields(source: &dyn Source) -> Result<Fields, LineError> {
-    let dataset = required("dataset", source.text("dataset")?)?;
-    let series = required("series", source.text("series")?)?;
-    let start = date("start", &required("start", source.text("start")?)?)?;
-    let end = date("end", &required("end", source.text("end")?)?)?;
-    let line = BudgetLine::new(
-        required("planned", source.number("planned")?)?,
-        required("unit_cost", source.number("unit_cost")?)?,
-        source.number("tolerance")?,
-        source.number("waste_cost")?,
-        source.number("shortage_cost")?,
-    )
-    .map_err(|e| match e {
-        ModelError::BadBudgetLine { field, detail } => LineError { field, detail },
-        other => LineError::new("planned", other.to_string()),
-    })?;
-    Ok(Fields {
-        dataset,
-        series,
-        start,
-        end,
-        line,
-    })
-}
-
-fn default_id(n: usize) -> String {
-    format!("line {n}")
-}
-
-fn json_inputs(body: &[u8]) -> Result<Vec<Input>, ApiError> {
-    let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| ApiError::Invalid {
-        field: None,
-        detail: format!("the body is not valid JSON: {e}"),
-    })?;
-    let lines = value
-        .as_object()
-        .and_then(|o| o.get("lines"))
-        .and_then(serde_json::Value::as_array)
-        .ok_or_else(|| {
-            ApiError::invalid("lines", "the body must be an object with a \"lines\" array")
-        })?;
-    if let Some(other) = value
-        .as_object()
-        .and_then(|o| o.keys().find(|k| *k != "lines"))
-    {
-        return Err(ApiError::invalid(
-            other.clone(),
-            format!("unknown field {}; the body has only \"lines\"", echo(other)),
-        ));
-    }
-    Ok(lines
-        .iter()
-        .enumerate()
-        .map(|(i, line)| {
-            let Some(object) = line.as_object() else {
-                return Input {
-                    id: default_id(i + 1),
-                    fields: Err(LineError::new("line", "each line must be a JSON object")),
-                };
-            };
-            let source = JsonLine(object);
-            let id = match source.text("id") {
-                Ok(id) => id.unwrap_or_else(|| default_id(i + 1)),
-                Err(e) => {
-                    return Input {
-                        id: default_id(i + 1),
-                        fields: Err(e),
-                    };
-                }
-            };
-            let fields = match object.keys().find(|k| !FIELDS.contains(&k.as_str())) {
-                Some(unknown) => Err(LineError::new(
-                    unknown,
-                    format!(
-                        "unknown field {}; expected {}",
-                        echo(unknown),
-                        FIELDS.join(", ")
-                    ),
-                )),
-                None => fields(&source),
-            };
-            Input { id, fields }
-        })
-        .collect())
-}
-
-fn csv_inputs(body: &[u8]) -> Result<Vec<Input>, ApiError> {
-    let text = std::str::from_utf8(body)
-        .map_err(|e| ApiError::invalid("body", format!("the CSV is not UTF-8: {e}")))?;
-    let records = csv::parse(text).map_err(|e| {
-        ApiError::invalid(
-            format!("row {}", e.record),
-            format!("row {} of the CSV: {}", e.record, e.detail),
-        )
-    })?;
-    let Some((header, rows)) = records.split_first() else {
-        return Err(ApiError::invalid(
-            "lines",
-            "the CSV is empty; it needs a header row and at least one line",
-        ));
-    };
-    let mut columns = HashMap::new();
-    for (i, name) in header.iter().enumerate() {
-        let name = name.trim();
-        if !FIELDS.contains(&name) {
-            return Err(ApiError::invalid(
-                name,
-                format!(
-                    "unknown column {} in the header; expected {}",
-                    echo(name),
-                    FIELDS.join(",")
-                ),
-            ));
-        }
-        if columns.insert(name.to_owned(), i).is_some() {
-            return Err(ApiError::invalid(
-                name,
-                format!("column {name} appears twice in the header"),
-            ));
-        }
-    }
-    if let Some(missing) = REQUIRED.iter().find(|c| !columns.contains_key(**c)) {
-        return Err(ApiError::invalid(
-            *missing,
-            format!(
-                "the header has no {missing} column; required: {}",
-                REQUIRED.join(",")
-            ),
-        ));
-    }
-    Ok(rows
-        .iter()
-        .enumerate()
-        .map(|(i, cells)| {
-            let source = CsvLine {
-                columns: &columns,
-                cells,
-            };
-            let id = source
-                .text("id")
-                .ok()
-                .flatten()
-                .unwrap_or_else(|| default_id(i + 1));
-            let fields = if cells.len() != header.len() {
-                Err(LineError::new(
-                    "row",
-                    format!(
-                        "row {} has {} cells; the header has {}",
-                        i + 2,
-                        cells.len(),
-                        header.len()
-                    ),
-                ))
-            } else {
-                fields(&source)
-            };
-            Input { id, fields }
-        })
-        .collect())
-}
-
 /// Sample paths drawn for this request, by (dataset, series position, horizon).
 type PathCache = HashMap<(String, usize, usize), Arc<SamplePaths>>;
 
@@ -529,15 +272,36 @@ fn assess_line(
             drawn
         }
     };
-    let demand = PeriodDemand::from_paths(&paths, steps)
+    let demand = PeriodDemand::from_paths(&paths, steps.clone())
         .ok_or_else(|| LineError::new("series", "the model returned no usable sample paths"))?;
-    let a: Assessment = assess(
+    let features = RiskFeatures {
+        raw_probability: raw_waste_probability(&f.line, &demand),
+        gap_sd: match demand.sd() {
+            sd if sd > 0.0 => (f.line.planned - demand.mean()) / sd,
+            _ => 0.0,
+        },
+        horizon_steps: steps.end as f64,
+        period_steps: steps.len() as f64,
+        day_of_year: f64::from(f.start.ordinal()),
+        backtest_mase: {
+            let entry = &loaded.manifest.series[position];
+            entry
+                .backtest
+                .get(&entry.model)
+                .map_or(1.0, |scores| scores.mase)
+        },
+    };
+    let (calibrated, note) = calibration(loaded.risk.as_ref(), &features);
+    let mut a: Assessment = assess(
         &f.line,
         &demand,
         &config.risk_flags,
-        None,
+        calibrated,
         Wording::default(),
     );
+    if let Some(note) = note {
+        a.reasons.push(note);
+    }
     Ok(LineRisk {
         line: number,
         id: id.to_owned(),
@@ -592,6 +356,40 @@ fn assess_all(state: &AppState, catalog: &Catalog, inputs: Vec<Input>) -> Vec<Li
             }
         })
         .collect()
+}
+
+/// The calibrated waste probability when the version's classifier applies to this line, or a
+/// note saying why it was not used. The classifier is applied only where it earned it: it beat
+/// the raw probability on held-out periods (Brier and log loss), and the line is like the periods
+/// it was trained on.
+fn calibration(risk: Option<&RiskFile>, features: &RiskFeatures) -> (Option<f64>, Option<String>) {
+    let Some(risk) = risk else {
+        return (None, None);
+    };
+    if !risk.beats_raw {
+        return (
+            None,
+            Some("the raw forecast probability is used: this model version's risk classifier did not beat it on held-out periods".into()),
+        );
+    }
+    if !risk.classifier.covers(features) {
+        return (
+            None,
+            Some(format!(
+                "the raw forecast probability is used: this model version's risk classifier was trained on periods of {} steps ending at most {} steps ahead, and this one is {} steps ending {} steps ahead",
+                risk.classifier
+                    .period_steps
+                    .iter()
+                    .map(|p| p.to_string())
+                    .collect::<Vec<_>>()
+                    .join(" or "),
+                risk.classifier.max_horizon_steps,
+                features.period_steps,
+                features.horizon_steps
+            )),
+        );
+    }
+    (Some(risk.classifier.probability(features)), None)
 }
 
 /// The CSV columns of the response, as the contract lists them.

@@ -397,3 +397,116 @@ async fn the_route_is_in_the_openapi_document() {
     );
     assert!(doc["components"]["schemas"]["RiskResponse"].is_object());
 }
+
+/// A state whose `rides` version carries a classifier that adds 1 to the logit of the raw waste
+/// probability (and reads nothing else), trained on 7-step periods up to 14 steps ahead.
+async fn state_with_classifier(beats_raw: bool) -> (tempfile::TempDir, AppState) {
+    use civicast_model::risk::classifier::{CLASSIFIER_FORMAT, FEATURE_NAMES, RiskClassifier};
+    use civicast_registry::{RISK_FORMAT, RiskFile};
+    let dir = tempfile::tempdir().unwrap();
+    let registry = Registry::new(dir.path());
+    let plain = publish(&registry, ModelId::Snaive, 1.0, false);
+    let (mut manifest, models) = registry.load(&plain).unwrap();
+    manifest.files.clear();
+    let mut weights = vec![0.0; FEATURE_NAMES.len()];
+    weights[0] = 1.0;
+    let risk = RiskFile {
+        format: RISK_FORMAT,
+        classifier: RiskClassifier {
+            format: CLASSIFIER_FORMAT,
+            features: FEATURE_NAMES.iter().map(|s| s.to_string()).collect(),
+            mean: vec![0.0; FEATURE_NAMES.len()],
+            scale: vec![1.0; FEATURE_NAMES.len()],
+            weights,
+            intercept: 1.0,
+            max_horizon_steps: 14.0,
+            period_steps: vec![7.0],
+        },
+        beats_raw,
+        evaluation: json!({}),
+    };
+    registry
+        .publish_with_risk(manifest, &models, Some(&risk), true)
+        .unwrap();
+    let mut config = config(dir.path());
+    config.max_horizon = 30;
+    let state = AppState::new(config).unwrap();
+    state.reload().await;
+    (dir, state)
+}
+
+fn raw_waste_probability(state: &AppState, planned: f64, steps: std::ops::Range<usize>) -> f64 {
+    let catalog = state.catalog.load();
+    let loaded = &catalog.datasets["rides"];
+    let paths = loaded
+        .sample_paths(
+            loaded.index["a"],
+            steps.end,
+            state.config.sample_paths,
+            seed_for("rides", "a"),
+        )
+        .unwrap();
+    let demand = PeriodDemand::from_paths(&paths, steps).unwrap();
+    let line = BudgetLine::new(planned, 1000.0, None, None, None).unwrap();
+    civicast_model::risk::raw_waste_probability(&line, &demand)
+}
+
+#[tokio::test]
+async fn a_versions_classifier_calibrates_lines_like_its_training_periods_only() {
+    let (_dir, state) = state_with_classifier(true).await;
+    let (status, body) = post_json(
+        &state,
+        json!({"lines": [
+            line("a", "2024-02-26", "2024-03-03", 95.0),
+            line("a", "2024-02-26", "2024-02-28", 40.0),
+        ]}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let week = &body["results"][0];
+    let raw = raw_waste_probability(&state, 95.0, 0..7).clamp(1e-3, 1.0 - 1e-3);
+    let expected = 1.0 / (1.0 + (-((raw / (1.0 - raw)).ln() + 1.0)).exp());
+    let got = week["waste_probability"].as_f64().unwrap();
+    assert!((got - expected).abs() < 1e-12, "{got} vs {expected}");
+    assert!(
+        week["reasons"].as_array().unwrap().iter().any(|r| r
+            .as_str()
+            .unwrap()
+            .contains("calibrated by this model version's risk classifier")),
+        "{week}"
+    );
+    // Three days is not a period length the classifier saw: the raw probability, and why.
+    let short = &body["results"][1];
+    let raw_short = raw_waste_probability(&state, 40.0, 0..3);
+    assert_eq!(short["waste_probability"].as_f64().unwrap(), raw_short);
+    assert!(
+        short["reasons"].as_array().unwrap().iter().any(|r| r
+            .as_str()
+            .unwrap()
+            .contains("trained on periods of 7 steps")),
+        "{short}"
+    );
+}
+
+#[tokio::test]
+async fn a_classifier_that_did_not_beat_the_raw_probability_is_not_applied() {
+    let (_dir, state) = state_with_classifier(false).await;
+    let (_, body) = post_json(
+        &state,
+        json!({"lines": [line("a", "2024-02-26", "2024-03-03", 95.0)]}),
+    )
+    .await;
+    let week = &body["results"][0];
+    assert_eq!(
+        week["waste_probability"].as_f64().unwrap(),
+        raw_waste_probability(&state, 95.0, 0..7)
+    );
+    assert!(
+        week["reasons"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r.as_str().unwrap().contains("did not beat it")),
+        "{week}"
+    );
+}

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use civicast_model::ModelId;
-use civicast_registry::{PRODUCTION, Registry, RegistryError};
+use civicast_registry::{PRODUCTION, RISK_FORMAT, Registry, RegistryError, RiskFile};
 use civicast_training::backtest::{BacktestOptions, run_backtest};
 use civicast_training::fit::{FitOptions, SelectionMetric, fit_dataset};
 use civicast_training::output::{MetricsReport, write_backtest};
@@ -117,8 +117,13 @@ enum Command {
     /// on earlier periods of some series and scores (a) the flag, (b) the raw forecast
     /// probability and (c) the calibrated classifier on later periods of held-out series. Writes
     /// evaluation.json, evaluation.md, reliability.svg, classifier.json and examples.csv.
+    ///
+    /// With --registry, also publishes a new version of the dataset: its production version's
+    /// manifest and models unchanged, plus risk.json (the classifier refitted on every period,
+    /// and its evaluation). Versions are immutable, so the classifier cannot be added to the
+    /// existing one. The service applies it only if it beat the raw probability.
     #[command(
-        after_help = "Example:\n  civicast-train risk datasets/chicago_ridership/dataset.toml --out var/risk/chicago"
+        after_help = "Examples:\n  civicast-train risk datasets/chicago_ridership/dataset.toml --out var/risk/chicago\n  civicast-train risk datasets/chicago_ridership/dataset.toml --out var/risk/chicago --registry var/registry --promote"
     )]
     Risk {
         /// The dataset's manifest (dataset.toml).
@@ -148,6 +153,13 @@ enum Command {
         /// No progress bar and no summary: for scripts.
         #[arg(long, short)]
         quiet: bool,
+        /// Publish the dataset's production models again with the classifier (risk.json) as a
+        /// new version of this registry.
+        #[arg(long)]
+        registry: Option<PathBuf>,
+        /// Make that new version the production version.
+        #[arg(long, requires = "registry")]
+        promote: bool,
     },
     /// Manage the model registry: list, show, promote, rollback, verify.
     Registry {
@@ -242,6 +254,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             input_size,
             threads,
             quiet,
+            registry,
+            promote,
         } => {
             if model.is_learned() {
                 anyhow::bail!(
@@ -268,7 +282,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 input_size: input_size.or(dataset.manifest.forecast.input_size),
                 progress: !quiet,
             };
-            risk(&dataset, &options, &out, quiet, threads)
+            let publish = registry.map(|root| (Registry::new(root), promote));
+            risk(&dataset, &options, &out, quiet, threads, publish)
         }
     }
 }
@@ -279,7 +294,29 @@ fn risk(
     out: &std::path::Path,
     quiet: bool,
     threads: Option<usize>,
+    publish: Option<(Registry, bool)>,
 ) -> anyhow::Result<ExitCode> {
+    // Check the registry before the long backtest: a missing production version would only
+    // show up at the end otherwise.
+    let base = match &publish {
+        Some((registry, _)) => {
+            let name = &dataset.manifest.name;
+            let version = registry
+                .production(name)?
+                .ok_or_else(|| RegistryError::NoProduction(name.clone()))?;
+            let (manifest, models) = registry.load(&version)?;
+            if manifest.dataset.data_sha256 != dataset.info.data_sha256 {
+                anyhow::bail!(
+                    "the production version {version} was fitted on other data (SHA-256 {}) than {} (SHA-256 {}); fit the dataset first",
+                    manifest.dataset.data_sha256,
+                    dataset.manifest.data.path.display(),
+                    dataset.info.data_sha256
+                );
+            }
+            Some((version, manifest, models))
+        }
+        None => None,
+    };
     let pool = worker_pool(threads)?;
     let plans = pool.install(|| backtest_plans(dataset, options))?;
     let (evaluation, classifier) = evaluate(
@@ -292,6 +329,24 @@ fn risk(
         &plans.examples,
     )?;
     write_report(out, &evaluation, &classifier, &plans.examples)?;
+    if let (Some((registry, promote)), Some((from, mut manifest, models))) = (publish, base) {
+        manifest.files.clear();
+        let risk_file = RiskFile {
+            format: RISK_FORMAT,
+            classifier,
+            beats_raw: evaluation.classifier_beats_raw,
+            evaluation: serde_json::to_value(&evaluation)?,
+        };
+        let version = registry.publish_with_risk(manifest, &models, Some(&risk_file), promote)?;
+        if !quiet {
+            let live =
+                registry.production(&dataset.manifest.name)?.as_deref() == Some(version.as_str());
+            say!(
+                "published {version}: the models of {from} with risk.json{}",
+                if live { "; now in production" } else { "" }
+            );
+        }
+    }
     if !quiet {
         say_raw!(
             "{}",

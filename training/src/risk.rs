@@ -471,6 +471,16 @@ pub fn fit_classifier(examples: &[&Example]) -> Result<RiskClassifier, Error> {
         scale,
         weights: fitted.params().iter().map(|w| sign * w).collect(),
         intercept: sign * fitted.intercept(),
+        max_horizon_steps: examples
+            .iter()
+            .map(|e| e.features.horizon_steps)
+            .fold(0.0, f64::max),
+        period_steps: {
+            let mut lengths: Vec<f64> = examples.iter().map(|e| e.features.period_steps).collect();
+            lengths.sort_by(f64::total_cmp);
+            lengths.dedup();
+            lengths
+        },
     })
 }
 

@@ -84,6 +84,10 @@ pub struct RiskClassifier {
     pub weights: Vec<f64>,
     /// The intercept.
     pub intercept: f64,
+    /// The longest horizon (steps from origin to a period's end) it was trained on.
+    pub max_horizon_steps: f64,
+    /// The period lengths (steps) it was trained on.
+    pub period_steps: Vec<f64>,
 }
 
 impl RiskClassifier {
@@ -94,6 +98,18 @@ impl RiskClassifier {
             && self.mean.len() == FEATURE_NAMES.len()
             && self.scale.len() == FEATURE_NAMES.len()
             && self.weights.len() == FEATURE_NAMES.len()
+    }
+
+    /// Whether `features` lie where the classifier was trained: a period length it saw and a
+    /// horizon no longer than it saw. A logistic regression extrapolates without warning, so a
+    /// caller should fall back to the raw probability elsewhere (a month three months ahead is
+    /// not what a classifier trained on the next two weeks knows about).
+    pub fn covers(&self, features: &RiskFeatures) -> bool {
+        features.horizon_steps <= self.max_horizon_steps
+            && self
+                .period_steps
+                .iter()
+                .any(|&p| (p - features.period_steps).abs() < 0.5)
     }
 
     /// The calibrated waste probability of `features`.
@@ -136,8 +152,17 @@ mod tests {
             scale: vec![1.0; 7],
             weights,
             intercept: 0.0,
+            max_horizon_steps: 14.0,
+            period_steps: vec![7.0],
         };
         assert!(identity.is_compatible());
+        assert!(identity.covers(&features(0.5)));
+        let month = RiskFeatures {
+            period_steps: 30.0,
+            horizon_steps: 30.0,
+            ..features(0.5)
+        };
+        assert!(!identity.covers(&month));
         for raw in [0.05, 0.3, 0.5, 0.9] {
             assert!((identity.probability(&features(raw)) - raw).abs() < 1e-12);
         }
@@ -154,6 +179,8 @@ mod tests {
             scale: vec![1.0],
             weights: vec![1.0],
             intercept: 0.0,
+            max_horizon_steps: 1.0,
+            period_steps: vec![1.0],
         };
         assert!(!other.is_compatible());
     }
