@@ -396,7 +396,7 @@ fn calibration(risk: Option<&RiskFile>, features: &RiskFeatures) -> (Option<f64>
 const CSV_COLUMNS: &str = "line,id,dataset,series,start,end,planned,forecast_mean,forecast_p10,forecast_p50,forecast_p90,waste_probability,shortage_probability,expected_waste,expected_waste_cost,expected_shortage,expected_shortage_cost,recommended,flag,reasons,error";
 
 fn csv_body(results: &[LineResult]) -> String {
-    use csv::{field, text_field};
+    use csv::{defuse, field};
     let mut out = String::from(CSV_COLUMNS);
     out.push_str("\r\n");
     for result in results {
@@ -410,9 +410,9 @@ fn csv_body(results: &[LineResult]) -> String {
                 };
                 vec![
                     r.line.to_string(),
-                    text_field(&r.id),
-                    text_field(&r.dataset),
-                    text_field(&r.series),
+                    defuse(&r.id),
+                    defuse(&r.dataset),
+                    defuse(&r.series),
                     r.start.clone(),
                     r.end.clone(),
                     r.planned.to_string(),
@@ -428,15 +428,15 @@ fn csv_body(results: &[LineResult]) -> String {
                     r.expected_shortage.cost.to_string(),
                     r.recommended.to_string(),
                     r.flag.clone(),
-                    text_field(&r.reasons.join("; ")),
+                    defuse(&r.reasons.join("; ")),
                     String::new(),
                 ]
             }
             LineResult::Failure(f) => {
                 let mut row = vec![String::new(); 21];
                 row[0] = f.line.to_string();
-                row[1] = text_field(&f.id);
-                row[20] = text_field(&format!("{}: {}", f.error.field, f.error.detail));
+                row[1] = defuse(&f.id);
+                row[20] = defuse(&format!("{}: {}", f.error.field, f.error.detail));
                 row
             }
         };

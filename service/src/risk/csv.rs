@@ -92,12 +92,13 @@ pub fn field(text: &str) -> String {
     }
 }
 
-/// Caller-controlled text as a CSV field a spreadsheet shows as text, never runs as a formula.
-pub fn text_field(text: &str) -> String {
+/// Caller-controlled text made safe for a spreadsheet (shown as text, never run as a formula);
+/// still to be quoted with [`field`] like every cell.
+pub fn defuse(text: &str) -> String {
     if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        field(&format!("'{text}"))
+        format!("'{text}")
     } else {
-        field(text)
+        text.to_owned()
     }
 }
 
@@ -128,7 +129,8 @@ mod tests {
     fn writes_what_it_reads_and_defuses_formulas() {
         let original = "x, \"y\"";
         assert_eq!(parse(&field(original)).unwrap(), vec![vec![original]]);
-        assert_eq!(text_field("=HYPERLINK(1)"), "'=HYPERLINK(1)");
-        assert_eq!(text_field("plain"), "plain");
+        assert_eq!(field(&defuse("=HYPERLINK(1)")), "'=HYPERLINK(1)");
+        assert_eq!(field(&defuse("a, b")), "\"a, b\"");
+        assert_eq!(defuse("plain"), "plain");
     }
 }
