@@ -1,7 +1,7 @@
 //! `POST /v1/risk`: budget-waste risk of many planned budget lines at once.
 //!
-//! The contract is `notes/risk_contract.md` (shared with the dashboard and the notebooks); the
-//! arithmetic is [`civicast_model::risk`]. This module is the edge: it reads lines from JSON or
+//! The request and response formats are a contract shared with the dashboard and the notebooks
+//! (summarised in `docs/risk.md`, described in `/openapi.json`); the arithmetic is [`civicast_model::risk`]. This module is the edge: it reads lines from JSON or
 //! CSV, turns each into checked values, draws the series' sample paths through
 //! [`LoadedVersion::sample_paths`] (never the per-series model map: how models are stored is not
 //! this module's business), and writes JSON or CSV back.

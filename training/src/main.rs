@@ -329,6 +329,16 @@ fn risk(
         &plans.examples,
     )?;
     write_report(out, &evaluation, &classifier, &plans.examples)?;
+    if !quiet {
+        say_raw!(
+            "{}",
+            markdown(&evaluation).replace("![reliability diagram](reliability.svg)\n", "")
+        );
+        say!(
+            "wrote {}/evaluation.json, evaluation.md, reliability.svg, classifier.json, examples.csv",
+            out.display()
+        );
+    }
     if let (Some((registry, promote)), Some((from, mut manifest, models))) = (publish, base) {
         manifest.files.clear();
         let risk_file = RiskFile {
@@ -346,16 +356,6 @@ fn risk(
                 if live { "; now in production" } else { "" }
             );
         }
-    }
-    if !quiet {
-        say_raw!(
-            "{}",
-            markdown(&evaluation).replace("![reliability diagram](reliability.svg)\n", "")
-        );
-        say!(
-            "wrote {}/evaluation.json, evaluation.md, reliability.svg, classifier.json, examples.csv",
-            out.display()
-        );
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -393,7 +393,9 @@ fn with_backtest_error(
     examples
 }
 
-/// Marks the training and evaluation splits (see the module doc).
+/// Marks the training and evaluation splits (see the module doc). The time cut is a position
+/// in the series, which is a time when the series share their start, as in the bundled data;
+/// series that start at different times are cut at the same position, not the same date.
 fn split(examples: &mut [Example], n_series: usize) {
     let mut origins: Vec<usize> = examples
         .iter()

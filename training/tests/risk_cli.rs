@@ -127,3 +127,88 @@ fn risk_refuses_bad_options_naming_them() {
         assert!(err.contains(expected), "{args:?}: {err}");
     }
 }
+
+#[test]
+fn risk_with_a_registry_publishes_the_production_models_again_with_the_classifier() {
+    let fixture = fixture();
+    let registry_dir = fixture.path("registry");
+    let fit = train()
+        .args(["fit", "--quiet", "--models", "snaive,ets", "--registry"])
+        .arg(&registry_dir)
+        .arg(fixture.manifest())
+        .output()
+        .unwrap();
+    assert!(
+        fit.status.success(),
+        "{}",
+        String::from_utf8_lossy(&fit.stderr)
+    );
+    let registry = civicast_registry::Registry::new(&registry_dir);
+    let fitted = registry.production("tiny_risk").unwrap().unwrap();
+    assert_eq!(registry.load_risk(&fitted).unwrap(), None);
+
+    let out = train()
+        .args([
+            "risk",
+            "--quiet",
+            "--origins",
+            "12",
+            "--paths",
+            "200",
+            "--promote",
+        ])
+        .arg("--out")
+        .arg(fixture.path("out"))
+        .arg("--registry")
+        .arg(&registry_dir)
+        .arg(fixture.manifest())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let with_risk = registry.production("tiny_risk").unwrap().unwrap();
+    assert_ne!(
+        with_risk, fitted,
+        "versions are immutable: a new one is published"
+    );
+    let (manifest, models) = registry.load(&with_risk).unwrap();
+    let (_, old_models) = registry.load(&fitted).unwrap();
+    assert_eq!(
+        models, old_models,
+        "the models are the production version's"
+    );
+    assert_eq!(manifest.series.len(), 5);
+    let risk = registry.load_risk(&with_risk).unwrap().unwrap();
+    assert!(risk.classifier.is_compatible());
+    let evaluation: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(fixture.path("out/evaluation.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        json_bool(&evaluation["classifier_beats_raw"]),
+        risk.beats_raw
+    );
+}
+
+fn json_bool(value: &serde_json::Value) -> bool {
+    value.as_bool().unwrap()
+}
+
+#[test]
+fn risk_with_a_registry_needs_a_production_version_of_the_same_data() {
+    let fixture = fixture();
+    let out = train()
+        .args(["risk", "--quiet", "--origins", "12", "--out"])
+        .arg(fixture.path("out"))
+        .arg("--registry")
+        .arg(fixture.path("empty-registry"))
+        .arg(fixture.manifest())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("has no production version"), "{err}");
+}
