@@ -3,6 +3,7 @@ use rand::SeedableRng;
 use rand_distr::{Distribution, Normal};
 use statrs::distribution::{Continuous, ContinuousCDF, Normal as Gaussian};
 
+use super::wording::{ordinal, percent};
 use super::*;
 
 fn day(s: &str) -> NaiveDate {
