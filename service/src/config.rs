@@ -287,12 +287,50 @@ mod tests {
     }
 
     #[test]
+    fn risk_settings_are_checked_naming_the_key() {
+        let mut config = Config::default();
+        config.api_keys.push(ApiKey {
+            name: "x".into(),
+            role: Role::Read,
+            sha256: HASH.into(),
+        });
+        config.check().unwrap();
+        let mut unordered = config.clone();
+        unordered.risk_flags.low = 0.6;
+        let err = unordered.check().unwrap_err().to_string();
+        assert!(
+            err.contains("risk_flags") && err.contains("low <= medium"),
+            "{err}"
+        );
+        let mut currency = config.clone();
+        currency.currency = "₩ won".into();
+        assert!(
+            currency
+                .check()
+                .unwrap_err()
+                .to_string()
+                .contains("currency")
+        );
+        let mut lines = config;
+        lines.max_risk_lines = 0;
+        assert!(
+            lines
+                .check()
+                .unwrap_err()
+                .to_string()
+                .contains("max_risk_lines")
+        );
+    }
+
+    #[test]
     fn the_example_configuration_is_valid() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("serve.example.toml");
         let text = std::fs::read_to_string(path).unwrap();
         let config: Config = toml::from_str(&text).unwrap();
         config.check().unwrap();
         assert_eq!(config.api_keys.len(), 2);
+        assert_eq!(config.risk_flags, FlagThresholds::default());
+        assert_eq!(config.currency, "KRW");
     }
 
     #[test]
