@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # Load benchmark of civicast-serve on loopback: requests/s and latency percentiles of
-# POST /v1/forecast (one series, horizon 14) beside GET /health/live on the same server.
+# POST /v1/forecast (one series, horizon 14) and POST /v1/risk (20 budget lines) beside
+# GET /health/live on the same server.
 #
-# Three bounded runs of 10 s each (--seconds) on 127.0.0.1 only:
+# Four bounded runs of 10 s each (--seconds) on 127.0.0.1 only:
 #   1. GET /health/live, closed loop (wrk, N connections, as fast as they go);
 #   2. POST /v1/forecast, the same closed loop: the throughput comparison;
 #   3. POST /v1/forecast at a fixed offered rate (1,000 requests/s by default): the latency a
-#      client sees at that load, not under saturation.
+#      client sees at that load, not under saturation;
+#   4. POST /v1/risk with 20 budget lines (the 20 chicago_ridership stations, one or two weeks
+#      ahead), closed loop: risk draws sample paths for every line (1,000 paths by default) and,
+#      unlike forecasts, its answers are not cached, so this is the expensive route.
 # wrk has no fixed-rate mode (wrk2 has, but it is not packaged), so run 3 paces wrk with its Lua
 # `delay()` hook: each of C connections waits C/rate seconds after a response before its next
 # request. While responses take far less than that pause (they do: tens of microseconds against
@@ -83,10 +87,28 @@ paced_connections=10
 pause_ms=$(awk -v c="$paced_connections" -v r="$rate" 'BEGIN { printf "%d", 1000 * c / r }')
 { cat "$work/forecast.lua"; echo "delay = function() return $pause_ms end"; } > "$work/forecast-paced.lua"
 
+# 20 budget lines: every station, alternately the first and the second forecast week (the data end
+# on Sunday 2016-08-14), planned at 100 thousand riders with the default tolerance and costs.
+stations="Addison Archer_35th Ashland Austin Belmont California Clark_Lake Clinton Harlem Irving_Park Jefferson_Park Kedzie Merchandise_Mart Monroe Montrose Oak_Park Polk Quincy_Wells Washington_Wells Western"
+risk_body='{"lines":['
+i=0
+for s in $stations; do
+  if [ $((i % 2)) = 0 ]; then period='"start":"2016-08-15","end":"2016-08-21"'; else period='"start":"2016-08-22","end":"2016-08-28"'; fi
+  [ $i -gt 0 ] && risk_body="$risk_body,"
+  risk_body="$risk_body{\"id\":\"$s\",\"dataset\":\"chicago_ridership\",\"series\":\"$s\",$period,\"planned\":100,\"unit_cost\":1000}"
+  i=$((i + 1))
+done
+risk_body="$risk_body]}"
+sed -e "s|^wrk.body = .*|wrk.body = '$risk_body'|" "$work/forecast.lua" > "$work/risk.lua"
+
 # The status of one request, to fail loudly rather than benchmark error responses.
 status=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H "Authorization: Bearer $key" \
   -H 'Content-Type: application/json' -d "$body" "http://127.0.0.1:$port/v1/forecast")
 [ "$status" = 200 ] || { echo "forecast returned $status"; exit 1; }
+answer=$(curl -s -X POST -H "Authorization: Bearer $key" -H 'Content-Type: application/json' \
+  -d "$risk_body" "http://127.0.0.1:$port/v1/risk")
+flags=$(printf '%s' "$answer" | grep -o '"flag":"[a-z]*"' | wc -l)
+[ "$flags" = 20 ] || { echo "risk did not assess 20 lines: $answer" | head -c 2000; exit 1; }
 
 # The server's CPU time (user + system, in clock ticks) from /proc: divided by the requests of a
 # run it gives CPU per request, a figure that other load on a shared machine disturbs far less
@@ -106,6 +128,8 @@ echo "== POST /v1/forecast, Clark_Lake, horizon 14 (${seconds}s, $connections co
 run forecast -c "$connections" -d "${seconds}s" -s "$work/forecast.lua" "$url/v1/forecast"
 echo "== POST /v1/forecast at $rate requests/s (${seconds}s, $paced_connections connections pausing ${pause_ms} ms)"
 run forecast-paced -c "$paced_connections" -d "${seconds}s" -s "$work/forecast-paced.lua" "$url/v1/forecast"
+echo "== POST /v1/risk, 20 budget lines (${seconds}s, $connections connections, closed loop)"
+run risk -c "$connections" -d "${seconds}s" -s "$work/risk.lua" "$url/v1/risk"
 
 rps() { awk '/Requests\/sec/ {print $2}' "$work/$1.txt"; }
 p() { awk -v q="$2" '$1 == q {print $2}' "$work/$1.txt"; }
@@ -117,9 +141,10 @@ forecast=$(rps forecast)
 echo
 echo "== summary"
 printf "%-30s %11s %9s %9s %9s %13s\n" route "requests/s" p50 p90 p99 "server CPU/req"
-for row in "GET /health/live:health" "POST /v1/forecast:forecast" "POST /v1/forecast @ $rate/s:forecast-paced"; do
+for row in "GET /health/live:health" "POST /v1/forecast:forecast" "POST /v1/forecast @ $rate/s:forecast-paced" "POST /v1/risk (20 lines):risk"; do
   run=${row##*:}
   printf "%-30s %11s %9s %9s %9s %13s\n" "${row%:*}" "$(rps "$run")" "$(p "$run" 50%)" "$(p "$run" 90%)" "$(p "$run" 99%)" "$(cpu "$run")"
 done
 awk -v f="$forecast" -v h="$health" 'BEGIN { printf "forecast throughput = %.0f%% of health throughput\n", 100 * f / h }'
+awk -v r="$(rps risk)" 'BEGIN { printf "risk: %.0f budget lines/s (20 per request)\n", 20 * r }'
 echo "(the closed-loop rows are under saturation, wrk sharing this machine's cores with the server)"

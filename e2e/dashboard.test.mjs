@@ -6,9 +6,6 @@
 // Environment:
 //   CIVICAST_BIN        folder with civicast-serve and civicast-train (default: target/debug)
 //   CHROMIUM            the browser (default: /usr/bin/chromium)
-//   CIVICAST_E2E_RISK=1 also run the risk flow against the server's real POST /v1/risk. Turn it
-//                       on once /v1/risk is merged (notes/risk_contract.md); until then the
-//                       server has no such route and the page says so, which is tested instead.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -24,12 +21,11 @@ const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, '..');
 const BIN = path.resolve(ROOT, process.env.CIVICAST_BIN || 'target/debug');
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
-const RISK_ENABLED = process.env.CIVICAST_E2E_RISK === '1';
 const SHOTS = path.join(HERE, 'screenshots');
 const DATASET = 'chicago_ridership';
 const SERIES = 'Clark_Lake';
 const KEY = 'e2e-read-key';
-// Flags from the contract (notes/risk_contract.md) and their Korean labels on the page.
+// Flags from the contract (docs/risk.md) and their Korean labels on the page.
 const FLAGS_KO = { none: '없음', low: '낮음', medium: '보통', high: '높음' };
 const RISK_CSV_COLUMNS =
   'line,id,dataset,series,start,end,planned,forecast_mean,forecast_p10,forecast_p50,forecast_p90,' +
@@ -261,7 +257,7 @@ test('dashboard: load, key, pick a series, roll up, download CSV, switch languag
   await page.close();
 });
 
-// The contract's example answer (notes/risk_contract.md), with the dates and ids of BUDGET_CSV,
+// The contract's example answer (docs/risk.md), with the dates and ids of BUDGET_CSV,
 // for the browser-side stub below.
 const CONTRACT_ANSWER = {
   currency: 'KRW',
@@ -340,18 +336,8 @@ test('risk UI: upload budget lines, show the contract example answer, download f
   await page.close();
 });
 
-test('risk flow before /v1/risk is merged: the page says the server has no risk assessment', { skip: RISK_ENABLED && 'CIVICAST_E2E_RISK=1: the real flow runs instead' }, async () => {
-  const { page } = await openWithKey();
-  await uploadBudget(page);
-  await page.locator('#risk-status', { hasText: 'POST /v1/risk' }).waitFor();
-  assert.equal(await page.locator('#risk-table tbody tr').count(), 0);
-  assert.ok(await page.locator('#download-risk').isDisabled());
-  await page.close();
-});
-
-// Enabled with CIVICAST_E2E_RISK=1 once POST /v1/risk is merged: the same flow against the
-// server's real answers.
-test('risk flow against the real POST /v1/risk: upload, flags with reasons and provisions, CSV', { skip: !RISK_ENABLED && 'set CIVICAST_E2E_RISK=1 once POST /v1/risk is merged' }, async () => {
+// The same flow against the server's real answers.
+test('risk flow against the real POST /v1/risk: upload, flags with reasons and provisions, CSV', async () => {
   const { page, failures } = await openWithKey();
   await uploadBudget(page);
   await page.locator('#risk-status', { hasText: '2개 항목을 평가했습니다 (오류 1개)' }).waitFor();
@@ -365,7 +351,8 @@ test('risk flow against the real POST /v1/risk: upload, flags with reasons and p
   assert.match(await rows.nth(1).textContent(), /end/);
   await page.screenshot({ path: path.join(SHOTS, '06-risk-real.png'), fullPage: true });
   const { text } = await readDownload(page, () => page.locator('#download-risk').click());
-  const lines = text.trim().split('\n');
+  // The server writes RFC 4180 CSV: CRLF line ends.
+  const lines = text.trim().split('\r\n');
   assert.equal(lines[0], RISK_CSV_COLUMNS);
   assert.equal(lines.length, 3);
   assert.deepEqual(failures, []);

@@ -46,6 +46,14 @@ pub enum ModelError {
     /// A non-finite observation.
     #[error("observation {0} is not finite")]
     NonFinite(usize),
+    /// A budget line with a missing, negative or non-finite value.
+    #[error("{detail}")]
+    BadBudgetLine {
+        /// The offending field (`planned`, `unit_cost`, `tolerance`, `waste_cost`, `shortage_cost`).
+        field: String,
+        /// What is wrong with it.
+        detail: String,
+    },
     /// The model cannot be fitted to this series (e.g. a constant series for a multiplicative
     /// model), or a feature it needs is missing.
     #[error("{0}")]

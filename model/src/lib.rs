@@ -22,6 +22,9 @@
 //!   recency-weighted conformal prediction with consistent sample paths.
 //! - [`rollup`]: step forecasts summed to weeks, months, quarters and fiscal years from sample
 //!   paths (the quantile of a sum, not the sum of quantiles).
+//! - [`risk`]: budget-waste risk of a planned quantity over a period — waste and shortage
+//!   probabilities, expected waste in quantity and currency, the newsvendor provision, flags and
+//!   reasons — and the logistic classifier that calibrates the waste probability.
 //! - [`optim`]: bounded Nelder-Mead, shared by models that estimate parameters.
 
 pub mod calendar;
@@ -33,6 +36,7 @@ pub mod metrics;
 pub mod models;
 pub mod optim;
 pub mod panel;
+pub mod risk;
 pub mod rollup;
 mod serde_nan;
 pub mod time;

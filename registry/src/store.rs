@@ -26,6 +26,7 @@ use crate::format::{
     FORMAT_VERSION, MANIFEST_FILE, MODELS_FILE, ModelsFile, OLDEST_FORMAT, VersionManifest,
 };
 use crate::fsio::{sync_folder, write_atomic, write_durable};
+use crate::risk::{RISK_FILE, RiskFile};
 
 /// The alias the inference service serves.
 pub const PRODUCTION: &str = "production";
@@ -167,8 +168,19 @@ impl Registry {
     /// when the dataset has none yet. Returns the new version id.
     pub fn publish(
         &self,
+        manifest: VersionManifest,
+        models: &ModelsFile,
+        promote: bool,
+    ) -> Result<String, RegistryError> {
+        self.publish_with_risk(manifest, models, None, promote)
+    }
+
+    /// [`Registry::publish`], with a waste-risk classifier stored as `risk.json` when given.
+    pub fn publish_with_risk(
+        &self,
         mut manifest: VersionManifest,
         models: &ModelsFile,
+        risk: Option<&RiskFile>,
         promote: bool,
     ) -> Result<String, RegistryError> {
         let dataset = manifest.dataset.name.clone();
@@ -213,6 +225,14 @@ impl Registry {
         write_durable(&models_path, &models_bytes).map_err(RegistryError::io(&models_path))?;
         fault_point("models-written");
         manifest.files = BTreeMap::from([(MODELS_FILE.to_owned(), sha256_hex(&models_bytes))]);
+        if let Some(risk) = risk {
+            let risk_bytes = to_json(risk);
+            let risk_path = work.join(RISK_FILE);
+            write_durable(&risk_path, &risk_bytes).map_err(RegistryError::io(&risk_path))?;
+            manifest
+                .files
+                .insert(RISK_FILE.to_owned(), sha256_hex(&risk_bytes));
+        }
 
         // Claim a version id by renaming the finished folder into place; a concurrent publisher
         // that took the same second makes the rename fail, and we take the next suffix.
@@ -436,6 +456,27 @@ impl Registry {
                 problems,
             }),
         }
+    }
+
+    /// The waste-risk classifier of `version`, if it has one: `risk.json`, checked against the
+    /// checksum its manifest records (a version that lists none has no classifier).
+    pub fn load_risk(&self, version: &str) -> Result<Option<RiskFile>, RegistryError> {
+        let manifest = self.show(version)?;
+        let Some(expected) = manifest.files.get(RISK_FILE) else {
+            return Ok(None);
+        };
+        let path = self.version_dir(version)?.join(RISK_FILE);
+        let bytes = std::fs::read(&path).map_err(RegistryError::io(&path))?;
+        let actual = sha256_hex(&bytes);
+        if &actual != expected {
+            return Err(RegistryError::Tampered {
+                version: version.to_owned(),
+                problems: vec![format!(
+                    "{RISK_FILE}: SHA-256 is {actual}, but manifest.json records {expected}"
+                )],
+            });
+        }
+        parse_json(&path, &bytes).map(Some)
     }
 
     /// Verifies `version` (see [`Registry::load`]).

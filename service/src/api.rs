@@ -236,7 +236,8 @@ pub struct ForecastResponse {
     pub forecasts: Vec<SeriesForecast>,
 }
 
-fn probability_key(p: f64) -> String {
+/// A probability as a JSON key.
+pub(crate) fn probability_key(p: f64) -> String {
     // Shortest round-trip form: 0.1, 0.025, 0.975.
     format!("{p}")
 }

@@ -12,7 +12,7 @@ use axum::body::Bytes;
 use civicast_model::learned::published::{FutureInputError, FutureValues, PublishedGlobal};
 use civicast_model::rollup::Period;
 use civicast_model::{Fitted, Forecast, Frequency, ModelError, Predict, SamplePaths, TimePoint};
-use civicast_registry::{ModelsFile, Registry, VersionManifest};
+use civicast_registry::{ModelsFile, Registry, RiskFile, VersionManifest};
 
 /// One dataset's served version.
 #[derive(Debug)]
@@ -31,6 +31,8 @@ pub struct LoadedVersion {
     pub index: HashMap<String, usize>,
     /// Time of each series' last observation, parsed once.
     pub ends: Vec<TimePoint>,
+    /// The version's waste-risk classifier (`risk.json`), when it has one this code can apply.
+    pub risk: Option<RiskFile>,
     /// Answers already rendered, by key.
     answers: Mutex<AnswerCache>,
 }
@@ -320,6 +322,12 @@ pub fn load_version(registry: &Registry, version: &str) -> Result<LoadedVersion,
             }
         }
     }
+    // Verified with the rest of the version by `load`; a classifier for other features (an older
+    // or newer format) is left unused rather than refusing the whole version.
+    let risk = registry
+        .load_risk(version)
+        .map_err(|e| e.to_string())?
+        .filter(|r| r.classifier.is_compatible());
     Ok(LoadedVersion {
         manifest,
         frequency,
@@ -328,6 +336,7 @@ pub fn load_version(registry: &Registry, version: &str) -> Result<LoadedVersion,
         history,
         index,
         ends,
+        risk,
         answers: Mutex::new(AnswerCache::default()),
     })
 }

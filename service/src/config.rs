@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use civicast_model::risk::FlagThresholds;
+
 use crate::auth::Role;
 
 /// Environment variable naming the configuration file.
@@ -78,6 +80,13 @@ pub struct Config {
     pub reload_poll_seconds: u64,
     /// Origins allowed by CORS; empty = CORS off.
     pub cors_origins: Vec<String>,
+    /// Most budget lines one `POST /v1/risk` request may hold: each line draws sample paths, so
+    /// this bounds a request's CPU time.
+    pub max_risk_lines: usize,
+    /// Currency of the costs in budget lines and risk answers (ISO 4217 code, e.g. `KRW`).
+    pub currency: String,
+    /// Waste-probability thresholds of the risk flags `low`, `medium` and `high`.
+    pub risk_flags: FlagThresholds,
 }
 
 impl Default for Config {
@@ -101,6 +110,9 @@ impl Default for Config {
             max_concurrent_requests: 256,
             reload_poll_seconds: 5,
             cors_origins: Vec::new(),
+            max_risk_lines: 500,
+            currency: "KRW".into(),
+            risk_flags: FlagThresholds::default(),
         }
     }
 }
@@ -182,6 +194,20 @@ impl Config {
         }
         if self.request_timeout_ms == 0 {
             return bad("request_timeout_ms", "must be at least 1");
+        }
+        if self.max_risk_lines == 0 {
+            return bad("max_risk_lines", "must be at least 1");
+        }
+        let currency_ok = (1..=8).contains(&self.currency.len())
+            && self.currency.chars().all(|c| c.is_ascii_alphanumeric());
+        if !currency_ok {
+            return bad(
+                "currency",
+                "must be a short code of letters or digits, e.g. KRW",
+            );
+        }
+        if let Err(why) = self.risk_flags.check() {
+            return bad("risk_flags", &why);
         }
         if self.max_concurrent_requests == 0 {
             return bad("max_concurrent_requests", "must be at least 1");
@@ -269,12 +295,50 @@ mod tests {
     }
 
     #[test]
+    fn risk_settings_are_checked_naming_the_key() {
+        let mut config = Config::default();
+        config.api_keys.push(ApiKey {
+            name: "x".into(),
+            role: Role::Read,
+            sha256: HASH.into(),
+        });
+        config.check().unwrap();
+        let mut unordered = config.clone();
+        unordered.risk_flags.low = 0.6;
+        let err = unordered.check().unwrap_err().to_string();
+        assert!(
+            err.contains("risk_flags") && err.contains("low <= medium"),
+            "{err}"
+        );
+        let mut currency = config.clone();
+        currency.currency = "₩ won".into();
+        assert!(
+            currency
+                .check()
+                .unwrap_err()
+                .to_string()
+                .contains("currency")
+        );
+        let mut lines = config;
+        lines.max_risk_lines = 0;
+        assert!(
+            lines
+                .check()
+                .unwrap_err()
+                .to_string()
+                .contains("max_risk_lines")
+        );
+    }
+
+    #[test]
     fn the_example_configuration_is_valid() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("serve.example.toml");
         let text = std::fs::read_to_string(path).unwrap();
         let config: Config = toml::from_str(&text).unwrap();
         config.check().unwrap();
         assert_eq!(config.api_keys.len(), 2);
+        assert_eq!(config.risk_flags, FlagThresholds::default());
+        assert_eq!(config.currency, "KRW");
     }
 
     #[test]

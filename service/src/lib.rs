@@ -30,6 +30,7 @@ pub mod dashboard;
 pub mod error;
 pub mod metrics;
 pub mod openapi;
+pub mod risk;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -279,6 +280,7 @@ pub fn app(state: AppState) -> Router {
             .route("/v1/series", get(api::series))
             .route("/v1/series/{dataset}/{id}/history", get(api::history))
             .route("/v1/forecast", post(api::forecast))
+            .route("/v1/risk", post(risk::risk))
             .route("/v1/models", get(api::models))
             .route("/v1/models/{version}", get(api::model_version)),
         Role::Read,

@@ -21,6 +21,7 @@ use crate::api;
     ),
     paths(
         api::forecast,
+        crate::risk::risk,
         api::series,
         api::history,
         api::models,
@@ -42,7 +43,16 @@ use crate::api;
         api::Observation,
         api::ModelVersion,
         api::ReloadResponse,
-        api::Health
+        api::Health,
+        crate::risk::RiskRequest,
+        crate::risk::RiskLine,
+        crate::risk::RiskResponse,
+        crate::risk::LineResult,
+        crate::risk::LineRisk,
+        crate::risk::LineFailure,
+        crate::risk::LineError,
+        crate::risk::PeriodDemandSummary,
+        crate::risk::Money
     )),
     modifiers(&ApiKeyScheme)
 )]

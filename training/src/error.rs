@@ -18,6 +18,12 @@ pub enum Error {
         /// What went wrong, naming the series and cutoff.
         message: String,
     },
+    /// The waste-risk backtest or classifier could not be built.
+    #[error("risk: {message}")]
+    Risk {
+        /// What went wrong.
+        message: String,
+    },
     /// The model registry refused or failed an operation.
     #[error(transparent)]
     Registry(#[from] civicast_registry::RegistryError),

@@ -18,6 +18,8 @@
 //!   its predictions and metrics, [`report`] a self-contained HTML page with charts;
 //! - [`fit`] chooses each series' model by backtest, refits it and publishes a registry version
 //!   (see the `civicast-registry` crate).
+//! - [`risk`] backtests budget plans made by a documented rule and fits the logistic classifier
+//!   that calibrates the waste probability; [`risk_report`] scores it and writes its report.
 //!
 //! Why polars: it is the data frame library of the project's data scientists (and of the Python
 //! ecosystem they come from), its CSV reader is multi-threaded, and it reads Parquet. It is kept
@@ -32,6 +34,8 @@ pub mod manifest;
 pub mod output;
 pub mod problem;
 pub mod report;
+pub mod risk;
+pub mod risk_report;
 pub mod summary;
 pub mod table;
 

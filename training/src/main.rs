@@ -5,10 +5,12 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use civicast_model::ModelId;
-use civicast_registry::{PRODUCTION, Registry, RegistryError};
+use civicast_registry::{PRODUCTION, RISK_FORMAT, Registry, RegistryError, RiskFile};
 use civicast_training::backtest::{BacktestOptions, run_backtest};
 use civicast_training::fit::{FitOptions, SelectionMetric, fit_dataset};
 use civicast_training::output::{MetricsReport, write_backtest};
+use civicast_training::risk::{RiskOptions, backtest_plans};
+use civicast_training::risk_report::{evaluate, markdown, write_report};
 use civicast_training::{Summary, load_dataset};
 use clap::{Parser, Subcommand};
 
@@ -106,6 +108,59 @@ enum Command {
         #[command(flatten)]
         run: RunArgs,
     },
+    /// Calibrate budget-waste risk: backtest plans, fit the classifier, write its evaluation.
+    ///
+    /// Rolls origins back over the history (weeks for daily data, days for hourly and
+    /// half-hourly), sets each period's plan by the documented planning rule (same period last
+    /// year x recent growth, or last week for datasets under two years), forecasts it with
+    /// --model and labels whether waste beyond --tolerance happened. Fits a logistic regression
+    /// on earlier periods of some series and scores (a) the flag, (b) the raw forecast
+    /// probability and (c) the calibrated classifier on later periods of held-out series. Writes
+    /// evaluation.json, evaluation.md, reliability.svg, classifier.json and examples.csv.
+    ///
+    /// With --registry, also publishes a new version of the dataset: its production version's
+    /// manifest and models unchanged, plus risk.json (the classifier refitted on every period,
+    /// and its evaluation). Versions are immutable, so the classifier cannot be added to the
+    /// existing one. The service applies it only if it beat the raw probability.
+    #[command(
+        after_help = "Examples:\n  civicast-train risk datasets/chicago_ridership/dataset.toml --out var/risk/chicago\n  civicast-train risk datasets/chicago_ridership/dataset.toml --out var/risk/chicago --registry var/registry --promote"
+    )]
+    Risk {
+        /// The dataset's manifest (dataset.toml).
+        manifest: PathBuf,
+        /// Folder for the report and the classifier (created if missing).
+        #[arg(long)]
+        out: PathBuf,
+        /// The statistical model that forecasts: snaive, ets, mstl or theta.
+        #[arg(long, default_value = "ets", value_parser = parse_model)]
+        model: ModelId,
+        /// Origins per series, one period apart, latest first.
+        #[arg(long, default_value_t = 100)]
+        origins: usize,
+        /// Sample paths per forecast (the service draws 1000).
+        #[arg(long, default_value_t = 1000)]
+        paths: usize,
+        /// Tolerance of the waste label: waste when actual < planned x (1 - tolerance).
+        #[arg(long, default_value_t = civicast_model::risk::DEFAULT_TOLERANCE)]
+        tolerance: f64,
+        /// Fit on at most this many of the latest observations (default: the manifest's
+        /// forecast.input_size, else all).
+        #[arg(long)]
+        input_size: Option<usize>,
+        /// Worker threads (default: all cores).
+        #[arg(long)]
+        threads: Option<usize>,
+        /// No progress bar and no summary: for scripts.
+        #[arg(long, short)]
+        quiet: bool,
+        /// Publish the dataset's production models again with the classifier (risk.json) as a
+        /// new version of this registry.
+        #[arg(long)]
+        registry: Option<PathBuf>,
+        /// Make that new version the production version.
+        #[arg(long, requires = "registry")]
+        promote: bool,
+    },
     /// Manage the model registry: list, show, promote, rollback, verify.
     Registry {
         /// The registry folder.
@@ -190,7 +245,120 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             run,
         } => fit(&manifest, &Registry::new(registry), metric, promote, run),
         Command::Registry { registry, command } => manage(&Registry::new(registry), command),
+        Command::Risk {
+            manifest,
+            out,
+            model,
+            origins,
+            paths,
+            tolerance,
+            input_size,
+            threads,
+            quiet,
+            registry,
+            promote,
+        } => {
+            if model.is_learned() {
+                anyhow::bail!(
+                    "--model {model}: risk calibration uses the statistical models (snaive, ets, mstl, theta)"
+                );
+            }
+            if origins == 0 {
+                anyhow::bail!("--origins must be at least 1");
+            }
+            if !(10..=100_000).contains(&paths) {
+                anyhow::bail!("--paths must be between 10 and 100000");
+            }
+            if !(0.0..1.0).contains(&tolerance) {
+                anyhow::bail!("--tolerance must be in [0, 1)");
+            }
+            let Some(dataset) = load_for_run(&manifest, input_size)? else {
+                return Ok(ExitCode::FAILURE);
+            };
+            let options = RiskOptions {
+                model,
+                origins,
+                paths,
+                tolerance,
+                input_size: input_size.or(dataset.manifest.forecast.input_size),
+                progress: !quiet,
+            };
+            let publish = registry.map(|root| (Registry::new(root), promote));
+            risk(&dataset, &options, &out, quiet, threads, publish)
+        }
     }
+}
+
+fn risk(
+    dataset: &civicast_training::Dataset,
+    options: &RiskOptions,
+    out: &std::path::Path,
+    quiet: bool,
+    threads: Option<usize>,
+    publish: Option<(Registry, bool)>,
+) -> anyhow::Result<ExitCode> {
+    // Check the registry before the long backtest: a missing production version would only
+    // show up at the end otherwise.
+    let base = match &publish {
+        Some((registry, _)) => {
+            let name = &dataset.manifest.name;
+            let version = registry
+                .production(name)?
+                .ok_or_else(|| RegistryError::NoProduction(name.clone()))?;
+            let (manifest, models) = registry.load(&version)?;
+            if manifest.dataset.data_sha256 != dataset.info.data_sha256 {
+                anyhow::bail!(
+                    "the production version {version} was fitted on other data (SHA-256 {}) than {} (SHA-256 {}); fit the dataset first",
+                    manifest.dataset.data_sha256,
+                    dataset.manifest.data.path.display(),
+                    dataset.info.data_sha256
+                );
+            }
+            Some((version, manifest, models))
+        }
+        None => None,
+    };
+    let pool = worker_pool(threads)?;
+    let plans = pool.install(|| backtest_plans(dataset, options))?;
+    let (evaluation, classifier) = evaluate(
+        &dataset.manifest.name,
+        &options.model.to_string(),
+        plans.rule,
+        options.tolerance,
+        options.paths,
+        plans.held_out_series,
+        &plans.examples,
+    )?;
+    write_report(out, &evaluation, &classifier, &plans.examples)?;
+    if !quiet {
+        say_raw!(
+            "{}",
+            markdown(&evaluation).replace("![reliability diagram](reliability.svg)\n", "")
+        );
+        say!(
+            "wrote {}/evaluation.json, evaluation.md, reliability.svg, classifier.json, examples.csv",
+            out.display()
+        );
+    }
+    if let (Some((registry, promote)), Some((from, mut manifest, models))) = (publish, base) {
+        manifest.files.clear();
+        let risk_file = RiskFile {
+            format: RISK_FORMAT,
+            classifier,
+            beats_raw: evaluation.classifier_beats_raw,
+            evaluation: serde_json::to_value(&evaluation)?,
+        };
+        let version = registry.publish_with_risk(manifest, &models, Some(&risk_file), promote)?;
+        if !quiet {
+            let live =
+                registry.production(&dataset.manifest.name)?.as_deref() == Some(version.as_str());
+            say!(
+                "published {version}: the models of {from} with risk.json{}",
+                if live { "; now in production" } else { "" }
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn backtest(
