@@ -35,6 +35,8 @@ pub struct LoadedVersion {
     pub risk: Option<RiskFile>,
     /// Answers already rendered, by key.
     answers: Mutex<AnswerCache>,
+    /// Sample paths already drawn, by key.
+    paths: Mutex<PathCache>,
 }
 
 /// How one series is forecast.
@@ -79,6 +81,17 @@ struct AnswerCache {
     entries: HashMap<AnswerKey, Bytes>,
     bytes: usize,
 }
+
+/// Sample paths kept per version, keyed by (position, horizon, paths, seed), and their size.
+#[derive(Debug, Default)]
+struct PathCache {
+    entries: HashMap<(usize, usize, usize, u64), Arc<SamplePaths>>,
+    values: usize,
+}
+
+/// Values (f64) of sample paths kept per version before that cache starts over: 64 MB, some
+/// five hundred series-horizons of a thousand 14-step paths.
+const PATH_CACHE_VALUES: usize = 8 << 20;
 
 /// Bytes of rendered answers kept per version before the cache starts over. A typical answer
 /// (horizon 14, four quantiles) is about 2.5 KB, so this holds some ten thousand of them: every
@@ -175,6 +188,43 @@ impl LoadedVersion {
         seed: u64,
     ) -> Result<SamplePaths, ModelError> {
         self.sample_paths_with(position, horizon, n_paths, seed, None)
+    }
+
+    /// [`Self::sample_paths`], kept: a version is immutable and paths are a pure function of
+    /// the key, so a second request for the same series, horizon, count and seed (budget lines
+    /// a planner assesses again, the same series in many lines) reuses the draw. Learned models
+    /// recompute their recursion for every draw, which makes this worth its memory.
+    pub fn cached_sample_paths(
+        &self,
+        position: usize,
+        horizon: usize,
+        n_paths: usize,
+        seed: u64,
+    ) -> Result<Arc<SamplePaths>, ModelError> {
+        let key = (position, horizon, n_paths, seed);
+        if let Some(hit) = self
+            .paths
+            .lock()
+            .ok()
+            .and_then(|c| c.entries.get(&key).cloned())
+        {
+            return Ok(hit);
+        }
+        // Drawn outside the lock, like answers (see `answer`).
+        let drawn = Arc::new(self.sample_paths(position, horizon, n_paths, seed)?);
+        let size = n_paths.saturating_mul(horizon);
+        if size <= PATH_CACHE_VALUES
+            && let Ok(mut cache) = self.paths.lock()
+        {
+            if cache.values + size > PATH_CACHE_VALUES {
+                cache.entries.clear();
+                cache.values = 0;
+            }
+            if cache.entries.insert(key, drawn.clone()).is_none() {
+                cache.values += size;
+            }
+        }
+        Ok(drawn)
     }
 
     /// [`Self::sample_paths`] with a caller's future exogenous values.
@@ -338,6 +388,7 @@ pub fn load_version(registry: &Registry, version: &str) -> Result<LoadedVersion,
         ends,
         risk,
         answers: Mutex::new(AnswerCache::default()),
+        paths: Mutex::new(PathCache::default()),
     })
 }
 

@@ -16,14 +16,15 @@
 //! the waste probability and flag are the classifier's, for lines like the periods it was trained
 //! on; the reasons say which probability was used and why.
 //!
-//! Lines of the same series and horizon share one draw of sample paths within a request; the
-//! seed is fixed per series ([`crate::api::seed_for`]) so the same line always gets the same
-//! answer, whatever else is in the request.
+//! Lines of the same series and horizon share one draw of sample paths, kept with the served
+//! version ([`LoadedVersion::cached_sample_paths`]); the seed is fixed per series
+//! ([`crate::api::seed_for`]) so the same line always gets the same answer, whatever else is in
+//! the request.
 
 pub mod csv;
 mod input;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::body::Bytes;
@@ -32,7 +33,6 @@ use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use chrono::Datelike;
-use civicast_model::SamplePaths;
 use civicast_model::risk::classifier::RiskFeatures;
 use civicast_model::risk::{
     Assessment, PeriodDemand, PeriodProblem, Wording, assess, period_steps, raw_waste_probability,
@@ -184,13 +184,9 @@ pub struct RiskResponse {
     pub results: Vec<LineResult>,
 }
 
-/// Sample paths drawn for this request, by (dataset, series position, horizon).
-type PathCache = HashMap<(String, usize, usize), Arc<SamplePaths>>;
-
 fn assess_line(
     state: &AppState,
     catalog: &Catalog,
-    cache: &mut PathCache,
     number: usize,
     id: &str,
     f: &Fields,
@@ -252,26 +248,17 @@ fn assess_line(
         },
     )?;
     let horizon = steps.end;
-    let key = (f.dataset.clone(), position, horizon);
-    let paths = match cache.get(&key) {
-        Some(paths) => paths.clone(),
-        None => {
-            let drawn = loaded
-                .sample_paths(
-                    position,
-                    horizon,
-                    config.sample_paths,
-                    seed_for(&f.dataset, &f.series),
-                )
-                .map_err(|e| {
-                    tracing::error!(dataset = %f.dataset, series = %f.series, error = %e, "risk: sampling failed");
-                    LineError::new("series", "the model of this series could not forecast it")
-                })?;
-            let drawn = Arc::new(drawn);
-            cache.insert(key, drawn.clone());
-            drawn
-        }
-    };
+    let paths = loaded
+        .cached_sample_paths(
+            position,
+            horizon,
+            config.sample_paths,
+            seed_for(&f.dataset, &f.series),
+        )
+        .map_err(|e| {
+            tracing::error!(dataset = %f.dataset, series = %f.series, error = %e, "risk: sampling failed");
+            LineError::new("series", "the model of this series could not forecast it")
+        })?;
     let demand = PeriodDemand::from_paths(&paths, steps.clone())
         .ok_or_else(|| LineError::new("series", "the model returned no usable sample paths"))?;
     let features = RiskFeatures {
@@ -337,7 +324,6 @@ fn assess_line(
 }
 
 fn assess_all(state: &AppState, catalog: &Catalog, inputs: Vec<Input>) -> Vec<LineResult> {
-    let mut cache = PathCache::new();
     inputs
         .into_iter()
         .enumerate()
@@ -345,7 +331,7 @@ fn assess_all(state: &AppState, catalog: &Catalog, inputs: Vec<Input>) -> Vec<Li
             let line = i + 1;
             let outcome = input
                 .fields
-                .and_then(|f| assess_line(state, catalog, &mut cache, line, &input.id, &f));
+                .and_then(|f| assess_line(state, catalog, line, &input.id, &f));
             match outcome {
                 Ok(risk) => LineResult::Risk(Box::new(risk)),
                 Err(error) => LineResult::Failure(LineFailure {

@@ -64,3 +64,24 @@ fn a_failed_render_is_not_cached() {
     let answered = version.answer(&key(1, 3), |_| Ok::<_, &str>(b"[1]".to_vec()));
     assert_eq!(answered.unwrap().as_ref(), b"[1]");
 }
+
+#[test]
+fn kept_sample_paths_are_the_fresh_draw_and_are_reused() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = Registry::new(dir.path());
+    let version = load_version(&registry, &publish_learned(&registry, true)).unwrap();
+    let kept = version.cached_sample_paths(1, 14, 200, 7).unwrap();
+    let fresh = version.sample_paths(1, 14, 200, 7).unwrap();
+    assert_eq!(kept.paths, fresh.paths);
+    let again = version.cached_sample_paths(1, 14, 200, 7).unwrap();
+    assert!(
+        std::sync::Arc::ptr_eq(&kept, &again),
+        "the second call reuses the draw"
+    );
+    let other = version.cached_sample_paths(1, 14, 200, 8).unwrap();
+    assert_ne!(other.paths, kept.paths, "another seed is another draw");
+    assert_eq!(
+        version.cached_sample_paths(0, 7, 200, 7).unwrap().paths[0].len(),
+        7
+    );
+}
