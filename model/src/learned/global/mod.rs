@@ -822,4 +822,4 @@ impl GlobalParams {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -6,7 +6,7 @@ use crate::panel::{ExogenousRole, ExogenousSpec};
 use crate::time::{Frequency, TimePoint};
 
 /// Two daily series with a weekly pattern, an exogenous effect and deterministic wiggle.
-fn panel(n: usize) -> Panel {
+pub(crate) fn panel(n: usize) -> Panel {
     let start = TimePoint::date(NaiveDate::from_ymd_opt(2022, 1, 1).unwrap());
     let series = (0..2)
         .map(|s| {

@@ -3,38 +3,10 @@ use chrono::NaiveDate;
 use super::*;
 use crate::features::FeatureSpec;
 use crate::learned::gbm::GbmParams;
+use crate::learned::global::tests::panel;
 use crate::learned::global::{CalibrationSpec, GlobalParams, LearnerParams, fit_global};
 use crate::learned::linear::LinearParams;
 use crate::panel::ExogenousSpec;
-
-/// Two daily series with a weekly pattern and an effect of `temp`, the first `n` days.
-fn panel(n: usize) -> Panel {
-    let start = TimePoint::date(NaiveDate::from_ymd_opt(2022, 1, 1).unwrap());
-    let series = (0..2)
-        .map(|s| {
-            let temp: Vec<f64> = (0..n).map(|i| ((i * 13 + s * 5) % 17) as f64).collect();
-            let target = (0..n)
-                .map(|i| {
-                    100.0 * (s + 1) as f64
-                        + 10.0 * (i % 7) as f64
-                        + 2.0 * temp[i]
-                        + ((i * 37) % 11) as f64
-                })
-                .collect();
-            Series {
-                id: format!("s{s}"),
-                start,
-                target,
-                exogenous: vec![temp],
-            }
-        })
-        .collect();
-    let exogenous = vec![ExogenousSpec {
-        name: "temp".into(),
-        role: ExogenousRole::FutureKnown,
-    }];
-    Panel::new(Frequency::Days(1), exogenous, series).unwrap()
-}
 
 fn fitted(panel: &Panel) -> FittedGlobal {
     let featurizer = Featurizer::for_panel(
