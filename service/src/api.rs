@@ -387,15 +387,16 @@ fn render(
         None => None,
         Some(period) => {
             let first = frequency.advance(end, 1).unwrap_or(end);
-            let paths = loaded
-                .sample_paths_with(
-                    position,
-                    horizon,
-                    sample_paths,
-                    seed_for(loaded.dataset(), &entry.id),
-                    given,
-                )
-                .map_err(|e| ApiError::Internal(format!("sampling {}: {e}", entry.id)))?;
+            let seed = seed_for(loaded.dataset(), &entry.id);
+            // Without given future values the draw is the version's own, kept and shared with
+            // other roll-ups and budget lines of this series and horizon.
+            let paths = match given {
+                None => loaded.cached_sample_paths(position, horizon, sample_paths, seed),
+                Some(_) => loaded
+                    .sample_paths_with(position, horizon, sample_paths, seed, given)
+                    .map(Arc::new),
+            }
+            .map_err(|e| ApiError::Internal(format!("sampling {}: {e}", entry.id)))?;
             let totals =
                 roll_up(&paths, first, frequency, period, &probabilities).map_err(|e| {
                     ApiError::invalid(
