@@ -117,6 +117,7 @@ pub fn publish_learned(registry: &Registry, promote: bool) -> String {
         max_origins: 60,
         half_life: 70,
         relative: true,
+        cross_fit: true,
     };
     let fitted = fit_global(&params, &featurizer, &panel, &[days, days]).unwrap();
     let published = PublishedGlobal::new(fitted, &panel).unwrap();

@@ -50,6 +50,7 @@ fn params(members: Vec<LearnerParams>) -> GlobalParams {
             max_origins: 50,
             half_life: 21,
             relative: true,
+            cross_fit: true,
         },
         seed: 3,
     }
@@ -150,6 +151,55 @@ fn weights_are_convex_and_favour_the_better_member() {
         assert!(s.weights.iter().all(|&w| (0.0..=1.0).contains(&w)));
         assert!(s.weights[1] > s.weights[0], "weights {:?}", s.weights);
         assert!(s.calibration_mae[1] < s.calibration_mae[0]);
+    }
+}
+
+#[test]
+fn cross_fitted_errors_use_the_weights_chosen_on_the_other_half() {
+    // Horizon 2, four origins in alternate blocks: member 0 is exact on the even blocks (origins 0
+    // and 4) and member 1 on the odd ones (2 and 6); each is off by 1 elsewhere.
+    let horizon = 2;
+    let origins = vec![(0, 0), (0, 2), (0, 4), (0, 6)];
+    let actual = vec![0.0; 8];
+    let exact_on = |p: usize| -> Vec<f64> {
+        (0..4)
+            .flat_map(|k| [if k % 2 == p { 0.0 } else { 1.0 }; 2])
+            .collect()
+    };
+    let paths = vec![exact_on(0), exact_on(1)];
+    let rows = [0, 1, 2, 3];
+    let halves = cross_fitted_weights(&rows, &origins, &paths, &actual, horizon).unwrap();
+    // Chosen on the even half: all on member 0; on the odd half: all on member 1. An even origin's
+    // error therefore uses member 1's weights (and is 1, not the 0 it would show scoring itself).
+    assert_eq!(halves[0], vec![1.0, 0.0]);
+    assert_eq!(halves[1], vec![0.0, 1.0]);
+    assert_eq!(parity(0, horizon), 0);
+    assert_eq!(parity(2, horizon), 1);
+    // One member, or an empty half: nothing to cross-fit.
+    assert!(cross_fitted_weights(&rows, &origins, &paths[..1], &actual, horizon).is_none());
+    assert!(cross_fitted_weights(&[0, 2], &origins, &paths, &actual, horizon).is_none());
+
+    // And in a fit: a combination's stored (absolute) errors are never smaller than when each
+    // origin scored the weights chosen on all of them. With totals A(w) and B(w) over the halves,
+    // w_A and w_B minimising each and w minimising A + B:
+    // A(w_B) + B(w_A) >= 2 (A + B)(w) - (A(w_A) + B(w_B)) >= (A + B)(w).
+    let data = panel(400);
+    let f = featurizer(&data);
+    let mut crossed_params = params(vec![small_gbm(), linear()]);
+    crossed_params.calibration.relative = false;
+    let crossed = fit_global(&crossed_params, &f, &data, &[380, 380]).unwrap();
+    let mut plain_params = crossed_params.clone();
+    plain_params.calibration.cross_fit = false;
+    let plain = fit_global(&plain_params, &f, &data, &[380, 380]).unwrap();
+    for (c, p) in crossed.series.iter().zip(&plain.series) {
+        assert_eq!(c.weights, p.weights);
+        let mae = |e: &[f64]| e.iter().map(|v| v.abs()).sum::<f64>() / e.len() as f64;
+        assert!(
+            mae(&c.errors) >= mae(&p.errors) - 1e-12,
+            "{} vs {}",
+            mae(&c.errors),
+            mae(&p.errors)
+        );
     }
 }
 

@@ -29,6 +29,7 @@ fn fitted(panel: &Panel) -> FittedGlobal {
             max_origins: 40,
             half_life: 21,
             relative: true,
+            cross_fit: true,
         },
         seed: 1,
     };
