@@ -147,9 +147,14 @@ impl ModelsFile {
                 problems.push(format!("{MODELS_FILE}: learned model {id}: {e}"));
             }
         }
+        let indices: BTreeMap<&str, _> = self
+            .global
+            .iter()
+            .map(|(id, global)| (id.as_str(), global.model.series_indices()))
+            .collect();
         for s in &manifest.series {
             match self.global.get(&s.model) {
-                Some(global) if global.model.series_index(&s.id).is_none() => {
+                Some(_) if !indices[s.model.as_str()].contains_key(s.id.as_str()) => {
                     problems.push(format!(
                         "{MODELS_FILE}: learned model {} has no series {:?}",
                         s.model, s.id

@@ -335,6 +335,10 @@ pub fn load_version(registry: &Registry, version: &str) -> Result<LoadedVersion,
     let mut ends = Vec::with_capacity(manifest.series.len());
     let mut index = HashMap::with_capacity(manifest.series.len());
     let mut served = Vec::with_capacity(manifest.series.len());
+    let learned_indices: HashMap<&str, HashMap<&str, usize>> = global
+        .iter()
+        .map(|(id, published)| (id.as_str(), published.model.series_indices()))
+        .collect();
     for (i, s) in manifest.series.iter().enumerate() {
         let end = frequency.parse_time(&s.end).ok_or_else(|| {
             format!(
@@ -349,12 +353,15 @@ pub fn load_version(registry: &Registry, version: &str) -> Result<LoadedVersion,
         // Warm-up: every model must forecast before the version is served.
         match global.get(&s.model) {
             Some(published) => {
-                let at = published.model.series_index(&s.id).ok_or_else(|| {
-                    format!(
-                        "version {version}: learned model {} lacks series {:?}",
-                        s.model, s.id
-                    )
-                })?;
+                let at = learned_indices[s.model.as_str()]
+                    .get(s.id.as_str())
+                    .copied()
+                    .ok_or_else(|| {
+                        format!(
+                            "version {version}: learned model {} lacks series {:?}",
+                            s.model, s.id
+                        )
+                    })?;
                 published
                     .points(at, 1, &FutureValues::new())
                     .map_err(cannot)?;

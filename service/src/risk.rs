@@ -278,7 +278,8 @@ fn assess_line(
                 .map_or(1.0, |scores| scores.mase)
         },
     };
-    let (calibrated, note) = calibration(loaded.risk.as_ref(), &features);
+    let served_model = &loaded.manifest.series[position].model;
+    let (calibrated, note) = calibration(loaded.risk.as_ref(), &features, served_model);
     let mut a: Assessment = assess(
         &f.line,
         &demand,
@@ -348,7 +349,11 @@ fn assess_all(state: &AppState, catalog: &Catalog, inputs: Vec<Input>) -> Vec<Li
 /// note saying why it was not used. The classifier is applied only where it earned it: it beat
 /// the raw probability on held-out periods (Brier and log loss), and the line is like the periods
 /// it was trained on.
-fn calibration(risk: Option<&RiskFile>, features: &RiskFeatures) -> (Option<f64>, Option<String>) {
+fn calibration(
+    risk: Option<&RiskFile>,
+    features: &RiskFeatures,
+    served_model: &str,
+) -> (Option<f64>, Option<String>) {
     let Some(risk) = risk else {
         return (None, None);
     };
@@ -375,7 +380,18 @@ fn calibration(risk: Option<&RiskFile>, features: &RiskFeatures) -> (Option<f64>
             )),
         );
     }
-    (Some(risk.classifier.probability(features)), None)
+    let calibrated = risk.classifier.probability(features);
+    // The classifier learned how one model's probabilities turn out; another model's may be
+    // sharper or blunter. It still ranks lines, so it is applied, and the reader is told.
+    match risk.evaluation.get("model").and_then(|m| m.as_str()) {
+        Some(trained_on) if trained_on != served_model => (
+            Some(calibrated),
+            Some(format!(
+                "the risk classifier was fitted to {trained_on} forecasts, and this series is served by {served_model}: read the calibrated probability as approximate"
+            )),
+        ),
+        _ => (Some(calibrated), None),
+    }
 }
 
 /// The CSV columns of the response, as the contract lists them.

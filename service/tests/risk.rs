@@ -399,8 +399,9 @@ async fn the_route_is_in_the_openapi_document() {
 }
 
 /// A state whose `rides` version carries a classifier that adds 1 to the logit of the raw waste
-/// probability (and reads nothing else), trained on 7-step periods up to 14 steps ahead.
-async fn state_with_classifier(beats_raw: bool) -> (tempfile::TempDir, AppState) {
+/// probability (and reads nothing else), trained on `trained_on`'s forecasts for 7-step periods up
+/// to 14 steps ahead. The series are served by `snaive`.
+async fn state_with_classifier(beats_raw: bool, trained_on: &str) -> (tempfile::TempDir, AppState) {
     use civicast_model::risk::classifier::{CLASSIFIER_FORMAT, FEATURE_NAMES, RiskClassifier};
     use civicast_registry::{RISK_FORMAT, RiskFile};
     let dir = tempfile::tempdir().unwrap();
@@ -423,7 +424,7 @@ async fn state_with_classifier(beats_raw: bool) -> (tempfile::TempDir, AppState)
             period_steps: vec![7.0],
         },
         beats_raw,
-        evaluation: json!({}),
+        evaluation: json!({ "model": trained_on }),
     };
     registry
         .publish_with_risk(manifest, &models, Some(&risk), true)
@@ -453,7 +454,7 @@ fn raw_waste_probability(state: &AppState, planned: f64, steps: std::ops::Range<
 
 #[tokio::test]
 async fn a_versions_classifier_calibrates_lines_like_its_training_periods_only() {
-    let (_dir, state) = state_with_classifier(true).await;
+    let (_dir, state) = state_with_classifier(true, "snaive").await;
     let (status, body) = post_json(
         &state,
         json!({"lines": [
@@ -475,6 +476,14 @@ async fn a_versions_classifier_calibrates_lines_like_its_training_periods_only()
             .contains("calibrated by this model version's risk classifier")),
         "{week}"
     );
+    let mentions_another_model = |result: &serde_json::Value| {
+        result["reasons"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r.as_str().unwrap().contains("fitted to"))
+    };
+    assert!(!mentions_another_model(week), "{week}");
     // Three days is not a period length the classifier saw: the raw probability, and why.
     let short = &body["results"][1];
     let raw_short = raw_waste_probability(&state, 40.0, 0..3);
@@ -489,8 +498,29 @@ async fn a_versions_classifier_calibrates_lines_like_its_training_periods_only()
 }
 
 #[tokio::test]
+async fn a_classifier_fitted_to_another_models_forecasts_is_applied_with_a_warning() {
+    let (_dir, state) = state_with_classifier(true, "ets").await;
+    let (_, body) = post_json(
+        &state,
+        json!({"lines": [line("a", "2024-02-26", "2024-03-03", 95.0)]}),
+    )
+    .await;
+    let week = &body["results"][0];
+    let raw = raw_waste_probability(&state, 95.0, 0..7).clamp(1e-3, 1.0 - 1e-3);
+    let expected = 1.0 / (1.0 + (-((raw / (1.0 - raw)).ln() + 1.0)).exp());
+    assert!((week["waste_probability"].as_f64().unwrap() - expected).abs() < 1e-12);
+    assert!(
+        week["reasons"].as_array().unwrap().iter().any(|r| r
+            .as_str()
+            .unwrap()
+            .contains("fitted to ets forecasts, and this series is served by snaive")),
+        "{week}"
+    );
+}
+
+#[tokio::test]
 async fn a_classifier_that_did_not_beat_the_raw_probability_is_not_applied() {
-    let (_dir, state) = state_with_classifier(false).await;
+    let (_dir, state) = state_with_classifier(false, "snaive").await;
     let (_, body) = post_json(
         &state,
         json!({"lines": [line("a", "2024-02-26", "2024-03-03", 95.0)]}),
