@@ -139,20 +139,14 @@ impl MetricsReport {
 
     /// The metrics table as CSV.
     pub fn to_csv(&self) -> String {
-        let mut out = String::from("model,MASE,sMAPE,RMSE,cov80,cov95,sCRPS,seconds,fallbacks\n");
+        let mut out = COLUMNS.join(",");
+        out.push('\n');
         for m in &self.models {
-            let s = &m.scores;
+            let [mase, smape, rmse, cov80, cov95, scrps, seconds] = m.values();
             writeln!(
                 out,
-                "{},{},{},{},{},{},{},{:.3},{}",
+                "{},{mase},{smape},{rmse},{cov80},{cov95},{scrps},{seconds:.3},{}",
                 m.model,
-                s.mase,
-                s.smape,
-                s.rmse,
-                s.cov80,
-                s.cov95,
-                s.scrps,
-                m.seconds,
                 m.fallbacks.len()
             )
             .ok();
@@ -175,30 +169,62 @@ impl MetricsReport {
             self.threads,
             if self.threads == 1 { "" } else { "s" }
         );
+        let [
+            model,
+            mase,
+            smape,
+            rmse,
+            cov80,
+            cov95,
+            scrps,
+            seconds,
+            fallbacks,
+        ] = COLUMNS;
         writeln!(
             out,
-            "{:<8} {:>8} {:>8} {:>9} {:>6} {:>6} {:>8} {:>8} {:>9}",
-            "model", "MASE", "sMAPE", "RMSE", "cov80", "cov95", "sCRPS", "seconds", "fallbacks"
+            "{model:<8} {mase:>8} {smape:>8} {rmse:>9} {cov80:>6} {cov95:>6} {scrps:>8} {seconds:>8} {fallbacks:>9}",
         )
         .ok();
         for m in &self.models {
-            let s = &m.scores;
+            let [mase, smape, rmse, cov80, cov95, scrps, seconds] = m.values();
             writeln!(
                 out,
-                "{:<8} {:>8.4} {:>8.3} {:>9.4} {:>6.3} {:>6.3} {:>8.5} {:>8.2} {:>9}",
+                "{:<8} {mase:>8.4} {smape:>8.3} {rmse:>9.4} {cov80:>6.3} {cov95:>6.3} {scrps:>8.5} {seconds:>8.2} {:>9}",
                 m.model,
-                s.mase,
-                s.smape,
-                s.rmse,
-                s.cov80,
-                s.cov95,
-                s.scrps,
-                m.seconds,
                 m.fallbacks.len()
             )
             .ok();
         }
         out
+    }
+}
+
+/// The columns of the metrics table, in order (CSV header and terminal table).
+const COLUMNS: [&str; 9] = [
+    "model",
+    "MASE",
+    "sMAPE",
+    "RMSE",
+    "cov80",
+    "cov95",
+    "sCRPS",
+    "seconds",
+    "fallbacks",
+];
+
+impl ModelMetrics {
+    /// The numeric columns of [`COLUMNS`] (between `model` and `fallbacks`), in order.
+    fn values(&self) -> [f64; 7] {
+        let s = &self.scores;
+        [
+            s.mase,
+            s.smape,
+            s.rmse,
+            s.cov80,
+            s.cov95,
+            s.scrps,
+            self.seconds,
+        ]
     }
 }
 
