@@ -118,6 +118,7 @@ pub fn publish_learned(registry: &Registry, promote: bool) -> String {
         half_life: 70,
         relative: true,
         cross_fit: true,
+        adapt: 0.05,
     };
     let fitted = fit_global(&params, &featurizer, &panel, &[days, days]).unwrap();
     let published = PublishedGlobal::new(fitted, &panel).unwrap();

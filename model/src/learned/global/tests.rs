@@ -51,6 +51,7 @@ fn params(members: Vec<LearnerParams>) -> GlobalParams {
             half_life: 21,
             relative: true,
             cross_fit: true,
+            adapt: 0.05,
         },
         seed: 3,
     }
@@ -201,6 +202,65 @@ fn cross_fitted_errors_use_the_weights_chosen_on_the_other_half() {
             mae(&p.errors)
         );
     }
+}
+
+#[test]
+fn the_adaptive_scale_widens_growing_errors_and_narrows_shrinking_ones() {
+    // 80 non-overlapping trajectories of 2 steps; errors spread evenly over [-a, a] (a
+    // low-discrepancy sequence) with an amplitude `a` that may change halfway.
+    let horizon = 2;
+    let n = 80;
+    let starts: Vec<usize> = (0..n).map(|k| k * horizon).collect();
+    let errors = |amplitude: &dyn Fn(usize) -> f64| -> Vec<f64> {
+        (0..n * horizon)
+            .map(|i| {
+                let u = (i as f64 * 0.618_033_988_75).fract();
+                amplitude(i / horizon) * (2.0 * u - 1.0)
+            })
+            .collect()
+    };
+    let spec = CalibrationSpec {
+        half_life: 0,
+        ..CalibrationSpec::for_horizon(horizon)
+    };
+    let steady = adaptive_scale(&errors(&|_| 1.0), &starts, horizon, &spec);
+    let growing = adaptive_scale(
+        &errors(&|k| if k < n / 2 { 1.0 } else { 3.0 }),
+        &starts,
+        horizon,
+        &spec,
+    );
+    let shrinking = adaptive_scale(
+        &errors(&|k| if k < n / 2 { 3.0 } else { 1.0 }),
+        &starts,
+        horizon,
+        &spec,
+    );
+    assert!((0.85..1.15).contains(&steady), "steady {steady}");
+    assert!(growing > 1.3, "growing {growing}");
+    assert!(shrinking < 0.8, "shrinking {shrinking}");
+    // Off, or too few trajectories to walk: exactly 1.
+    let off = CalibrationSpec { adapt: 0.0, ..spec };
+    assert_eq!(
+        adaptive_scale(&errors(&|_| 3.0), &starts, horizon, &off),
+        1.0
+    );
+    assert_eq!(
+        adaptive_scale(&errors(&|_| 1.0)[..10], &starts[..5], horizon, &spec),
+        1.0
+    );
+    // Overlapping trajectories are skipped, not counted twice: adding a copy of every
+    // trajectory one step later changes nothing.
+    let doubled_starts: Vec<usize> = starts.iter().flat_map(|&o| [o, o + 1]).collect();
+    let growing_errors = errors(&|k| if k < n / 2 { 1.0 } else { 3.0 });
+    let doubled_errors: Vec<f64> = growing_errors
+        .chunks(horizon)
+        .flat_map(|t| t.iter().chain(t).copied().collect::<Vec<_>>())
+        .collect();
+    assert_eq!(
+        adaptive_scale(&doubled_errors, &doubled_starts, horizon, &spec),
+        growing
+    );
 }
 
 #[test]

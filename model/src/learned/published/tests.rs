@@ -30,6 +30,7 @@ fn fitted(panel: &Panel) -> FittedGlobal {
             half_life: 21,
             relative: true,
             cross_fit: true,
+            adapt: 0.05,
         },
         seed: 1,
     };
