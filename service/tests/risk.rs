@@ -452,6 +452,21 @@ fn raw_waste_probability(state: &AppState, planned: f64, steps: std::ops::Range<
     civicast_model::risk::raw_waste_probability(&line, &demand)
 }
 
+/// What the classifier of [`state_with_classifier`] makes of the raw probability: its logit + 1.
+fn classified(state: &AppState, planned: f64, steps: std::ops::Range<usize>) -> f64 {
+    let raw = raw_waste_probability(state, planned, steps).clamp(1e-3, 1.0 - 1e-3);
+    1.0 / (1.0 + (-((raw / (1.0 - raw)).ln() + 1.0)).exp())
+}
+
+/// Whether one of a result's reasons contains `text`.
+fn has_reason(result: &serde_json::Value, text: &str) -> bool {
+    result["reasons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r.as_str().unwrap().contains(text))
+}
+
 #[tokio::test]
 async fn a_versions_classifier_calibrates_lines_like_its_training_periods_only() {
     let (_dir, state) = state_with_classifier(true, "snaive").await;
@@ -465,34 +480,20 @@ async fn a_versions_classifier_calibrates_lines_like_its_training_periods_only()
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let week = &body["results"][0];
-    let raw = raw_waste_probability(&state, 95.0, 0..7).clamp(1e-3, 1.0 - 1e-3);
-    let expected = 1.0 / (1.0 + (-((raw / (1.0 - raw)).ln() + 1.0)).exp());
+    let expected = classified(&state, 95.0, 0..7);
     let got = week["waste_probability"].as_f64().unwrap();
     assert!((got - expected).abs() < 1e-12, "{got} vs {expected}");
     assert!(
-        week["reasons"].as_array().unwrap().iter().any(|r| r
-            .as_str()
-            .unwrap()
-            .contains("calibrated by this model version's risk classifier")),
+        has_reason(week, "calibrated by this model version's risk classifier"),
         "{week}"
     );
-    let mentions_another_model = |result: &serde_json::Value| {
-        result["reasons"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|r| r.as_str().unwrap().contains("fitted to"))
-    };
-    assert!(!mentions_another_model(week), "{week}");
+    assert!(!has_reason(week, "fitted to"), "{week}");
     // Three days is not a period length the classifier saw: the raw probability, and why.
     let short = &body["results"][1];
     let raw_short = raw_waste_probability(&state, 40.0, 0..3);
     assert_eq!(short["waste_probability"].as_f64().unwrap(), raw_short);
     assert!(
-        short["reasons"].as_array().unwrap().iter().any(|r| r
-            .as_str()
-            .unwrap()
-            .contains("trained on periods of 7 steps")),
+        has_reason(short, "trained on periods of 7 steps"),
         "{short}"
     );
 }
@@ -506,14 +507,13 @@ async fn a_classifier_fitted_to_another_models_forecasts_is_applied_with_a_warni
     )
     .await;
     let week = &body["results"][0];
-    let raw = raw_waste_probability(&state, 95.0, 0..7).clamp(1e-3, 1.0 - 1e-3);
-    let expected = 1.0 / (1.0 + (-((raw / (1.0 - raw)).ln() + 1.0)).exp());
+    let expected = classified(&state, 95.0, 0..7);
     assert!((week["waste_probability"].as_f64().unwrap() - expected).abs() < 1e-12);
     assert!(
-        week["reasons"].as_array().unwrap().iter().any(|r| r
-            .as_str()
-            .unwrap()
-            .contains("fitted to ets forecasts, and this series is served by snaive")),
+        has_reason(
+            week,
+            "fitted to ets forecasts, and this series is served by snaive"
+        ),
         "{week}"
     );
 }
@@ -531,12 +531,5 @@ async fn a_classifier_that_did_not_beat_the_raw_probability_is_not_applied() {
         week["waste_probability"].as_f64().unwrap(),
         raw_waste_probability(&state, 95.0, 0..7)
     );
-    assert!(
-        week["reasons"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|r| r.as_str().unwrap().contains("did not beat it")),
-        "{week}"
-    );
+    assert!(has_reason(week, "did not beat it"), "{week}");
 }
