@@ -20,11 +20,12 @@ from collections import Counter, defaultdict
 
 
 def main(argv):
-    args = [a for a in argv if not a.startswith("--")]
+    args = list(argv)
     blocks = 6
-    if "--blocks" in argv:
-        blocks = int(argv[argv.index("--blocks") + 1])
-        args.remove(str(blocks))
+    if "--blocks" in args:
+        at = args.index("--blocks")
+        blocks = int(args[at + 1])
+        del args[at : at + 2]
     if not args:
         sys.exit(__doc__)
     with open(args[0], newline="") as f:

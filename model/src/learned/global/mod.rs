@@ -37,9 +37,10 @@
 //! regimes change — so each series' errors are then widened (or narrowed) by an adaptive scale:
 //! the factor that adaptive conformal inference reaches walking forward through the calibration
 //! span, checking each trajectory against the intervals the earlier ones gave (see
-//! [`CalibrationSpec::adapt`]). A sample path is the point forecast plus one whole error trajectory drawn at
-//! random, so paths have exactly the marginal quantiles of the intervals and the correlation
-//! between steps that the model's real errors have — which is what sums over a month need.
+//! [`CalibrationSpec::adapt`]). A sample path is the point forecast plus one whole error
+//! trajectory drawn at random, so paths have exactly the marginal quantiles of the intervals and
+//! the correlation between steps that the model's real errors have — which is what sums over a
+//! month need.
 //! Series too short for their own calibration origins use the errors of all series pooled. Steps
 //! beyond the calibrated horizon reuse the last step's errors widened by `sqrt(step / horizon)`.
 //! A series whose training part is never negative gets forecasts, quantiles and paths clipped at
@@ -167,12 +168,13 @@ impl CalibrationSpec {
     /// 0.818 / 0.836 on bikeshare (0.741, 0.760, 0.804 without).
     ///
     /// Tried and not kept (gbm, protocol backtests; cov80 / cov95 for elec, chicago, bikeshare
-    /// against 0.741/0.924, 0.760/0.921, 0.804/0.967 without the adaptive scale): several calibration
-    /// fits reaching further back (four spans, equal weights: 0.780/0.939, 0.717/0.914,
+    /// against 0.741/0.924, 0.760/0.921, 0.804/0.967 without the adaptive scale): several
+    /// calibration fits reaching further back (four spans, equal weights: 0.780/0.939, 0.717/0.914,
     /// 0.863/0.985), errors normalised by a per-phase-of-season scale (0.707/0.918,
     /// 0.759/0.927, 0.842/0.964), origins aligned with the cutoff's phase over four spans
     /// (elec 0.728/0.912, bikeshare 0.821/0.973). Each moves one dataset towards nominal and
-    /// another away; the adaptive scale moves all three the way each needs.
+    /// another away; the adaptive scale instead lets each series' own calibration span say how
+    /// far to widen (docs/accuracy.md has what it leaves missed).
     pub fn for_horizon(horizon: usize) -> Self {
         CalibrationSpec {
             span: horizon.saturating_mul(40),
@@ -406,8 +408,7 @@ pub fn fit_global(
         } else {
             rows.iter()
                 .map(|&k| {
-                    let age = cutoffs[s].saturating_sub(horizon + origins[k].1);
-                    0.5f64.powf(age as f64 / half_life as f64)
+                    recency_weight(cutoffs[s].saturating_sub(horizon + origins[k].1), half_life)
                 })
                 .collect()
         };
@@ -472,7 +473,7 @@ pub fn fit_global(
 /// weight them — times the current scale; the scale is multiplied by
 /// `exp(adapt * (missed share - 0.2))`. Where errors have been growing, or come in runs the
 /// earlier ones do not contain, the recipe misses more than 20% and the scale ends above 1;
-/// where it over-covered, below. 1 when `adapt` is 0 or there are too few trajectories (6).
+/// where it over-covered, below. 1 when `adapt` is 0 or there are fewer than six trajectories.
 fn adaptive_scale(errors: &[f64], starts: &[usize], horizon: usize, spec: &CalibrationSpec) -> f64 {
     let mut order: Vec<usize> = (0..starts.len()).collect();
     order.sort_by_key(|&r| starts[r]);
@@ -497,12 +498,7 @@ fn adaptive_scale(errors: &[f64], starts: &[usize], horizon: usize, spec: &Calib
             step_errors.clear();
             step_errors.extend(walk[..n].iter().map(|&h| {
                 let age = starts[r].saturating_sub(horizon + starts[h]);
-                let weight = if spec.half_life == 0 {
-                    1.0
-                } else {
-                    0.5f64.powf(age as f64 / spec.half_life as f64)
-                };
-                (errors[h * horizon + j], weight)
+                (errors[h * horizon + j], recency_weight(age, spec.half_life))
             }));
             step_errors.sort_by(|a, b| a.0.total_cmp(&b.0));
             let low = scale * weighted_quantile(&step_errors, 0.1);
@@ -562,6 +558,16 @@ fn mean_abs_error(
         }
     }
     total / (rows.len() * horizon) as f64
+}
+
+/// The weight of an error trajectory whose horizon ended `age` steps before the cutoff it
+/// calibrates (see [`CalibrationSpec::half_life`]; 1 when the half-life is 0).
+fn recency_weight(age: usize, half_life: usize) -> f64 {
+    if half_life == 0 {
+        1.0
+    } else {
+        0.5f64.powf(age as f64 / half_life as f64)
+    }
 }
 
 /// Which half of the calibration origins origin `o` is in for cross-fitting: alternate blocks of
