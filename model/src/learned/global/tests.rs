@@ -52,6 +52,7 @@ fn params(members: Vec<LearnerParams>) -> GlobalParams {
             relative: true,
             cross_fit: true,
             adapt: 0.05,
+            level_power: true,
         },
         seed: 3,
     }
@@ -328,4 +329,89 @@ fn bad_inputs_are_errors_not_panics() {
     let model = fit_global(&params(vec![linear()]), &f, &data, &[190, 190]).unwrap();
     assert!(model.forecast(9, vec![1.0], &[0.5]).is_err());
     assert!(model.forecast(0, vec![1.0], &[1.5]).is_err());
+}
+
+#[test]
+fn the_level_power_is_the_slope_of_error_against_level() {
+    // Errors `c * level^p` over levels 1..=1000, for powers inside and outside [0, 1]. The slope
+    // is fitted to bin means, so it is exact only for powers 0 and 1.
+    let pairs = |power: f64| -> Vec<(f64, f64)> {
+        (1..=1000)
+            .map(|l| (l as f64, 3.0 * (l as f64).powf(power)))
+            .collect()
+    };
+    for power in [0.0, 0.5, 0.8, 1.0] {
+        let fitted = fit_level_power(&mut pairs(power), 0.0);
+        assert!((fitted - power).abs() < 0.03, "{power}: {fitted}");
+    }
+    assert_eq!(fit_level_power(&mut pairs(1.7), 0.0), 1.0);
+    assert_eq!(fit_level_power(&mut pairs(-0.5), 0.0), 0.0);
+    // The offset is part of the law: errors `c * (level + 100)^0.5` fitted with offset 100.
+    let mut offset_pairs: Vec<(f64, f64)> = (1..=1000)
+        .map(|l| (l as f64, 3.0 * (l as f64 + 100.0).sqrt()))
+        .collect();
+    let offset = fit_level_power(&mut offset_pairs, 100.0);
+    assert!((offset - 0.5).abs() < 0.03, "{offset}");
+    // Too few pairs, or all at one level, or no errors: no scaling.
+    assert_eq!(fit_level_power(&mut pairs(0.5)[..99].to_vec(), 0.0), 0.0);
+    assert_eq!(fit_level_power(&mut vec![(5.0, 1.0); 500], 0.0), 0.0);
+    assert_eq!(fit_level_power(&mut vec![(5.0, 0.0); 500], 0.0), 0.0);
+}
+
+/// One daily count series, busy on weekdays and quiet at weekends, zero on Sundays, with noise
+/// that grows with the square root of the level.
+fn counts(n: usize) -> Panel {
+    let start = TimePoint::date(NaiveDate::from_ymd_opt(2022, 1, 1).unwrap());
+    let levels = [400.0, 420.0, 410.0, 430.0, 390.0, 30.0, 0.0];
+    let target = (0..n)
+        .map(|i| {
+            let level: f64 = levels[i % 7];
+            let u = (i as f64 * 0.618_033_988_75).fract() * 2.0 - 1.0;
+            (level + 2.0 * level.sqrt() * u).max(0.0)
+        })
+        .collect();
+    let series = vec![Series {
+        id: "counts".into(),
+        start,
+        target,
+        exogenous: vec![],
+    }];
+    Panel::new(Frequency::Days(1), vec![], series).unwrap()
+}
+
+#[test]
+fn a_count_series_with_zeros_gets_bands_that_follow_its_level() {
+    let data = counts(600);
+    let f = Featurizer::for_panel(
+        FeatureSpec::default_for(Frequency::Days(1), &[7]),
+        &data,
+        None,
+    )
+    .unwrap();
+    let band = |level_power: bool| {
+        let mut p = params(vec![linear()]);
+        p.calibration.level_power = level_power;
+        let model = fit_global(&p, &f, &data, &[595]).unwrap();
+        let input = ForecastInput {
+            index: 0,
+            series: &data.series()[0],
+            origin: 595,
+        };
+        let point = model.points(&[input], 7).unwrap().remove(0);
+        let forecast = model.forecast(0, point.clone(), &[0.1, 0.9]).unwrap();
+        let widths: Vec<f64> = (0..7)
+            .map(|j| forecast.quantile(0.9).unwrap()[j] - forecast.quantile(0.1).unwrap()[j])
+            .collect();
+        (model.series[0].level_scaling, point, widths)
+    };
+    // Steps: 595 % 7 = 0, so step j is day (595 + j) % 7 = j: steps 5 and 6 are the quiet days.
+    let (scaling, point, widths) = band(true);
+    let scaling = scaling.expect("a level scaling for a series with zeros");
+    assert!(scaling.power > 0.2 && scaling.power <= 1.0, "{scaling:?}");
+    assert!(point[5] < 100.0 && point[0] > 300.0, "{point:?}");
+    assert!(widths[5] < 0.5 * widths[0], "{widths:?}");
+    // Without it, absolute errors pooled per step: the quiet day gets a busy day's band.
+    let (none, _, flat) = band(false);
+    assert_eq!(none, None);
+    assert!(flat[5] > 0.8 * flat[0], "{flat:?}");
 }

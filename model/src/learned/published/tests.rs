@@ -31,6 +31,7 @@ fn fitted(panel: &Panel) -> FittedGlobal {
             relative: true,
             cross_fit: true,
             adapt: 0.05,
+            level_power: true,
         },
         seed: 1,
     };
