@@ -9,12 +9,16 @@ factor by which every 80% interval would have to be widened to cover 80% (a diag
 chosen on the evaluation windows must never be used to make a forecast), and coverage by series,
 by forecast window and by block of forecast steps (N blocks, default 6), each with the share of
 actuals above the point forecast (0.5 when errors are balanced) or the mean 80% width relative
-to the point.
+to the point. It also prints how far each tail misses, and a bootstrap range of the coverage
+over forecast windows: windows are resampled with replacement (all series of a window together,
+since they share its weather and events), so the range says how much the figure would move with
+other windows of the same kind — with 14 one-day windows, a few points.
 
 A diagnostic, not a test: it prints figures and checks nothing. Standard library only.
 """
 
 import csv
+import random
 import sys
 from collections import Counter, defaultdict
 
@@ -49,7 +53,14 @@ def main(argv):
         y, point = float(r["y"]), float(r[model])
         lo80, hi80 = float(r[f"{model}-q0.1"]), float(r[f"{model}-q0.9"])
         lo95, hi95 = float(r[f"{model}-q0.025"]), float(r[f"{model}-q0.975"])
-        record = (lo80 <= y <= hi80, lo95 <= y <= hi95, y > point, (hi80 - lo80) / abs(point) if point else 0.0)
+        record = (
+            lo80 <= y <= hi80,
+            lo95 <= y <= hi95,
+            y > point,
+            (hi80 - lo80) / abs(point) if point else 0.0,
+            y < lo80,
+            y > hi80,
+        )
         groups["series"][r["unique_id"]].append(record)
         groups["window"][r["cutoff"]].append(record)
         first = j * blocks // horizon * horizon // blocks
@@ -65,6 +76,17 @@ def main(argv):
     ratios.sort()
     print(f"{model}: {len(everything)} forecasts, cov80 {cov(everything, 0):.3f}, cov95 {cov(everything, 1):.3f}")
     print(f"80% intervals would need x{ratios[int(0.8 * len(ratios))]:.2f} their width to cover 80%")
+    print(f"below the 10% quantile {cov(everything, 4):.3f}, above the 90% quantile {cov(everything, 5):.3f}")
+    windows = list(groups["window"].values())
+    rng = random.Random(0)
+    draws = {0: [], 1: []}
+    for _ in range(2000):
+        sample = [r for w in rng.choices(windows, k=len(windows)) for r in w]
+        for i in draws:
+            draws[i].append(cov(sample, i))
+    for i, level in ((0, 80), (1, 95)):
+        d = sorted(draws[i])
+        print(f"cov{level} over resampled windows: 90% of draws within {d[100]:.3f} .. {d[1899]:.3f}")
     for name, label in (("series", "series"), ("window", "window (cutoff)"), ("steps", "steps")):
         print(f"\nby {label}:")
         items = groups[name].items()
