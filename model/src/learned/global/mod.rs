@@ -33,9 +33,9 @@
 //! their few windows. Bands follow the level: a positive series keeps its errors relative to the
 //! point forecast; a series with zeros, which cannot, keeps absolute errors divided by a power of
 //! the forecast fitted to its own calibration errors ([`LevelScaling`]), so a quiet night does
-//! not get a busy afternoon's band. A combination's errors are cross-fitted: the origins are split into two
-//! halves (alternate blocks of `horizon` steps) and each origin's error is that of the weights
-//! chosen on the other half, because weights chosen on an error make it look smaller than the
+//! not get a busy afternoon's band. A combination's errors are cross-fitted: the origins are
+//! split into two halves (alternate blocks of `horizon` steps) and each origin's error is that of
+//! the weights chosen on the other half, because weights chosen on an error make it look smaller than the
 //! combination's errors on new data. Errors are not exchangeable over time — volatility drifts,
 //! regimes change — so each series' errors are then widened (or narrowed) by an adaptive scale:
 //! the factor that adaptive conformal inference reaches walking forward through the calibration
@@ -270,6 +270,27 @@ pub struct LevelScaling {
 }
 
 impl LevelScaling {
+    /// The scaling of a series whose training part has mean `mean`, fitted to its calibration
+    /// forecasts `points` and their `errors` (both in its own units); `None` when the mean is not
+    /// positive or the errors do not grow with the level.
+    fn fit(points: &[f64], errors: &[f64], mean: f64) -> Option<Self> {
+        if mean <= 0.0 || !mean.is_finite() {
+            return None;
+        }
+        let offset = mean / 20.0;
+        let mut pairs: Vec<(f64, f64)> = points
+            .iter()
+            .zip(errors)
+            .map(|(&p, e)| (p, e.abs()))
+            .collect();
+        let power = fit_level_power(&mut pairs, offset);
+        (power > 0.0).then_some(LevelScaling {
+            power,
+            offset,
+            reference: mean,
+        })
+    }
+
     /// The factor errors of a forecast `point` are divided by when stored, and multiplied by
     /// when used.
     pub fn factor(&self, point: f64) -> f64 {
@@ -501,6 +522,7 @@ pub fn fit_global(
             && training.iter().all(|&y| y > 0.0);
         let calibration_scale = calibration_set.series[s].scale;
         let non_negative = !training.is_empty() && training.iter().all(|&y| y >= 0.0);
+        // The combined calibration forecasts, in the series' own units.
         let mut combined_points = Vec::with_capacity(rows.len() * horizon);
         for &k in &rows {
             let weights = error_combination.as_ref().map_or(&weights, |halves| {
@@ -513,7 +535,7 @@ pub fn fit_global(
                     .zip(&member_paths)
                     .map(|(w, paths)| w * paths[i])
                     .sum();
-                combined_points.push(combined);
+                combined_points.push(calibration_scale.unscale(combined));
                 errors.push(if relative {
                     let point = calibration_scale.unscale(combined).max(f64::MIN_POSITIVE);
                     (calibration_scale.unscale(actual[i]) - point) / point
@@ -522,26 +544,15 @@ pub fn fit_global(
                 });
             }
         }
-        let mean = training.iter().sum::<f64>() / training.len().max(1) as f64;
-        let level_scaling =
-            (params.calibration.level_power && !relative && non_negative && mean > 0.0)
-                .then(|| {
-                    let offset = mean / 20.0;
-                    let mut pairs: Vec<(f64, f64)> = combined_points
-                        .iter()
-                        .zip(&errors)
-                        .map(|(&z, e)| (calibration_scale.unscale(z), e.abs()))
-                        .collect();
-                    LevelScaling {
-                        power: fit_level_power(&mut pairs, offset),
-                        offset,
-                        reference: mean,
-                    }
-                })
-                .filter(|l| l.power > 0.0);
+        let level_scaling = if params.calibration.level_power && !relative && non_negative {
+            let mean = training.iter().sum::<f64>() / training.len() as f64;
+            LevelScaling::fit(&combined_points, &errors, mean)
+        } else {
+            None
+        };
         if let Some(level) = level_scaling {
-            for (e, &z) in errors.iter_mut().zip(&combined_points) {
-                *e /= level.factor(calibration_scale.unscale(z));
+            for (e, &point) in errors.iter_mut().zip(&combined_points) {
+                *e /= level.factor(point);
             }
         }
         let starts: Vec<usize> = rows.iter().map(|&k| origins[k].1).collect();
