@@ -11,8 +11,11 @@ use civicast_model::{ExogenousSpec, Fitted};
 use serde::{Deserialize, Serialize};
 
 /// The version of these file formats. Format 2 added learned global models and recent history to
-/// `models.json`; a format-1 version reads as a format-2 one without them.
-pub const FORMAT_VERSION: u32 = 2;
+/// `models.json`; a format-1 version reads as a format-2 one without them. Format 3 lets a learned
+/// series store its calibration errors divided by a level scaling (`level_scaling`), which a
+/// format-2 reader would ignore and so serve as absolute errors; a format-2 version reads as a
+/// format-3 one without level scalings.
+pub const FORMAT_VERSION: u32 = 3;
 
 /// The oldest format this release reads.
 pub const OLDEST_FORMAT: u32 = 1;

@@ -145,7 +145,7 @@ pub fn publish_learned(registry: &Registry, promote: bool) -> String {
         .publish(
             rides_manifest(series, &["linear".to_owned()], exogenous),
             &ModelsFile {
-                format: 2,
+                format: civicast_registry::format::FORMAT_VERSION,
                 series: BTreeMap::new(),
                 global: BTreeMap::from([("linear".to_owned(), published)]),
                 history,

@@ -160,9 +160,10 @@ pub struct CalibrationSpec {
     /// it off, as in fits made before it existed.
     #[serde(default)]
     pub adapt: f64,
-    /// Whether a non-negative series that has zeros (so relative errors are undefined) gets its
-    /// errors normalised by a power of its forecast level fitted to its calibration errors (see
-    /// [`LevelScaling`]), rather than kept absolute; off as in fits made before it existed.
+    /// Whether a non-negative series whose errors are not relative (it has zeros, or `relative`
+    /// is off) gets its errors normalised by a power of its forecast level fitted to its
+    /// calibration errors (see [`LevelScaling`]), rather than kept absolute; off as in fits made
+    /// before it existed.
     #[serde(default)]
     pub level_power: bool,
 }
@@ -270,25 +271,28 @@ pub struct LevelScaling {
 }
 
 impl LevelScaling {
+    /// The scaling with `power` for a series whose training part has mean `mean` (the reference,
+    /// and a twentieth of it as the offset); `None` when the mean is not positive.
+    fn at_mean(power: f64, mean: f64) -> Option<Self> {
+        (mean > 0.0 && mean.is_finite()).then_some(LevelScaling {
+            power,
+            offset: mean / 20.0,
+            reference: mean,
+        })
+    }
+
     /// The scaling of a series whose training part has mean `mean`, fitted to its calibration
     /// forecasts `points` and their `errors` (both in its own units); `None` when the mean is not
     /// positive or the errors do not grow with the level.
     fn fit(points: &[f64], errors: &[f64], mean: f64) -> Option<Self> {
-        if mean <= 0.0 || !mean.is_finite() {
-            return None;
-        }
-        let offset = mean / 20.0;
+        let unfitted = LevelScaling::at_mean(0.0, mean)?;
         let mut pairs: Vec<(f64, f64)> = points
             .iter()
             .zip(errors)
             .map(|(&p, e)| (p, e.abs()))
             .collect();
-        let power = fit_level_power(&mut pairs, offset);
-        (power > 0.0).then_some(LevelScaling {
-            power,
-            offset,
-            reference: mean,
-        })
+        let power = fit_level_power(&mut pairs, unfitted.offset);
+        (power > 0.0).then_some(LevelScaling { power, ..unfitted })
     }
 
     /// The factor errors of a forecast `point` are divided by when stored, and multiplied by
@@ -926,12 +930,18 @@ impl FittedGlobal {
         };
         let pick = |s: &GlobalSeries, out: &mut Vec<(f64, f64)>| {
             // Relative errors scale with this series' point forecast; absolute ones (its own or
-            // another series' pooled) are in scaled units, so with this series' spread, and with
-            // its level when it has a level scaling.
+            // another series' pooled) are in scaled units, so with this series' spread, and, when
+            // they were level-scaled, with its level: another series' power at this series' mean.
+            let level = if std::ptr::eq(s, known) {
+                known.level_scaling
+            } else {
+                s.level_scaling
+                    .and_then(|l| LevelScaling::at_mean(l.power, known.scale.mean))
+            };
             let unit = if s.relative {
                 point.abs()
             } else {
-                known.scale.std * known.level_scaling.map_or(1.0, |l| l.factor(point))
+                known.scale.std * level.map_or(1.0, |l| l.factor(point))
             };
             for (o, trajectory) in s.errors.chunks_exact(h).enumerate() {
                 let weight = s.error_weights.get(o).copied().unwrap_or(1.0);

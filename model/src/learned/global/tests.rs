@@ -358,60 +358,107 @@ fn the_level_power_is_the_slope_of_error_against_level() {
     assert_eq!(fit_level_power(&mut vec![(5.0, 0.0); 500], 0.0), 0.0);
 }
 
-/// One daily count series, busy on weekdays and quiet at weekends, zero on Sundays, with noise
-/// that grows with the square root of the level.
-fn counts(n: usize) -> Panel {
+/// Daily count series (one per entry of `sizes`, scaled by it), busy on weekdays and quiet at
+/// weekends, zero on Sundays, with noise that grows with the square root of the level.
+fn counts(n: usize, sizes: &[f64]) -> Panel {
     let start = TimePoint::date(NaiveDate::from_ymd_opt(2022, 1, 1).unwrap());
     let levels = [400.0, 420.0, 410.0, 430.0, 390.0, 30.0, 0.0];
-    let target = (0..n)
-        .map(|i| {
-            let level: f64 = levels[i % 7];
-            let u = (i as f64 * 0.618_033_988_75).fract() * 2.0 - 1.0;
-            (level + 2.0 * level.sqrt() * u).max(0.0)
+    let series = sizes
+        .iter()
+        .enumerate()
+        .map(|(s, &size)| Series {
+            id: format!("counts{s}"),
+            start,
+            target: (0..n)
+                .map(|i| {
+                    let level: f64 = levels[i % 7];
+                    let u = ((i + 3 * s) as f64 * 0.618_033_988_75).fract() * 2.0 - 1.0;
+                    size * (level + 2.0 * level.sqrt() * u).max(0.0)
+                })
+                .collect(),
+            exogenous: vec![],
         })
         .collect();
-    let series = vec![Series {
-        id: "counts".into(),
-        start,
-        target,
-        exogenous: vec![],
-    }];
     Panel::new(Frequency::Days(1), vec![], series).unwrap()
+}
+
+fn count_model(data: &Panel, level_power: bool) -> FittedGlobal {
+    let f = Featurizer::for_panel(
+        FeatureSpec::default_for(Frequency::Days(1), &[7]),
+        data,
+        None,
+    )
+    .unwrap();
+    let mut p = params(vec![linear()]);
+    p.calibration.level_power = level_power;
+    p.calibration.adapt = 0.0;
+    let cutoffs = vec![595; data.series().len()];
+    fit_global(&p, &f, data, &cutoffs).unwrap()
+}
+
+/// Series `index`'s forecast from 595 and its 80% band widths, step by step.
+fn count_band(model: &FittedGlobal, data: &Panel, index: usize) -> (Vec<f64>, Vec<f64>) {
+    let input = ForecastInput {
+        index,
+        series: &data.series()[index],
+        origin: 595,
+    };
+    let point = model.points(&[input], 7).unwrap().remove(0);
+    let forecast = model.forecast(index, point.clone(), &[0.1, 0.9]).unwrap();
+    let widths = (0..7)
+        .map(|j| forecast.quantile(0.9).unwrap()[j] - forecast.quantile(0.1).unwrap()[j])
+        .collect();
+    (point, widths)
 }
 
 #[test]
 fn a_count_series_with_zeros_gets_bands_that_follow_its_level() {
-    let data = counts(600);
-    let f = Featurizer::for_panel(
-        FeatureSpec::default_for(Frequency::Days(1), &[7]),
-        &data,
-        None,
-    )
-    .unwrap();
-    let band = |level_power: bool| {
-        let mut p = params(vec![linear()]);
-        p.calibration.level_power = level_power;
-        let model = fit_global(&p, &f, &data, &[595]).unwrap();
-        let input = ForecastInput {
-            index: 0,
-            series: &data.series()[0],
-            origin: 595,
-        };
-        let point = model.points(&[input], 7).unwrap().remove(0);
-        let forecast = model.forecast(0, point.clone(), &[0.1, 0.9]).unwrap();
-        let widths: Vec<f64> = (0..7)
-            .map(|j| forecast.quantile(0.9).unwrap()[j] - forecast.quantile(0.1).unwrap()[j])
-            .collect();
-        (model.series[0].level_scaling, point, widths)
-    };
+    let data = counts(600, &[1.0]);
+    let scaled = count_model(&data, true);
+    let plain = count_model(&data, false);
     // Steps: 595 % 7 = 0, so step j is day (595 + j) % 7 = j: steps 5 and 6 are the quiet days.
-    let (scaling, point, widths) = band(true);
-    let scaling = scaling.expect("a level scaling for a series with zeros");
+    let scaling = scaled.series[0]
+        .level_scaling
+        .expect("a level scaling for a series with zeros");
     assert!(scaling.power > 0.2 && scaling.power <= 1.0, "{scaling:?}");
+    assert_eq!(plain.series[0].level_scaling, None);
+    // The stored errors are the plain ones divided by a factor that varies with the level.
+    let ratios: Vec<f64> = plain.series[0]
+        .errors
+        .iter()
+        .zip(&scaled.series[0].errors)
+        .filter(|(p, _)| p.abs() > 1e-9)
+        .map(|(p, s)| p / s)
+        .collect();
+    assert!(!ratios.is_empty() && ratios.iter().all(|&r| r > 0.0));
+    let (low, high) = ratios
+        .iter()
+        .fold((f64::INFINITY, 0.0f64), |(l, h), &r| (l.min(r), h.max(r)));
+    assert!(high > 2.0 * low, "{low} .. {high}");
+    // The quiet day gets a narrower band; without scaling, absolute errors pooled per step give
+    // it a busy day's.
+    let (point, widths) = count_band(&scaled, &data, 0);
     assert!(point[5] < 100.0 && point[0] > 300.0, "{point:?}");
     assert!(widths[5] < 0.5 * widths[0], "{widths:?}");
-    // Without it, absolute errors pooled per step: the quiet day gets a busy day's band.
-    let (none, _, flat) = band(false);
-    assert_eq!(none, None);
+    let (_, flat) = count_band(&plain, &data, 0);
     assert!(flat[5] > 0.8 * flat[0], "{flat:?}");
+    // The scaling is stored: a model read back forecasts the same.
+    let back: FittedGlobal =
+        serde_json::from_str(&serde_json::to_string(&scaled).unwrap()).unwrap();
+    assert_eq!(count_band(&back, &data, 0), count_band(&scaled, &data, 0));
+}
+
+#[test]
+fn pooled_level_scaled_errors_follow_the_borrowing_series_level() {
+    // A series without calibration errors of its own borrows every series' errors; level-scaled
+    // ones must be scaled back at its own level, or its quiet days get its busy days' bands.
+    let data = counts(600, &[1.0, 10.0]);
+    let mut model = count_model(&data, true);
+    assert!(model.series.iter().all(|s| s.level_scaling.is_some()));
+    model.series[1].errors.clear();
+    model.series[1].error_weights.clear();
+    model.series[1].level_scaling = None;
+    let (point, widths) = count_band(&model, &data, 1);
+    assert!(point[5] < 1000.0 && point[0] > 3000.0, "{point:?}");
+    assert!(widths[5] < 0.5 * widths[0], "{widths:?}");
 }
