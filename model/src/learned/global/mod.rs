@@ -32,18 +32,18 @@
 //! intervals, but signed (so skewed errors give skewed bands) and from many more origins than
 //! their few windows. Bands follow the level: a positive series keeps its errors relative to the
 //! point forecast; a series with zeros, which cannot, keeps absolute errors divided by a power of
-//! the forecast fitted to its own calibration errors ([`LevelScaling`]), so a quiet night does
-//! not get a busy afternoon's band. A combination's errors are cross-fitted: the origins are
-//! split into two halves (alternate blocks of `horizon` steps) and each origin's error is that of
-//! the weights chosen on the other half, because weights chosen on an error make it look smaller than the
+//! the forecast fitted to its own calibration errors ([`LevelScaling`]), so a quiet night does not
+//! get a busy afternoon's band. A combination's errors are cross-fitted: the origins are split into
+//! two halves (alternate blocks of `horizon` steps) and each origin's error is that of the weights
+//! chosen on the other half, because weights chosen on an error make it look smaller than the
 //! combination's errors on new data. Errors are not exchangeable over time — volatility drifts,
-//! regimes change — so each series' errors are then widened (or narrowed) by an adaptive scale:
-//! the factor that adaptive conformal inference reaches walking forward through the calibration
-//! span, checking each trajectory against the intervals the earlier ones gave (see
-//! [`CalibrationSpec::adapt`]). A sample path is the point forecast plus one whole error
-//! trajectory drawn at random, so paths have exactly the marginal quantiles of the intervals and
-//! the correlation between steps that the model's real errors have — which is what sums over a
-//! month need.
+//! regimes change — so each series' errors are then widened (or narrowed) by an adaptive scale: the
+//! factor that adaptive conformal inference reaches walking forward through the calibration span,
+//! checking each trajectory against the intervals the earlier ones gave (see
+//! [`CalibrationSpec::adapt`]). A sample path is the point forecast plus one whole error trajectory
+//! drawn at random, so paths have exactly the marginal quantiles of the intervals and the
+//! correlation between steps that the model's real errors have — which is what sums over a month
+//! need.
 //! Series too short for their own calibration origins use the errors of all series pooled. Steps
 //! beyond the calibrated horizon reuse the last step's errors widened by `sqrt(step / horizon)`.
 //! A series whose training part is never negative gets forecasts, quantiles and paths clipped at
@@ -257,7 +257,7 @@ pub struct GlobalSeries {
 /// errors at 3 a.m. are a few rentals and its errors at 5 p.m. a few dozen. Absolute errors pooled
 /// per horizon step give the night the day's bands (the lower bound then sits at 0 and never
 /// misses) and keep autumn's wide bands into a quieter winter. The power is fitted to the series'
-/// own calibration errors ([`fit_level_power`]): 1 is relative errors, 0.5 the square-root law of
+/// own calibration errors (`fit_level_power`): 1 is relative errors, 0.5 the square-root law of
 /// counts, 0 absolute.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LevelScaling {
