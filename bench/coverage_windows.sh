@@ -72,13 +72,10 @@ if "holidays" in original.get("calendar", {}):
 wanted[("backtest", "windows")] = int(windows)
 if step:
     wanted[("backtest", "step")] = int(step)
-section, lines, done = None, [], set()
+section, lines, done, backtest_end = None, [], set(), None
 for line in open(source, encoding="utf-8"):
     header = re.match(r"\s*\[([A-Za-z_]+)\]\s*(#.*)?$", line)
     if header:
-        if section == "backtest" and ("backtest", "step") in wanted and ("backtest", "step") not in done:
-            lines.append(f"step = {wanted[('backtest', 'step')]}\n")
-            done.add(("backtest", "step"))
         section = header.group(1)
     key = re.match(r"\s*([A-Za-z_]+)\s*=", line)
     if key and (section, key.group(1)) in wanted:
@@ -86,9 +83,12 @@ for line in open(source, encoding="utf-8"):
         line = f"{key.group(1)} = {json.dumps(wanted[name])}\n"
         done.add(name)
     lines.append(line)
-if section == "backtest" and ("backtest", "step") in wanted and ("backtest", "step") not in done:
-    lines.append(f"step = {wanted[('backtest', 'step')]}\n")
-    done.add(("backtest", "step"))
+    if section == "backtest":
+        backtest_end = len(lines)
+# A [backtest] key the manifest leaves out (step is optional) goes at the end of that section.
+if backtest_end is not None:
+    missing = [f"{k} = {json.dumps(v)}\n" for (sec, k), v in wanted.items() if sec == "backtest" and (sec, k) not in done]
+    lines[backtest_end:backtest_end] = missing
 copy = tomllib.loads("".join(lines))
 for (sec, name), value in wanted.items():
     if copy.get(sec, {}).get(name) != value:
