@@ -120,6 +120,7 @@ pub fn publish_learned(registry: &Registry, promote: bool) -> String {
         cross_fit: true,
         adapt: 0.05,
         level_power: true,
+        refits: 1,
     };
     let fitted = fit_global(&params, &featurizer, &panel, &[days, days]).unwrap();
     let published = PublishedGlobal::new(fitted, &panel).unwrap();

@@ -7,15 +7,18 @@ use crate::time::{Frequency, TimePoint};
 
 /// Two daily series with a weekly pattern, an exogenous effect and deterministic wiggle.
 pub(crate) fn panel(n: usize) -> Panel {
+    daily_panel(n, |i, temp| 2.0 * temp + ((i * 37) % 11) as f64)
+}
+
+/// Two daily series at levels 100 and 200 with a weekly pattern and a future-known `temp`;
+/// `extra(i, temp)` adds the rest of step `i`'s value.
+fn daily_panel(n: usize, extra: impl Fn(usize, f64) -> f64) -> Panel {
     let start = TimePoint::date(NaiveDate::from_ymd_opt(2022, 1, 1).unwrap());
     let series = (0..2)
         .map(|s| {
             let temp: Vec<f64> = (0..n).map(|i| ((i * 13 + s * 5) % 17) as f64).collect();
             let target = (0..n)
-                .map(|i| {
-                    let level = 100.0 * (s + 1) as f64;
-                    level + 10.0 * (i % 7) as f64 + 2.0 * temp[i] + ((i * 37) % 11) as f64
-                })
+                .map(|i| 100.0 * (s + 1) as f64 + 10.0 * (i % 7) as f64 + extra(i, temp[i]))
                 .collect();
             Series {
                 id: format!("s{s}"),
@@ -53,6 +56,7 @@ fn params(members: Vec<LearnerParams>) -> GlobalParams {
             cross_fit: true,
             adapt: 0.05,
             level_power: true,
+            refits: 1,
         },
         seed: 3,
     }
@@ -105,14 +109,21 @@ fn poisoning_everything_after_the_cutoff_changes_nothing_fitted_or_forecast() {
     )
     .unwrap();
     let f = featurizer(&clean);
-    let members = vec![small_gbm(), linear()];
-    let a = fit_global(&params(members.clone()), &f, &clean, &[cutoff, cutoff]).unwrap();
-    let b = fit_global(&params(members), &f, &poisoned, &[cutoff, cutoff]).unwrap();
-    assert_eq!(a, b, "the fit read a value at or after the cutoff");
-    assert_eq!(
-        forecasts(&a, &clean, cutoff),
-        forecasts(&b, &poisoned, cutoff)
-    );
+    // One calibration fit, and two (the second inside the calibration span).
+    for refits in [1, 2] {
+        let mut p = params(vec![small_gbm(), linear()]);
+        p.calibration.refits = refits;
+        let a = fit_global(&p, &f, &clean, &[cutoff, cutoff]).unwrap();
+        let b = fit_global(&p, &f, &poisoned, &[cutoff, cutoff]).unwrap();
+        assert_eq!(
+            a, b,
+            "the fit read a value at or after the cutoff ({refits} refits)"
+        );
+        assert_eq!(
+            forecasts(&a, &clean, cutoff),
+            forecasts(&b, &poisoned, cutoff)
+        );
+    }
 }
 
 #[test]
@@ -461,4 +472,55 @@ fn pooled_level_scaled_errors_follow_the_borrowing_series_level() {
     let (point, widths) = count_band(&model, &data, 1);
     assert!(point[5] < 1000.0 && point[0] > 3000.0, "{point:?}");
     assert!(widths[5] < 0.5 * widths[0], "{widths:?}");
+}
+
+#[test]
+fn refits_inside_the_span_forecast_later_origins_and_never_earlier_ones() {
+    // The response changes where the calibration span starts (cutoff 300, span 70): the one
+    // fit before the span never sees the new regime, a second fit halfway through it does.
+    let cutoff = 300;
+    let change = cutoff - 70;
+    let data = daily_panel(400, |i, temp| {
+        let effect = if i < change { 2.0 } else { 6.0 };
+        effect * temp
+    });
+    let f = featurizer(&data);
+    let fit = |refits: usize| {
+        let mut p = params(vec![linear()]);
+        p.calibration = CalibrationSpec {
+            half_life: 0,
+            relative: false,
+            adapt: 0.0,
+            level_power: false,
+            refits,
+            ..p.calibration
+        };
+        fit_global(&p, &f, &data, &[cutoff, cutoff]).unwrap()
+    };
+    let (one, two) = (fit(1), fit(2));
+    let mae = |e: &[f64]| e.iter().map(|v| v.abs()).sum::<f64>() / e.len() as f64;
+    for (a, b) in one.series.iter().zip(&two.series) {
+        // Trajectories are stored latest origin first. Origins before the second fit's cutoff
+        // (cutoff - 35) keep the first fit's forecasts exactly: the second fit, which read data
+        // after them, never forecasts them. The later ones are the second fit's.
+        let h = one.horizon;
+        let differing = a
+            .errors
+            .chunks_exact(h)
+            .zip(b.errors.chunks_exact(h))
+            .take_while(|(x, y)| x != y)
+            .count();
+        let n = a.errors.len() / h;
+        // Origins every other step from cutoff - 7 back: cutoff - 7 - 2r >= cutoff - 35.
+        assert_eq!(differing, 15, "{} of {n} trajectories changed", differing);
+        assert_eq!(a.errors[differing * h..], b.errors[differing * h..]);
+        // ...and, having seen the new regime, err less.
+        let (late_one, late_two) = (
+            mae(&a.errors[..differing * h]),
+            mae(&b.errors[..differing * h]),
+        );
+        assert!(late_two < 0.5 * late_one, "{late_two} vs {late_one}");
+    }
+    // The final fit is the same either way.
+    assert_eq!(one.members, two.members);
 }

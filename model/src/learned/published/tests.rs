@@ -32,6 +32,7 @@ fn fitted(panel: &Panel) -> FittedGlobal {
             cross_fit: true,
             adapt: 0.05,
             level_power: true,
+            refits: 1,
         },
         seed: 1,
     };
