@@ -483,8 +483,8 @@ pub fn fit_global(
         })
         .collect();
     if !origins.is_empty() {
-        for f in 1..refits {
-            fold_sets.push(stacked(featurizer, series, &fold_cutoffs[f])?);
+        for later in &fold_cutoffs[1..] {
+            fold_sets.push(stacked(featurizer, series, later)?);
         }
     }
     let origin_scale: Vec<SeriesScale> = origins
