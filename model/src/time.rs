@@ -203,6 +203,28 @@ impl Frequency {
         }
     }
 
+    /// The position of `t` in a cycle of `period` steps, counted from a fixed epoch (1970-01-01 at
+    /// midnight, or step 0 of `index` data), so that series starting at different times agree:
+    /// with 30-minute steps and a period of 48 it is the half-hour of the day (0 at midnight), with
+    /// daily steps and a period of 7 the weekday (0 on Thursday, the epoch's). `None` for a period
+    /// of 0 or a time point of the wrong kind.
+    pub fn phase(&self, t: TimePoint, period: usize) -> Option<usize> {
+        let period = i64::try_from(period).ok().filter(|&p| p > 0)?;
+        let steps = match (self, t) {
+            (Frequency::Index, TimePoint::Step(s)) => s,
+            (Frequency::Index, TimePoint::At(_)) | (_, TimePoint::Step(_)) => return None,
+            (_, TimePoint::At(at)) => {
+                if let Some(step) = self.fixed_seconds() {
+                    at.and_utc().timestamp().div_euclid(step)
+                } else {
+                    let months = (i64::from(at.year()) - 1970) * 12 + i64::from(at.month0());
+                    months.div_euclid(i64::from(self.months()?))
+                }
+            }
+        };
+        usize::try_from(steps.rem_euclid(period)).ok()
+    }
+
     /// The number of steps from `from` to `to` when `to` lies on the grid that starts at `from`;
     /// `None` when it does not (or the two are different kinds of time point).
     pub fn steps_between(&self, from: TimePoint, to: TimePoint) -> Option<i64> {
@@ -346,6 +368,29 @@ mod tests {
             weekly.steps_between(monday, at("2024-01-16T00:00:00")),
             None
         );
+    }
+
+    #[test]
+    fn phases_count_from_the_epoch_so_every_series_agrees() {
+        let half_hourly = Frequency::Minutes(30);
+        assert_eq!(half_hourly.phase(at("2014-10-13T23:30:00"), 48), Some(47));
+        assert_eq!(half_hourly.phase(at("2014-10-14T00:00:00"), 48), Some(0));
+        assert_eq!(half_hourly.phase(at("1960-01-01T12:00:00"), 48), Some(24));
+        // 1970-01-01 was a Thursday: weekday phases count from it.
+        let daily = Frequency::Days(1);
+        assert_eq!(daily.phase(at("1970-01-01T00:00:00"), 7), Some(0));
+        assert_eq!(daily.phase(at("2016-08-15T00:00:00"), 7), Some(4));
+        assert_eq!(
+            Frequency::Months(1).phase(at("2024-03-01T00:00:00"), 12),
+            Some(2)
+        );
+        assert_eq!(
+            Frequency::Months(3).phase(at("2024-04-01T00:00:00"), 4),
+            Some(1)
+        );
+        assert_eq!(Frequency::Index.phase(TimePoint::Step(-1), 5), Some(4));
+        assert_eq!(daily.phase(TimePoint::Step(3), 7), None);
+        assert_eq!(daily.phase(at("2024-03-01T00:00:00"), 0), None);
     }
 
     #[test]

@@ -14,8 +14,11 @@ use serde::{Deserialize, Serialize};
 /// `models.json`; a format-1 version reads as a format-2 one without them. Format 3 lets a learned
 /// series store its calibration errors divided by a level scaling (`level_scaling`), which a
 /// format-2 reader would ignore and so serve as absolute errors; a format-2 version reads as a
-/// format-3 one without level scalings.
-pub const FORMAT_VERSION: u32 = 3;
+/// format-3 one without level scalings. Format 4 adds windows over future-known columns to a
+/// learned model's features (`known_windows`; a format-3 reader would build rows without those
+/// columns) and per-phase error sizes (`phase_scale`, by which the stored errors are divided); a
+/// format-3 version reads as a format-4 one with neither.
+pub const FORMAT_VERSION: u32 = 4;
 
 /// The oldest format this release reads.
 pub const OLDEST_FORMAT: u32 = 1;

@@ -224,7 +224,9 @@ fn forecast_window(
     })
 }
 
-/// The features a learned model sees for `dataset`: the defaults for its frequency and seasons.
+/// The features a learned model sees for `dataset`: the defaults for its frequency and seasons
+/// (for sub-daily data, with the future-known columns averaged over windows; see
+/// `FeatureSpec::default_for`).
 pub fn learned_featurizer(dataset: &Dataset) -> Result<Featurizer, Error> {
     let manifest = &dataset.manifest;
     let spec =
@@ -236,16 +238,31 @@ pub fn learned_featurizer(dataset: &Dataset) -> Result<Featurizer, Error> {
     })
 }
 
-/// The parameters of learned `model` for `dataset`: the defaults for its horizon.
+/// The parameters of learned `model` for `dataset`: the defaults for its horizon, with error sizes
+/// profiled over its shortest season (the time of day of sub-daily data, the weekday of daily
+/// data; see `CalibrationSpec::phase_period`).
 ///
 /// (Calibration origins aligned to the shortest season were tried — the same weekday or time of
 /// day as the forecast origin — and covered worse on every bundled dataset with gbm, e.g.
 /// half-hourly electricity 0.695/0.874 against 0.741/0.924 at 80%/95%: a tenth of the origins
-/// leaves the quantiles too noisy.)
+/// leaves the quantiles too noisy. The phase profile keeps every origin and scales instead.)
 pub fn learned_params(dataset: &Dataset, model: ModelId) -> Result<GlobalParams, Error> {
-    GlobalParams::for_model(model, dataset.manifest.forecast.horizon).map_err(|e| Error::Backtest {
-        message: e.to_string(),
-    })
+    let mut params =
+        GlobalParams::for_model(model, dataset.manifest.forecast.horizon).map_err(|e| {
+            Error::Backtest {
+                message: e.to_string(),
+            }
+        })?;
+    params.calibration.phase_period = dataset
+        .manifest
+        .forecast
+        .season_lengths
+        .iter()
+        .copied()
+        .filter(|&m| m > 1)
+        .min()
+        .unwrap_or(0);
+    Ok(params)
 }
 
 /// Backtest windows of a learned (global) model: one fit across all series per window, each

@@ -174,6 +174,14 @@ impl Featurizer {
                 .iter()
                 .map(|&i| format!("{EXOGENOUS_PREFIX}{}", exogenous[i].name)),
         );
+        for &i in used_future_known {
+            for window in &spec.known_windows {
+                names.push(format!(
+                    "{EXOGENOUS_PREFIX}{}_mean{window}",
+                    exogenous[i].name
+                ));
+            }
+        }
         for &i in &historic {
             for lag in &spec.historic_lags {
                 names.push(format!("{EXOGENOUS_PREFIX}{}_lag{lag}", exogenous[i].name));
@@ -199,8 +207,14 @@ impl Featurizer {
         } else {
             spec.historic_lags.iter().copied().max().unwrap_or(0)
         };
+        // A window over a future-known column reads the `window - 1` values before `t`.
+        let known_lookback = if used_future_known.is_empty() {
+            0
+        } else {
+            spec.known_windows.iter().map(|w| w - 1).max().unwrap_or(0)
+        };
         Ok(Featurizer {
-            lookback: target_lookback.max(historic_lookback),
+            lookback: target_lookback.max(historic_lookback).max(known_lookback),
             spec,
             frequency,
             exogenous,
@@ -279,17 +293,18 @@ impl Featurizer {
     /// Appends one row for time `time`.
     ///
     /// - `past`: the scaled target strictly before `t` (its last element is `t - 1`);
-    /// - `future_known(k)`: the value at `t` of the k-th future-known column;
+    /// - `future_known(k)`: the values of the k-th future-known column up to and including `t`
+    ///   (its last element is the value at `t`; at least the largest known window long);
     /// - `historic(k, lag)`: the value `lag` steps before `t` of the k-th historic column, as known
     ///   at the origin.
     ///
     /// Missing history (only possible when a caller skips the lookback check) gives NaN, never a
     /// panic.
-    fn push_row(
+    fn push_row<'v>(
         &self,
         past: &[f64],
         time: TimePoint,
-        future_known: impl Fn(usize) -> f64,
+        future_known: impl Fn(usize) -> &'v [f64],
         historic: impl Fn(usize, usize) -> f64,
         out: &mut Vec<f64>,
     ) {
@@ -315,7 +330,18 @@ impl Featurizer {
         }
         if self.spec.exogenous {
             for k in 0..self.future_known.len() {
-                out.push(future_known(k));
+                out.push(future_known(k).last().copied().unwrap_or(f64::NAN));
+            }
+            for k in 0..self.future_known.len() {
+                let values = future_known(k);
+                for &window in &self.spec.known_windows {
+                    let mean = values
+                        .len()
+                        .checked_sub(window)
+                        .and_then(|start| values.get(start..))
+                        .map_or(f64::NAN, known_mean);
+                    out.push(mean);
+                }
             }
         }
         for k in 0..self.historic.len() {
@@ -345,6 +371,17 @@ fn rolling_stat(stat: RollingStat, window: &[f64]) -> f64 {
         RollingStat::Min => window.iter().copied().fold(f64::INFINITY, f64::min),
         RollingStat::Max => window.iter().copied().fold(f64::NEG_INFINITY, f64::max),
     }
+}
+
+/// The mean of a window of a future-known column, over its finite values: a caller's future
+/// inputs may leave a step unknown (NaN), and one unknown hour should not blank a day's mean.
+/// NaN when no value is finite.
+fn known_mean(window: &[f64]) -> f64 {
+    let (sum, n) = window
+        .iter()
+        .filter(|v| v.is_finite())
+        .fold((0.0, 0usize), |(s, n), &v| (s + v, n + 1));
+    if n == 0 { f64::NAN } else { sum / n as f64 }
 }
 
 /// The value of a historic column `lag` steps before `t`, where `observed` ends at the last known

@@ -1,10 +1,12 @@
 //! Feature rows at forecast time, for the recursive (one-step-ahead, fed back) strategy.
 //!
 //! [`RecursiveState`] copies what may be known at the origin — the scaled target up to the origin
-//! (the last [`Featurizer::lookback`] values are enough) and the historic exogenous columns up to
-//! the origin — and nothing else: it holds no reference to the series, so it cannot read the
-//! future. Each step the caller asks for the next row (passing the future-known exogenous values at
-//! that step), predicts, and pushes the prediction, which later rows read as a lag.
+//! (the last [`Featurizer::lookback`] values are enough), the historic exogenous columns up to
+//! the origin, and the future-known columns up to the origin as far back as their windows reach —
+//! and nothing else: it holds no reference to the series, so it cannot read the future. Each step
+//! the caller asks for the next row (passing the future-known exogenous values at that step, which
+//! the state keeps for the windows of later steps), predicts, and pushes the prediction, which
+//! later rows read as a lag.
 //!
 //! Historic exogenous lags that reach past the origin take the last value observed at the origin
 //! (carried forward): a lag-1 weather observation at step 3 is not known, and the most recent
@@ -28,6 +30,11 @@ pub struct RecursiveState<'a> {
     past: Vec<f64>,
     /// Per historic column (in the featurizer's order), its values up to the origin.
     historic: Vec<Vec<f64>>,
+    /// Per future-known column (in the featurizer's order), its values over the widest window
+    /// before the origin, then the values given for each step so far: what its windows average.
+    known: Vec<Vec<f64>>,
+    /// Values of each `known` column before the origin.
+    known_before: usize,
     start: TimePoint,
     /// Number of observations before the first forecast step.
     origin: usize,
@@ -80,11 +87,34 @@ impl<'a> RecursiveState<'a> {
                     .unwrap_or_default()
             })
             .collect();
+        // Windows over future-known columns reach `window - 1` values back, before the origin at
+        // the first steps (within the lookback); without windows only the step's own value is
+        // read, and nothing needs copying.
+        let known_before = if featurizer.spec.exogenous {
+            let widest = featurizer.spec.known_windows.iter().max().copied();
+            widest.map_or(0, |w| w - 1)
+        } else {
+            0
+        };
+        let known = featurizer
+            .future_known
+            .iter()
+            .map(|&j| {
+                series
+                    .exogenous
+                    .get(j)
+                    .and_then(|column| column.get(origin - known_before..origin))
+                    .map(<[f64]>::to_vec)
+                    .unwrap_or_default()
+            })
+            .collect();
         Ok(RecursiveState {
             featurizer,
             scale,
             past,
             historic,
+            known,
+            known_before,
             start: series.start,
             origin,
             steps: 0,
@@ -108,8 +138,9 @@ impl<'a> RecursiveState<'a> {
     }
 
     /// The feature row for the next step, given the values at that step of the future-known
-    /// exogenous columns, in the order of [`Featurizer::future_known_names`].
-    pub fn next_row(&self, future_known: &[f64]) -> Result<Vec<f64>, ModelError> {
+    /// exogenous columns, in the order of [`Featurizer::future_known_names`]. The state keeps
+    /// them for the windows of later steps; asking again for the same step replaces them.
+    pub fn next_row(&mut self, future_known: &[f64]) -> Result<Vec<f64>, ModelError> {
         let mut row = Vec::with_capacity(self.featurizer.n_cols());
         self.push_next_row(future_known, &mut row)?;
         Ok(row)
@@ -117,7 +148,7 @@ impl<'a> RecursiveState<'a> {
 
     /// Appends the next row to `out` (to batch the rows of many series or paths into one matrix).
     pub fn push_next_row(
-        &self,
+        &mut self,
         future_known: &[f64],
         out: &mut Vec<f64>,
     ) -> Result<(), ModelError> {
@@ -135,12 +166,18 @@ impl<'a> RecursiveState<'a> {
                 self.steps
             ))
         })?;
+        // A step whose row was never asked for (its value pushed directly) has unknown inputs.
+        let at = self.known_before + self.steps;
+        for (column, &value) in self.known.iter_mut().zip(future_known) {
+            column.resize(at, f64::NAN);
+            column.push(value);
+        }
         let historic = |k: usize, lag: usize| {
             self.historic
                 .get(k)
                 .map_or(f64::NAN, |observed| historic_lag(observed, self.steps, lag))
         };
-        let known = |k: usize| future_known.get(k).copied().unwrap_or(f64::NAN);
+        let known = |k: usize| self.known.get(k).map_or(&[][..], Vec::as_slice);
         self.featurizer
             .push_row(&self.past, time, known, historic, out);
         Ok(())

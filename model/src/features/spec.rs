@@ -153,6 +153,20 @@ pub struct FeatureSpec {
     pub exogenous: bool,
     /// Lags (each at least 1) at which historic exogenous columns enter.
     pub historic_lags: Vec<usize>,
+    /// Windows (in steps, each at least 2) over which each future-known column is also averaged,
+    /// ending at `t` itself: the mean temperature of the last six hours, day and week, which drive
+    /// heating and cooling demand beyond the temperature of the hour (buildings store heat, and a
+    /// warm week says summer is coming where one year of data has no day-of-year to say so).
+    /// Every value averaged is known at the forecast time, so these are as valid as the column
+    /// itself. The defaults use them for sub-daily data only: on the half-hourly electricity data
+    /// they took `auto`'s protocol MASE from 0.435 to 0.390 and sCRPS from 0.0134 to 0.0117 (over
+    /// 40 windows through the year 0.375 to 0.336 and 0.0131 to 0.0111), on hourly bike-share over
+    /// 40 windows MASE from 0.688 to 0.664 with sCRPS unchanged (on the protocol's last 14 of
+    /// those, though, from 0.513 to 0.526), while on the daily Chicago data, where a day's weather
+    /// is already one value, the protocol scores were slightly worse (MASE 0.775 against 0.767)
+    /// for 2.4 times the backtest time. Empty for models stored before they existed.
+    #[serde(default)]
+    pub known_windows: Vec<usize>,
     /// Whether targets are scaled per series by the mean and standard deviation of the series'
     /// training part, so that one model learns across series of different sizes.
     pub scale: bool,
@@ -178,10 +192,26 @@ impl FeatureSpec {
     /// last `m` values, and mean and std over the last `M` when `M <= 8m`, else over the last `4m`.
     /// Calendar features by frequency (none for
     /// `index`), holiday features, exogenous columns, historic exogenous at lag 1, scaling on.
+    /// For sub-daily data, future-known columns are also averaged over the last `max(2, m / 4)`,
+    /// `m` and long-window steps (six hours, a day and a week of hourly data); see
+    /// [`FeatureSpec::known_windows`] for why only there.
     pub fn default_for(frequency: Frequency, season_lengths: &[usize]) -> Self {
         let mut seasons: Vec<usize> = season_lengths.iter().copied().filter(|&s| s > 1).collect();
         seasons.sort_unstable();
         seasons.dedup();
+        let known_windows = match (seasons.first(), seasons.last()) {
+            (Some(&m), Some(&big)) if frequency.is_sub_daily() => {
+                let long = if big <= MAX_SEASONAL_MULTIPLE * m {
+                    big
+                } else {
+                    LONG_WINDOW_SEASONS * m
+                };
+                let mut windows = vec![(m / 4).max(2), m, long];
+                windows.dedup();
+                windows
+            }
+            _ => Vec::new(),
+        };
         let (lags, windows) = match (seasons.first(), seasons.last()) {
             // The long window is the long season when it is a few short ones (a week of hourly
             // data), otherwise four short seasons (28 days of daily data): a year-long window
@@ -233,6 +263,7 @@ impl FeatureSpec {
             holidays: (!frequency.is_index()).then(HolidayFeatures::default),
             exogenous: true,
             historic_lags: vec![1],
+            known_windows,
             scale: true,
             input_size: None,
         }
@@ -252,6 +283,11 @@ impl FeatureSpec {
                 "historic exogenous columns are only known up to the origin; their lags start at 1"
                     .into(),
             );
+        }
+        if let Some(w) = self.known_windows.iter().find(|&&w| w < 2) {
+            return bad(format!(
+                "a future-known window of {w} step(s) is the column itself; windows start at 2"
+            ));
         }
         for r in &self.rolling {
             if r.lag == 0 || r.window == 0 {
@@ -391,5 +427,24 @@ mod tests {
             window: 1,
         });
         assert!(spec.check(Frequency::Days(1)).is_err());
+        let mut spec = FeatureSpec::default_for(Frequency::Days(1), &[7]);
+        spec.known_windows = vec![1];
+        assert!(spec.check(Frequency::Days(1)).is_err());
+    }
+
+    #[test]
+    fn sub_daily_future_known_windows_are_a_quarter_season_a_season_and_the_long_window() {
+        let windows =
+            |freq, seasons: &[usize]| FeatureSpec::default_for(freq, seasons).known_windows;
+        assert_eq!(
+            windows(Frequency::Minutes(30), &[48, 336]),
+            vec![12, 48, 336]
+        );
+        assert_eq!(windows(Frequency::Hours(1), &[24, 168]), vec![6, 24, 168]);
+        assert_eq!(windows(Frequency::Minutes(5), &[288]), vec![72, 288]);
+        // A day's value already aggregates its weather.
+        assert!(windows(Frequency::Days(1), &[7, 365]).is_empty());
+        assert!(windows(Frequency::Months(1), &[12]).is_empty());
+        assert!(windows(Frequency::Index, &[]).is_empty());
     }
 }

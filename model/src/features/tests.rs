@@ -14,6 +14,8 @@ fn spec_with_everything() -> FeatureSpec {
     let mut spec = FeatureSpec::default_for(Frequency::Days(1), &[7, 28]);
     spec.historic_lags = vec![1, 3];
     spec.calendar.push(CalendarFeature::Weekend);
+    // The defaults keep windows over future-known columns for sub-daily data.
+    spec.known_windows = vec![2, 7];
     spec
 }
 
@@ -148,32 +150,90 @@ fn recursive_rows_fed_the_actual_values_equal_the_training_rows_bit_for_bit() {
 }
 
 #[test]
-fn a_future_known_value_enters_the_row_of_its_own_step_only() {
+fn a_future_known_value_enters_its_own_step_and_the_windows_of_later_steps_only() {
     let f = featurizer();
     let series = daily_series("a", 160, 1.0);
     let origin = 120;
+    let changed_step = 3;
     let column = f.names().iter().position(|n| n == "exog_temp").unwrap();
-    let predictions = [0.5; 6];
+    // Window columns and their lengths, e.g. ("exog_temp_mean7", 7).
+    let windows: Vec<(usize, usize)> = f
+        .names()
+        .iter()
+        .enumerate()
+        .filter_map(|(c, n)| Some((c, n.strip_prefix("exog_temp_mean")?.parse().ok()?)))
+        .collect();
+    assert_eq!(
+        windows.iter().map(|w| w.1).collect::<Vec<_>>(),
+        f.spec().known_windows
+    );
+    let predictions = [0.5; 10];
     let base = recursive_rows(&f, &series, origin, &series, &predictions);
     let mut changed = series.clone();
-    changed.exogenous[FUTURE_KNOWN][origin + 3] = -999.0;
+    changed.exogenous[FUTURE_KNOWN][origin + changed_step] = -999.0;
     let rows = recursive_rows(&f, &series, origin, &changed, &predictions);
     for (h, (a, b)) in rows.iter().zip(&base).enumerate() {
         for (c, (x, y)) in a.iter().zip(b).enumerate() {
-            if h == 3 && c == column {
-                assert_eq!(*x, -999.0);
+            let in_window = windows
+                .iter()
+                .any(|&(wc, w)| wc == c && h >= changed_step && h < changed_step + w);
+            if (h == changed_step && c == column) || in_window {
+                assert_ne!(
+                    x.to_bits(),
+                    y.to_bits(),
+                    "step {h} column {c} should change"
+                );
             } else {
                 assert_eq!(x.to_bits(), y.to_bits(), "step {h} column {c}");
             }
         }
     }
-    // In training the value at t is the feature of row t.
+    assert_eq!(rows[changed_step][column], -999.0);
+    // A window reaching back before the origin averages observed and given values.
+    let temp = &changed.exogenous[FUTURE_KNOWN];
+    for &(c, w) in &windows {
+        let t = origin + changed_step;
+        let expected = temp[t + 1 - w..=t].iter().sum::<f64>() / w as f64;
+        assert!(
+            (rows[changed_step][c] - expected).abs() < 1e-9,
+            "window {w}"
+        );
+    }
+    // In training the value at t is the feature of row t, and its windows end at t.
     let training = f.series_training_set(&series, origin).unwrap();
     let row = training.rows.iter().position(|r| r.step == 100).unwrap();
-    assert_eq!(
-        training.row(row).unwrap()[column],
-        series.exogenous[FUTURE_KNOWN][100]
-    );
+    let temp = &series.exogenous[FUTURE_KNOWN];
+    assert_eq!(training.row(row).unwrap()[column], temp[100]);
+    for &(c, w) in &windows {
+        let expected = temp[101 - w..=100].iter().sum::<f64>() / w as f64;
+        assert!((training.row(row).unwrap()[c] - expected).abs() < 1e-9);
+    }
+}
+
+#[test]
+fn a_window_over_a_future_known_column_skips_unknown_values() {
+    let f = featurizer();
+    let series = daily_series("a", 160, 1.0);
+    let origin = 120;
+    let mean2 = f
+        .names()
+        .iter()
+        .position(|n| n == "exog_temp_mean2")
+        .unwrap();
+    let temp = |k: usize| series.exogenous[FUTURE_KNOWN][k];
+    let scale = f.scale_for(&series.target[..origin]);
+    let mut state = RecursiveState::new(&f, &series, origin, scale).unwrap();
+    // A step whose value nobody gave (NaN, as the climatology leaves an empty cell): its own
+    // column is unknown, its windows average the known values.
+    let row = state.next_row(&[f64::NAN]).unwrap();
+    assert!(row[f.names().iter().position(|n| n == "exog_temp").unwrap()].is_nan());
+    assert_eq!(row[mean2], temp(origin - 1));
+    state.push_scaled(0.0).unwrap();
+    let row = state.next_row(&[f64::NAN]).unwrap();
+    assert!(row[mean2].is_nan(), "no known value in the window");
+    // Asking for a step's row again replaces the value it was given.
+    let row = state.next_row(&[4.0]).unwrap();
+    assert_eq!(row[mean2], 4.0);
 }
 
 #[test]
@@ -240,6 +300,7 @@ fn rolling_statistics_match_a_hand_computation_over_the_lagged_window() {
         holidays: None,
         exogenous: false,
         historic_lags: vec![],
+        known_windows: vec![],
         scale: false,
         input_size: None,
     };
@@ -293,11 +354,12 @@ fn scaled_rows_are_the_same_for_a_series_at_any_level_and_unscale_back() {
 
 #[test]
 fn column_names_count_matches_every_row_for_each_bundled_dataset_layout() {
-    // Chicago-like: daily, 9 future-known columns; bike-like: hourly, 7; electricity: 30m, 2.
+    // Chicago-like: daily, 9 future-known columns; bike-like: hourly, 7; electricity: 30m, 2,
+    // each averaged over three windows at sub-daily steps.
     for (freq, seasons, n_exog, expected) in [
         (Frequency::Days(1), vec![7, 365], 9, 46),
-        (Frequency::Hours(1), vec![24, 168], 7, 52),
-        (Frequency::Minutes(30), vec![48, 336], 2, 72),
+        (Frequency::Hours(1), vec![24, 168], 7, 52 + 7 * 3),
+        (Frequency::Minutes(30), vec![48, 336], 2, 72 + 2 * 3),
     ] {
         let exog: Vec<ExogenousSpec> = (0..n_exog)
             .map(|i| ExogenousSpec {
@@ -394,7 +456,7 @@ fn without_exogenous_features_recursive_rows_take_the_same_inputs_and_ignore_the
     assert!(!f.names().iter().any(|n| n.starts_with(EXOGENOUS_PREFIX)));
     assert_eq!(f.future_known_names(), vec!["temp"]);
     let series = daily_series("a", 160, 1.0);
-    let state = RecursiveState::new(&f, &series, 120, SeriesScale::IDENTITY).unwrap();
+    let mut state = RecursiveState::new(&f, &series, 120, SeriesScale::IDENTITY).unwrap();
     let row = state.next_row(&[1.0]).unwrap();
     assert_eq!(row, state.next_row(&[-50.0]).unwrap());
     assert_eq!(row.len(), f.n_cols());

@@ -152,9 +152,8 @@ impl Featurizer {
             let future_known = |k: usize| {
                 self.future_known
                     .get(k)
-                    .and_then(|&j| series.exogenous.get(j)?.get(t))
-                    .copied()
-                    .unwrap_or(f64::NAN)
+                    .and_then(|&j| series.exogenous.get(j)?.get(..=t))
+                    .unwrap_or_default()
             };
             let historic = |k: usize, lag: usize| {
                 self.historic
@@ -273,6 +272,7 @@ mod tests {
             holidays: None,
             exogenous: true,
             historic_lags: vec![1],
+            known_windows: vec![],
             scale: false,
             input_size: None,
         }

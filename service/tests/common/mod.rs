@@ -121,6 +121,7 @@ pub fn publish_learned(registry: &Registry, promote: bool) -> String {
         adapt: 0.05,
         level_power: true,
         refits: 1,
+        phase_period: 0,
     };
     let fitted = fit_global(&params, &featurizer, &panel, &[days, days]).unwrap();
     let published = PublishedGlobal::new(fitted, &panel).unwrap();

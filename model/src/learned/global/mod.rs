@@ -36,10 +36,13 @@
 //! their few windows. Bands follow the level: a positive series keeps its errors relative to the
 //! point forecast; a series with zeros, which cannot, keeps absolute errors divided by a power of
 //! the forecast fitted to its own calibration errors ([`LevelScaling`]), so a quiet night does not
-//! get a busy afternoon's band. A combination's errors are cross-fitted: the origins are split into
-//! two halves (alternate blocks of `horizon` steps) and each origin's error is that of the weights
-//! chosen on the other half, because weights chosen on an error make it look smaller than the
-//! combination's errors on new data. Errors are not exchangeable over time — volatility drifts,
+//! get a busy afternoon's band. With [`CalibrationSpec::phase_period`] set, errors are also
+//! divided by the size profile of the time of day (or weekday) their step landed on, and a
+//! forecast's quantiles multiplied by that of the phase each step lands on (module `phase`), so
+//! the afternoon is not given the spread of all hours pooled. A combination's errors are
+//! cross-fitted: the origins are split into two halves (alternate blocks of `horizon` steps) and
+//! each origin's error is that of the weights chosen on the other half, because weights chosen on
+//! an error make it look smaller than the combination's errors on new data. Errors are not exchangeable over time — volatility drifts,
 //! regimes change — so each series' errors are then widened (or narrowed) by an adaptive scale: the
 //! factor that adaptive conformal inference reaches walking forward through the calibration span,
 //! checking each trajectory against the intervals the earlier ones gave (see
@@ -55,6 +58,10 @@
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
+
+mod phase;
+
+use phase::phase_profile;
 
 use super::gbm::{FittedGbm, GbmParams};
 use super::linear::{FittedLinear, LinearParams};
@@ -176,6 +183,11 @@ pub struct CalibrationSpec {
     /// errors — and, growing through the span as that fit ages, push the adaptive scale up too.
     #[serde(default = "one_fit")]
     pub refits: usize,
+    /// Length, in steps, of the cycle over which the size of errors is profiled — the shortest
+    /// season: the half-hour of the day or the weekday a forecast step lands on (see
+    /// [`phase_profile`]); 0 or 1 for none, as in fits made before it existed.
+    #[serde(default)]
+    pub phase_period: usize,
 }
 
 fn one_fit() -> usize {
@@ -216,6 +228,7 @@ impl CalibrationSpec {
             adapt: 0.1,
             level_power: true,
             refits: 2,
+            phase_period: 0,
         }
     }
 }
@@ -269,6 +282,16 @@ pub struct GlobalSeries {
     /// [`LevelScaling::factor`] of the forecast they belong to. `None`: they do not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub level_scaling: Option<LevelScaling>,
+    /// The size of its errors by phase of the cycle of [`CalibrationSpec::phase_period`] steps
+    /// (entry `p` for target times of phase `p`, see
+    /// [`Frequency::phase`](crate::time::Frequency::phase)), relative to their
+    /// mean; `errors` are stored divided by the entry of the phase their step landed on. Empty:
+    /// no profile.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub phase_scale: Vec<f64>,
+    /// The phase of its first forecast step (index `cutoff`) in that cycle.
+    #[serde(default)]
+    pub cutoff_phase: usize,
 }
 
 /// How the size of a series' forecast errors grows with the level forecast: in proportion to
@@ -623,6 +646,24 @@ pub fn fit_global(
             }
         }
         let starts: Vec<usize> = rows.iter().map(|&k| origins[k].1).collect();
+        let period = params.calibration.phase_period;
+        let base_phase = (period > 1)
+            .then(|| panel.frequency().phase(series[s].start, period))
+            .flatten();
+        let phase_scale = base_phase
+            .and_then(|base| {
+                let phases: Vec<usize> = starts.iter().map(|&o| (base + o) % period).collect();
+                phase_profile(&errors, &phases, &error_weights, horizon, period)
+            })
+            .unwrap_or_default();
+        if let Some(base) = base_phase.filter(|_| !phase_scale.is_empty()) {
+            for (trajectory, &o) in errors.chunks_exact_mut(horizon).zip(&starts) {
+                for (j, e) in trajectory.iter_mut().enumerate() {
+                    *e /= phase_scale[(base + o + j) % period];
+                }
+            }
+        }
+        let cutoff_phase = base_phase.map_or(0, |base| (base + cutoffs[s]) % period);
         let adaptive_scale = adaptive_scale(&errors, &starts, horizon, &params.calibration);
         for e in &mut errors {
             *e *= adaptive_scale;
@@ -639,6 +680,8 @@ pub fn fit_global(
             relative,
             adaptive_scale,
             level_scaling,
+            phase_scale,
+            cutoff_phase,
         });
     }
     Ok(FittedGlobal {
@@ -851,7 +894,7 @@ fn recursive_points(
     let mut predicted = Vec::with_capacity(starts.len());
     for j in 0..horizon {
         x.clear();
-        for (state, &(series, o, _)) in states.iter().zip(starts) {
+        for (state, &(series, o, _)) in states.iter_mut().zip(starts) {
             known.clear();
             featurizer.push_future_known(series, o + j, &mut known);
             state.push_next_row(&known, &mut x)?;
@@ -1006,6 +1049,15 @@ impl FittedGlobal {
             } else {
                 known.scale.std * level.map_or(1.0, |l| l.factor(point))
             };
+            // Errors stored per phase are scaled back by the entry of the phase this step lands
+            // on (phases count from a common epoch, so a borrowed profile is read at this
+            // series' phase).
+            let phase = s
+                .phase_scale
+                .get((known.cutoff_phase + j) % s.phase_scale.len().max(1))
+                .copied()
+                .unwrap_or(1.0);
+            let unit = unit * phase;
             for (o, trajectory) in s.errors.chunks_exact(h).enumerate() {
                 let weight = s.error_weights.get(o).copied().unwrap_or(1.0);
                 out.push((trajectory[step] * widen * unit, weight));
@@ -1023,7 +1075,9 @@ impl FittedGlobal {
     }
 
     /// A forecast around `point` (from [`FittedGlobal::points`]) for series `index`, with the
-    /// conformal quantiles at `probabilities`. Without any calibration errors the quantiles equal
+    /// conformal quantiles at `probabilities`. The forecast is taken to start at the series'
+    /// cutoff, as backtests and published models forecast: step `j` reads the phase profile at
+    /// `cutoff + j`. Without any calibration errors the quantiles equal
     /// the point (and say nothing); callers can check [`FittedGlobal::is_calibrated`].
     pub fn forecast(
         &self,

@@ -57,6 +57,7 @@ fn params(members: Vec<LearnerParams>) -> GlobalParams {
             adapt: 0.05,
             level_power: true,
             refits: 1,
+            phase_period: 0,
         },
         seed: 3,
     }
@@ -523,4 +524,213 @@ fn refits_inside_the_span_forecast_later_origins_and_never_earlier_ones() {
     }
     // The final fit is the same either way.
     assert_eq!(one.members, two.members);
+}
+
+/// Two positive daily series whose noise is large on Thursdays (day `i` with `(i + 2) % 7 == 0`
+/// of a start on Saturday 2022-01-01: phase 0, the epoch's weekday) and small on other days.
+fn noisy_weekday(n: usize) -> Panel {
+    daily_panel(n, |i, temp| {
+        let u = (i as f64 * 0.618_033_988_75).fract() * 2.0 - 1.0;
+        let size = if (i + 2) % 7 == 0 { 60.0 } else { 3.0 };
+        0.5 * temp + size * u
+    })
+}
+
+fn phase_model(data: &Panel, period: usize) -> FittedGlobal {
+    let mut p = params(vec![linear()]);
+    p.calibration.phase_period = period;
+    p.calibration.span = 280;
+    p.calibration.max_origins = 273;
+    p.calibration.adapt = 0.0;
+    fit_global(&p, &featurizer(data), data, &[595, 595]).unwrap()
+}
+
+#[test]
+fn a_phase_profile_recovers_how_error_size_varies_over_the_cycle() {
+    // Errors of size 1 at phases 0..3 and 3 at phase 3, in trajectories of 2 steps whose origins
+    // cover every phase; step 2's errors are twice step 1's, which the profile must not read as
+    // a phase effect.
+    let period = 4;
+    let (mut errors, mut phases) = (Vec::new(), Vec::new());
+    for r in 0..200 {
+        let phase = r % period;
+        let sign = if (r / period) % 2 == 0 { 1.0 } else { -1.0 };
+        for j in 0..2 {
+            let size = if (phase + j) % period == 3 { 3.0 } else { 1.0 };
+            errors.push(sign * size * (j + 1) as f64);
+        }
+        phases.push(phase);
+    }
+    let profile = phase_profile(&errors, &phases, &[], 2, period).unwrap();
+    // Relative sizes 1 : 1 : 1 : 3, with mean 1.
+    let expected = [2.0 / 3.0, 2.0 / 3.0, 2.0 / 3.0, 2.0];
+    for (p, e) in profile.iter().zip(expected) {
+        assert!((p - e).abs() < 1e-9, "{profile:?}");
+    }
+    // Too few errors per phase, or none positive: no profile.
+    assert!(phase_profile(&errors[..20], &phases[..10], &[], 2, period).is_none());
+    assert!(phase_profile(&vec![0.0; 400], &phases, &[], 2, period).is_none());
+    assert!(phase_profile(&errors, &phases, &[], 2, 1).is_none());
+    // A phase with no error at all is floored, not zero.
+    let quiet: Vec<f64> = errors
+        .iter()
+        .enumerate()
+        .map(|(i, &e)| {
+            if (phases[i / 2] + i % 2) % period == 1 {
+                0.0
+            } else {
+                e
+            }
+        })
+        .collect();
+    let floored = phase_profile(&quiet, &phases, &[], 2, period).unwrap();
+    assert_eq!(floored[1], phase::MIN_PHASE_SCALE);
+}
+
+#[test]
+fn a_noisy_weekday_gets_a_wide_band_and_the_quiet_days_narrow_ones() {
+    let data = noisy_weekday(600);
+    let profiled = phase_model(&data, 7);
+    let pooled = phase_model(&data, 0);
+    let series = &profiled.series[0];
+    assert_eq!(series.phase_scale.len(), 7);
+    assert!(pooled.series[0].phase_scale.is_empty());
+    // The forecast from 595 starts on day 595 of a series starting on a Saturday (2022-01-01,
+    // two days after the epoch's Thursday): phase (2 + 595) % 7 = 2, and the noisy days are
+    // those with (i + 2) % 7 == 0, i.e. phase 0, reached at step 5.
+    assert_eq!(series.cutoff_phase, 2);
+    let noisy = series.phase_scale[0];
+    // The noisy day's errors also spill into the next days through lags and rolling windows, so
+    // the other entries are not all equal; none comes near the noisy day's.
+    assert!(
+        series.phase_scale[1..].iter().all(|&q| noisy > 1.7 * q),
+        "{:?}",
+        series.phase_scale
+    );
+    let band = |model: &FittedGlobal| {
+        let input = ForecastInput {
+            index: 0,
+            series: &data.series()[0],
+            origin: 595,
+        };
+        let point = model.points(&[input], 7).unwrap().remove(0);
+        let forecast = model.forecast(0, point, &[0.1, 0.9]).unwrap();
+        (0..7)
+            .map(|j| forecast.quantile(0.9).unwrap()[j] - forecast.quantile(0.1).unwrap()[j])
+            .collect::<Vec<f64>>()
+    };
+    let widths = band(&profiled);
+    let quiet = [0, 1, 2, 3, 4, 6];
+    for j in quiet {
+        assert!(widths[5] > 1.8 * widths[j], "{widths:?}");
+    }
+    // Pooled over origins at every weekday, each step's band mixes the noisy day in: about the
+    // same width at every step, too narrow for the noisy day and too wide for the others.
+    let flat = band(&pooled);
+    for j in quiet {
+        assert!(flat[5] < 1.5 * flat[j], "{flat:?}");
+    }
+    assert!(widths[5] > 2.0 * flat[5], "{widths:?} against {flat:?}");
+    let mean = |w: &[f64]| quiet.iter().map(|&j| w[j]).sum::<f64>() / quiet.len() as f64;
+    assert!(mean(&widths) < mean(&flat), "{widths:?} against {flat:?}");
+    // The profile is stored: a model read back gives the same bands.
+    let back: FittedGlobal =
+        serde_json::from_str(&serde_json::to_string(&profiled).unwrap()).unwrap();
+    assert_eq!(band(&back), widths);
+}
+
+/// Candidate layouts for `data`: the daily defaults, and the same with the future-known column
+/// averaged over the last week.
+fn layouts(data: &Panel) -> Vec<Featurizer> {
+    let plain = FeatureSpec::default_for(Frequency::Days(1), &[7]);
+    let windowed = FeatureSpec {
+        known_windows: vec![7],
+        ..plain.clone()
+    };
+    [plain, windowed]
+        .into_iter()
+        .map(|spec| Featurizer::for_panel(spec, data, None).unwrap())
+        .collect()
+}
+
+/// A deterministic pseudo-random sequence in [0, 1) (xorshift), for data without hidden structure.
+fn uniforms(seed: u64, n: usize) -> Vec<f64> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 11) as f64 / (1u64 << 53) as f64
+        })
+        .collect()
+}
+
+/// Two daily series with a random future-known `temp`, whose target is `effect(temp, i)` on top of
+/// a level, a weekly pattern and independent noise.
+fn temp_panel(effect: impl Fn(&[f64], usize) -> f64) -> Panel {
+    let start = TimePoint::date(NaiveDate::from_ymd_opt(2022, 1, 1).unwrap());
+    let series = (0..2)
+        .map(|s| {
+            let temp: Vec<f64> = uniforms(1 + s as u64, 400)
+                .iter()
+                .map(|u| 30.0 * u)
+                .collect();
+            let noise = uniforms(10 + s as u64, 400);
+            Series {
+                id: format!("s{s}"),
+                start,
+                target: (0..400)
+                    .map(|i| {
+                        100.0 * (s + 1) as f64
+                            + 10.0 * (i % 7) as f64
+                            + effect(&temp, i)
+                            + 4.0 * noise[i]
+                    })
+                    .collect(),
+                exogenous: vec![temp],
+            }
+        })
+        .collect();
+    let exogenous = vec![ExogenousSpec {
+        name: "temp".into(),
+        role: ExogenousRole::FutureKnown,
+    }];
+    Panel::new(Frequency::Days(1), exogenous, series).unwrap()
+}
+
+#[test]
+fn a_window_over_a_future_known_column_lets_a_global_model_follow_the_weeks_weather() {
+    // Demand that follows the week's mean temperature: only the windowed layout sees it, and a
+    // model fitted with it forecasts the unseen 100 days better.
+    let weekly = temp_panel(|temp, i| {
+        let from = i.saturating_sub(6);
+        8.0 * temp[from..=i].iter().sum::<f64>() / (i - from + 1) as f64
+    });
+    let p = params(vec![linear()]);
+    let error = |featurizer: &Featurizer, data: &Panel| {
+        let model = fit_global(&p, featurizer, data, &[300, 300]).unwrap();
+        let mut total = 0.0;
+        for (index, series) in data.series().iter().enumerate() {
+            for origin in (300..393).step_by(7) {
+                let input = ForecastInput {
+                    index,
+                    series,
+                    origin,
+                };
+                let point = model.points(&[input], 7).unwrap().remove(0);
+                for (z, y) in point.iter().zip(&series.target[origin..origin + 7]) {
+                    total += (z - y).abs();
+                }
+            }
+        }
+        total
+    };
+    let [plain, windowed] = <[Featurizer; 2]>::try_from(layouts(&weekly)).unwrap();
+    let (without, with) = (error(&plain, &weekly), error(&windowed, &weekly));
+    assert!(with < 0.6 * without, "{with} against {without}");
+    // Demand the temperature does not move: the window neither helps nor does much harm.
+    let unmoved = temp_panel(|_, _| 0.0);
+    let (without, with) = (error(&plain, &unmoved), error(&windowed, &unmoved));
+    assert!(with < 1.1 * without, "{with} against {without}");
 }

@@ -33,6 +33,7 @@ fn fitted(panel: &Panel) -> FittedGlobal {
             adapt: 0.05,
             level_power: true,
             refits: 1,
+            phase_period: 0,
         },
         seed: 1,
     };
