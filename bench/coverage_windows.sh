@@ -13,8 +13,8 @@
 #   --threads   worker threads (default: all cores)
 #
 # A benchmark, not a test: it prints figures and checks nothing. Each window is a fresh fit, so
-# time grows with the window count (auto on two cores: 264 s for 40 windows of the electricity
-# data, 124 s for 40 of bikeshare, 862 s for 24 of Chicago). Results are kept in
+# time grows with the window count (auto on two cores, code of 2026-11-28: 264 s for 40 windows
+# of the electricity data, 124 s for 40 of bikeshare, 862 s for 24 of Chicago). Results are kept in
 # var/bench/coverage/<dataset>-<windows>[-step<n>][-<model>]/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
