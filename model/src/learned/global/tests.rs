@@ -13,17 +13,30 @@ pub(crate) fn panel(n: usize) -> Panel {
 /// Two daily series at levels 100 and 200 with a weekly pattern and a future-known `temp`;
 /// `extra(i, temp)` adds the rest of step `i`'s value.
 fn daily_panel(n: usize, extra: impl Fn(usize, f64) -> f64) -> Panel {
+    temp_series_panel(
+        |s| (0..n).map(|i| ((i * 13 + s * 5) % 17) as f64).collect(),
+        |s, temp| {
+            (0..n)
+                .map(|i| 100.0 * (s + 1) as f64 + 10.0 * (i % 7) as f64 + extra(i, temp[i]))
+                .collect()
+        },
+    )
+}
+
+/// Two daily series from 2022-01-01 with one future-known column `temp`: series `s` has the
+/// column `temp(s)` and the target `target(s, &temp(s))`.
+fn temp_series_panel(
+    temp: impl Fn(usize) -> Vec<f64>,
+    target: impl Fn(usize, &[f64]) -> Vec<f64>,
+) -> Panel {
     let start = TimePoint::date(NaiveDate::from_ymd_opt(2022, 1, 1).unwrap());
     let series = (0..2)
         .map(|s| {
-            let temp: Vec<f64> = (0..n).map(|i| ((i * 13 + s * 5) % 17) as f64).collect();
-            let target = (0..n)
-                .map(|i| 100.0 * (s + 1) as f64 + 10.0 * (i % 7) as f64 + extra(i, temp[i]))
-                .collect();
+            let temp = temp(s);
             Series {
                 id: format!("s{s}"),
                 start,
-                target,
+                target: target(s, &temp),
                 exogenous: vec![temp],
             }
         })
@@ -669,34 +682,25 @@ fn uniforms(seed: u64, n: usize) -> Vec<f64> {
 /// Two daily series with a random future-known `temp`, whose target is `effect(temp, i)` on top of
 /// a level, a weekly pattern and independent noise.
 fn temp_panel(effect: impl Fn(&[f64], usize) -> f64) -> Panel {
-    let start = TimePoint::date(NaiveDate::from_ymd_opt(2022, 1, 1).unwrap());
-    let series = (0..2)
-        .map(|s| {
-            let temp: Vec<f64> = uniforms(1 + s as u64, 400)
+    temp_series_panel(
+        |s| {
+            uniforms(1 + s as u64, 400)
                 .iter()
                 .map(|u| 30.0 * u)
-                .collect();
+                .collect()
+        },
+        |s, temp| {
             let noise = uniforms(10 + s as u64, 400);
-            Series {
-                id: format!("s{s}"),
-                start,
-                target: (0..400)
-                    .map(|i| {
-                        100.0 * (s + 1) as f64
-                            + 10.0 * (i % 7) as f64
-                            + effect(&temp, i)
-                            + 4.0 * noise[i]
-                    })
-                    .collect(),
-                exogenous: vec![temp],
-            }
-        })
-        .collect();
-    let exogenous = vec![ExogenousSpec {
-        name: "temp".into(),
-        role: ExogenousRole::FutureKnown,
-    }];
-    Panel::new(Frequency::Days(1), exogenous, series).unwrap()
+            (0..400)
+                .map(|i| {
+                    100.0 * (s + 1) as f64
+                        + 10.0 * (i % 7) as f64
+                        + effect(temp, i)
+                        + 4.0 * noise[i]
+                })
+                .collect()
+        },
+    )
 }
 
 #[test]
@@ -733,4 +737,25 @@ fn a_window_over_a_future_known_column_lets_a_global_model_follow_the_weeks_weat
     let unmoved = temp_panel(|_, _| 0.0);
     let (without, with) = (error(&plain, &unmoved), error(&windowed, &unmoved));
     assert!(with < 1.1 * without, "{with} against {without}");
+}
+
+#[test]
+fn combination_weights_find_the_blend_that_cancels_opposite_biases() {
+    // Member 0 forecasts 3 too high and member 1 forecasts 1 too low at every step: the blend
+    // 0.25 / 0.75 has no error at all, and a grid of tenths would stop at 0.2 or 0.3.
+    let horizon = 4;
+    let actual: Vec<f64> = (0..3 * horizon).map(|i| (i % 5) as f64).collect();
+    let member_paths = vec![
+        actual.iter().map(|y| y + 3.0).collect::<Vec<f64>>(),
+        actual.iter().map(|y| y - 1.0).collect(),
+    ];
+    let rows = [0, 1, 2];
+    let mae: Vec<f64> = (0..2)
+        .map(|m| mean_abs_error(&rows, &member_paths, m, &actual, horizon, &[]))
+        .collect();
+    assert_eq!(mae, vec![3.0, 1.0]);
+    let weights = choose_weights(&rows, &member_paths, &actual, horizon, &mae);
+    assert_eq!(weights, vec![0.25, 0.75]);
+    let blended = mean_abs_error(&rows, &member_paths, 0, &actual, horizon, &weights);
+    assert!(blended < 1e-12, "{blended}");
 }
