@@ -57,7 +57,8 @@ fn featurizer(panel: &Panel) -> Featurizer {
     .unwrap()
 }
 
-fn params(members: Vec<LearnerParams>) -> GlobalParams {
+/// A global model of `members` calibrated for a horizon of 7 over 70 steps, one fit.
+pub(crate) fn params(members: Vec<LearnerParams>) -> GlobalParams {
     GlobalParams {
         members,
         horizon: 7,

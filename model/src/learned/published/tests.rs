@@ -3,7 +3,7 @@ use chrono::NaiveDate;
 use super::*;
 use crate::features::FeatureSpec;
 use crate::learned::gbm::GbmParams;
-use crate::learned::global::tests::panel;
+use crate::learned::global::tests::{panel, params};
 use crate::learned::global::{CalibrationSpec, GlobalParams, LearnerParams, fit_global};
 use crate::learned::linear::LinearParams;
 use crate::panel::ExogenousSpec;
@@ -15,27 +15,20 @@ fn fitted(panel: &Panel) -> FittedGlobal {
         None,
     )
     .unwrap();
+    let base = params(vec![
+        LearnerParams::Linear(LinearParams::default()),
+        LearnerParams::Gbm(GbmParams {
+            n_trees: 20,
+            ..GbmParams::default()
+        }),
+    ]);
     let params = GlobalParams {
-        members: vec![
-            LearnerParams::Linear(LinearParams::default()),
-            LearnerParams::Gbm(GbmParams {
-                n_trees: 20,
-                ..GbmParams::default()
-            }),
-        ],
-        horizon: 7,
         calibration: CalibrationSpec {
-            span: 70,
             max_origins: 40,
-            half_life: 21,
-            relative: true,
-            cross_fit: true,
-            adapt: 0.05,
-            level_power: true,
-            refits: 1,
-            phase_period: 0,
+            ..base.calibration
         },
         seed: 1,
+        ..base
     };
     let cutoffs: Vec<usize> = panel.series().iter().map(Series::len).collect();
     fit_global(&params, &featurizer, panel, &cutoffs).unwrap()
