@@ -312,7 +312,7 @@ fn learned_windows(
             let mut out = Vec::with_capacity(inputs.len());
             for (input, point) in inputs.iter().zip(points) {
                 let forecast = fitted
-                    .forecast(input.index, point, &PROTOCOL_QUANTILES)
+                    .forecast(input, point, &PROTOCOL_QUANTILES)
                     .map_err(fail)?;
                 let s = input.series;
                 let history = &s.target[..input.origin];

@@ -392,6 +392,20 @@ impl PublishedGlobal {
                     self.model.series[s].id
                 ));
             }
+            if let Some(profile) = &self.model.series[s].condition {
+                let future_known = exogenous
+                    .get(profile.column)
+                    .is_some_and(|e| e.role == ExogenousRole::FutureKnown);
+                if !future_known
+                    || profile.scale.len() != profile.edges.len() + 1
+                    || profile.scale.iter().any(|q| !(q.is_finite() && *q > 0.0))
+                {
+                    return bad(format!(
+                        "the condition profile of series {:?} does not fit its columns",
+                        self.model.series[s].id
+                    ));
+                }
+            }
         }
         Ok(())
     }
@@ -510,16 +524,29 @@ impl PublishedGlobal {
         given: &FutureValues,
     ) -> Result<(Vec<f64>, Vec<String>), ModelError> {
         let (series, notes) = self.input(index, horizon, given)?;
-        let origin = series.target.len();
-        let mut points = self.model.points(
-            &[ForecastInput {
-                index,
-                series: &series,
-                origin,
-            }],
-            horizon,
-        )?;
-        Ok((points.pop().unwrap_or_default(), notes))
+        let point = self.points_of(index, &series, horizon)?;
+        Ok((point, notes))
+    }
+
+    /// The point forecast of `series` (an [`input`](Self::input)) from its end.
+    fn points_of(
+        &self,
+        index: usize,
+        series: &Series,
+        horizon: usize,
+    ) -> Result<Vec<f64>, ModelError> {
+        let mut points = self
+            .model
+            .points(&[self.forecast_input(index, series)], horizon)?;
+        Ok(points.pop().unwrap_or_default())
+    }
+
+    fn forecast_input<'a>(&self, index: usize, series: &'a Series) -> ForecastInput<'a> {
+        ForecastInput {
+            index,
+            series,
+            origin: series.target.len(),
+        }
     }
 
     /// The forecast of series `index` with quantiles at `probabilities`.
@@ -530,8 +557,11 @@ impl PublishedGlobal {
         probabilities: &[f64],
         given: &FutureValues,
     ) -> Result<PublishedForecast, ModelError> {
-        let (point, notes) = self.points(index, horizon, given)?;
-        let forecast = self.model.forecast(index, point, probabilities)?;
+        let (series, notes) = self.input(index, horizon, given)?;
+        let point = self.points_of(index, &series, horizon)?;
+        let forecast =
+            self.model
+                .forecast(&self.forecast_input(index, &series), point, probabilities)?;
         Ok(PublishedForecast { forecast, notes })
     }
 
@@ -544,8 +574,10 @@ impl PublishedGlobal {
         seed: u64,
         given: &FutureValues,
     ) -> Result<SamplePaths, ModelError> {
-        let (point, _) = self.points(index, horizon, given)?;
-        self.model.sample_paths(index, &point, n_paths, seed)
+        let (series, _) = self.input(index, horizon, given)?;
+        let point = self.points_of(index, &series, horizon)?;
+        self.model
+            .sample_paths(&self.forecast_input(index, &series), &point, n_paths, seed)
     }
 }
 

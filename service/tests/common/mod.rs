@@ -122,6 +122,7 @@ pub fn publish_learned(registry: &Registry, promote: bool) -> String {
         level_power: true,
         refits: 1,
         phase_period: 0,
+        condition: false,
     };
     let fitted = fit_global(&params, &featurizer, &panel, &[days, days]).unwrap();
     let published = PublishedGlobal::new(fitted, &panel).unwrap();

@@ -72,6 +72,7 @@ pub(crate) fn params(members: Vec<LearnerParams>) -> GlobalParams {
             level_power: true,
             refits: 1,
             phase_period: 0,
+            condition: false,
         },
         seed: 3,
     }
@@ -100,10 +101,10 @@ fn forecasts(model: &FittedGlobal, panel: &Panel, cutoff: usize) -> Vec<Forecast
         })
         .collect();
     let points = model.points(&inputs, 7).unwrap();
-    points
-        .into_iter()
-        .enumerate()
-        .map(|(i, p)| model.forecast(i, p, &[0.1, 0.5, 0.9]).unwrap())
+    inputs
+        .iter()
+        .zip(points)
+        .map(|(input, p)| model.forecast(input, p, &[0.1, 0.5, 0.9]).unwrap())
         .collect()
 }
 
@@ -301,8 +302,8 @@ fn sample_paths_have_the_intervals_marginal_quantiles() {
         origin: 393,
     };
     let point = model.points(&[input], 7).unwrap().remove(0);
-    let forecast = model.forecast(0, point.clone(), &[0.1, 0.9]).unwrap();
-    let paths = model.sample_paths(0, &point, 20_000, 7).unwrap();
+    let forecast = model.forecast(&input, point.clone(), &[0.1, 0.9]).unwrap();
+    let paths = model.sample_paths(&input, &point, 20_000, 7).unwrap();
     for (p, values) in &forecast.quantiles {
         let from_paths = paths.quantile(*p);
         for (j, (a, b)) in values.iter().zip(&from_paths).enumerate() {
@@ -313,7 +314,10 @@ fn sample_paths_have_the_intervals_marginal_quantiles() {
             );
         }
     }
-    assert_eq!(paths, model.sample_paths(0, &point, 20_000, 7).unwrap());
+    assert_eq!(
+        paths,
+        model.sample_paths(&input, &point, 20_000, 7).unwrap()
+    );
 }
 
 #[test]
@@ -353,8 +357,14 @@ fn bad_inputs_are_errors_not_panics() {
     // Too little data for any training row.
     assert!(fit_global(&params(vec![linear()]), &f, &data, &[5, 5]).is_err());
     let model = fit_global(&params(vec![linear()]), &f, &data, &[190, 190]).unwrap();
-    assert!(model.forecast(9, vec![1.0], &[0.5]).is_err());
-    assert!(model.forecast(0, vec![1.0], &[1.5]).is_err());
+    let input = |index| ForecastInput {
+        index,
+        series: &data.series()[0],
+        origin: 190,
+    };
+    assert!(model.forecast(&input(9), vec![1.0], &[0.5]).is_err());
+    assert!(model.forecast(&input(0), vec![1.0], &[1.5]).is_err());
+    assert!(model.sample_paths(&input(9), &[1.0], 10, 1).is_err());
 }
 
 #[test]
@@ -430,7 +440,7 @@ fn count_band(model: &FittedGlobal, data: &Panel, index: usize) -> (Vec<f64>, Ve
         origin: 595,
     };
     let point = model.points(&[input], 7).unwrap().remove(0);
-    let forecast = model.forecast(index, point.clone(), &[0.1, 0.9]).unwrap();
+    let forecast = model.forecast(&input, point.clone(), &[0.1, 0.9]).unwrap();
     let widths = (0..7)
         .map(|j| forecast.quantile(0.9).unwrap()[j] - forecast.quantile(0.1).unwrap()[j])
         .collect();
@@ -628,7 +638,7 @@ fn a_noisy_weekday_gets_a_wide_band_and_the_quiet_days_narrow_ones() {
             origin: 595,
         };
         let point = model.points(&[input], 7).unwrap().remove(0);
-        let forecast = model.forecast(0, point, &[0.1, 0.9]).unwrap();
+        let forecast = model.forecast(&input, point, &[0.1, 0.9]).unwrap();
         (0..7)
             .map(|j| forecast.quantile(0.9).unwrap()[j] - forecast.quantile(0.1).unwrap()[j])
             .collect::<Vec<f64>>()
@@ -759,4 +769,95 @@ fn combination_weights_find_the_blend_that_cancels_opposite_biases() {
     assert_eq!(weights, vec![0.25, 0.75]);
     let blended = mean_abs_error(&rows, &member_paths, 0, &actual, horizon, &weights);
     assert!(blended < 1e-12, "{blended}");
+}
+
+/// Two positive daily series, `temp` effect plus noise that is large on days whose `temp` is 12
+/// or more (five of its seventeen values) and small on the others. No weekly pattern: lags would
+/// carry a hot day's noise into the next week's forecasts.
+fn noisy_when_hot(n: usize) -> Panel {
+    temp_series_panel(
+        |s| (0..n).map(|i| ((i * 13 + s * 5) % 17) as f64).collect(),
+        |s, temp| {
+            (0..n)
+                .map(|i| {
+                    let u = (i as f64 * 0.618_033_988_75).fract() * 2.0 - 1.0;
+                    let size = if temp[i] >= 12.0 { 12.0 } else { 2.0 };
+                    100.0 * (s + 1) as f64 + 2.0 * temp[i] + size * u
+                })
+                .collect()
+        },
+    )
+}
+
+/// The 80% band widths of series 0's forecast from 595, and the temp of each step.
+fn band_and_temp(model: &FittedGlobal, data: &Panel) -> (Vec<f64>, Vec<f64>) {
+    let input = ForecastInput {
+        index: 0,
+        series: &data.series()[0],
+        origin: 595,
+    };
+    let point = model.points(&[input], 7).unwrap().remove(0);
+    let forecast = model.forecast(&input, point, &[0.1, 0.9]).unwrap();
+    let widths = (0..7)
+        .map(|j| forecast.quantile(0.9).unwrap()[j] - forecast.quantile(0.1).unwrap()[j])
+        .collect();
+    (widths, data.series()[0].exogenous[0][595..602].to_vec())
+}
+
+#[test]
+fn a_condition_profile_widens_the_band_of_steps_whose_future_value_brought_large_errors() {
+    let data = noisy_when_hot(610);
+    let fit = |condition| {
+        let mut p = params(vec![linear()]);
+        p.calibration.condition = condition;
+        p.calibration.span = 280;
+        p.calibration.max_origins = 273;
+        p.calibration.adapt = 0.0;
+        fit_global(&p, &featurizer(&data), &data, &[595, 595]).unwrap()
+    };
+    let (plain, profiled) = (fit(false), fit(true));
+    assert!(plain.series.iter().all(|s| s.condition.is_none()));
+    let profile = profiled.series[0].condition.as_ref().unwrap();
+    assert_eq!(profile.column, 0);
+    assert!(
+        profile.factor(16.0) > 2.0 * profile.factor(8.0),
+        "{profile:?}"
+    );
+
+    let (widths, temp) = band_and_temp(&profiled, &data);
+    // Mild steps away from the coldest values, whose forecasts a line fitted to such
+    // uneven noise also misses more often.
+    let hot: Vec<usize> = (0..7).filter(|&j| temp[j] >= 12.0).collect();
+    let mild: Vec<usize> = (0..7).filter(|&j| (2.0..12.0).contains(&temp[j])).collect();
+    assert!(!hot.is_empty() && !mild.is_empty(), "{temp:?}");
+    for &h in &hot {
+        for &m in &mild {
+            assert!(widths[h] > 1.5 * widths[m], "{widths:?} at temp {temp:?}");
+        }
+    }
+    // Without the profile every step gets the pooled spread: no such gap.
+    let (widths, _) = band_and_temp(&plain, &data);
+    for &h in &hot {
+        for &m in &mild {
+            assert!(widths[h] < 1.2 * widths[m], "{widths:?} at temp {temp:?}");
+        }
+    }
+
+    // A forecast reads the condition from the future values it is given: the same steps with
+    // every temp made mild get the mild band.
+    let mut cooled = data.series()[0].clone();
+    for t in &mut cooled.exogenous[0][595..] {
+        *t = 5.0;
+    }
+    let input = ForecastInput {
+        index: 0,
+        series: &cooled,
+        origin: 595,
+    };
+    let point = profiled.points(&[input], 7).unwrap().remove(0);
+    let forecast = profiled.forecast(&input, point, &[0.1, 0.9]).unwrap();
+    for &h in &hot {
+        let width = forecast.quantile(0.9).unwrap()[h] - forecast.quantile(0.1).unwrap()[h];
+        assert!(width < 0.5 * widths[h], "step {h}: {width}");
+    }
 }

@@ -4,7 +4,9 @@ use super::*;
 use crate::features::FeatureSpec;
 use crate::learned::gbm::GbmParams;
 use crate::learned::global::tests::{panel, params};
-use crate::learned::global::{CalibrationSpec, GlobalParams, LearnerParams, fit_global};
+use crate::learned::global::{
+    CalibrationSpec, ConditionProfile, GlobalParams, LearnerParams, fit_global,
+};
 use crate::learned::linear::LinearParams;
 use crate::panel::ExogenousSpec;
 
@@ -172,4 +174,81 @@ fn a_published_model_survives_json_with_undefined_values() {
     let (a, _) = published.points(1, 7, &FutureValues::new()).unwrap();
     let (b, _) = back.points(1, 7, &FutureValues::new()).unwrap();
     assert_eq!(a, b);
+}
+
+#[test]
+fn a_served_band_reads_the_condition_profile_at_the_given_future_values() {
+    let full = panel(300);
+    let seen = panel(280);
+    let mut model = fitted(&seen);
+    for s in &mut model.series {
+        s.condition = Some(ConditionProfile {
+            column: 0,
+            edges: vec![8.0],
+            scale: vec![0.5, 2.0],
+        });
+    }
+    let published = PublishedGlobal::new(model, &seen).unwrap();
+    published.check().unwrap();
+    let served = published
+        .forecast(0, 7, &[0.1, 0.9], &given(&full, 0, 280, 7))
+        .unwrap()
+        .forecast;
+    let input = ForecastInput {
+        index: 0,
+        series: &full.series()[0],
+        origin: 280,
+    };
+    let point = published.model.points(&[input], 7).unwrap().remove(0);
+    assert_eq!(
+        served,
+        published
+            .model
+            .forecast(&input, point, &[0.1, 0.9])
+            .unwrap()
+    );
+    // Relative errors scale with the point, so the band relative to the point is four times as
+    // wide at every step when every given temp falls in the upper bin.
+    let relative_widths = |temp: f64| {
+        let given = FutureValues::from([("temp".to_owned(), vec![temp; 7])]);
+        let f = published
+            .forecast(0, 7, &[0.1, 0.9], &given)
+            .unwrap()
+            .forecast;
+        let (low, high) = (f.quantile(0.1).unwrap(), f.quantile(0.9).unwrap());
+        (0..7)
+            .map(|j| (high[j] - low[j]) / f.point[j])
+            .collect::<Vec<f64>>()
+    };
+    let (cold, hot) = (relative_widths(0.0), relative_widths(16.0));
+    for j in 0..7 {
+        assert!(cold[j] > 0.0);
+        assert!(
+            (hot[j] / cold[j] - 4.0).abs() < 1e-9,
+            "step {j}: {hot:?} {cold:?}"
+        );
+    }
+}
+
+#[test]
+fn a_condition_profile_that_does_not_fit_the_columns_is_refused() {
+    let seen = panel(280);
+    let published = PublishedGlobal::new(fitted(&seen), &seen).unwrap();
+    for (column, edges, scale) in [
+        (1, vec![8.0], vec![0.5, 2.0]),
+        (0, vec![8.0], vec![0.5]),
+        (0, vec![8.0], vec![0.5, f64::NAN]),
+    ] {
+        let mut bad = published.clone();
+        bad.model.series[1].condition = Some(ConditionProfile {
+            column,
+            edges,
+            scale,
+        });
+        let message = bad.check().unwrap_err().to_string();
+        assert!(
+            message.contains("condition profile of series \"s1\""),
+            "{message}"
+        );
+    }
 }
