@@ -631,18 +631,7 @@ fn a_noisy_weekday_gets_a_wide_band_and_the_quiet_days_narrow_ones() {
         "{:?}",
         series.phase_scale
     );
-    let band = |model: &FittedGlobal| {
-        let input = ForecastInput {
-            index: 0,
-            series: &data.series()[0],
-            origin: 595,
-        };
-        let point = model.points(&[input], 7).unwrap().remove(0);
-        let forecast = model.forecast(&input, point, &[0.1, 0.9]).unwrap();
-        (0..7)
-            .map(|j| forecast.quantile(0.9).unwrap()[j] - forecast.quantile(0.1).unwrap()[j])
-            .collect::<Vec<f64>>()
-    };
+    let band = |model: &FittedGlobal| count_band(model, &data, 0).1;
     let widths = band(&profiled);
     let quiet = [0, 1, 2, 3, 4, 6];
     for j in quiet {
@@ -791,16 +780,7 @@ fn noisy_when_hot(n: usize) -> Panel {
 
 /// The 80% band widths of series 0's forecast from 595, and the temp of each step.
 fn band_and_temp(model: &FittedGlobal, data: &Panel) -> (Vec<f64>, Vec<f64>) {
-    let input = ForecastInput {
-        index: 0,
-        series: &data.series()[0],
-        origin: 595,
-    };
-    let point = model.points(&[input], 7).unwrap().remove(0);
-    let forecast = model.forecast(&input, point, &[0.1, 0.9]).unwrap();
-    let widths = (0..7)
-        .map(|j| forecast.quantile(0.9).unwrap()[j] - forecast.quantile(0.1).unwrap()[j])
-        .collect();
+    let (_, widths) = count_band(model, data, 0);
     (widths, data.series()[0].exogenous[0][595..602].to_vec())
 }
 
