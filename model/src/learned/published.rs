@@ -450,14 +450,14 @@ impl PublishedGlobal {
         Ok(())
     }
 
-    /// Series `index`'s tail extended by `horizon` steps of future-known values (given ones
-    /// first, then the climatology), and notes on what came from the climatology.
+    /// Series `index`'s [`Input`] for `horizon` steps (given future values first, then the
+    /// climatology).
     fn input(
         &self,
         index: usize,
         horizon: usize,
         given: &FutureValues,
-    ) -> Result<(Series, Vec<String>), ModelError> {
+    ) -> Result<Input, ModelError> {
         let tail = self.tails.get(index).ok_or_else(|| {
             ModelError::Unsupported(format!("no series {index} in the published model"))
         })?;
@@ -469,8 +469,11 @@ impl PublishedGlobal {
         let mut exogenous = tail.exogenous.clone();
         // From which step on each column came from the climatology (none: all given).
         let mut from_climatology: Vec<(usize, &str)> = Vec::new();
+        // The same as (exogenous column, first filled step), for the condition profiles.
+        let mut filled: Vec<(usize, usize)> = Vec::new();
         let mut c = 0;
-        for (spec, column) in self.model.featurizer.exogenous().iter().zip(&mut exogenous) {
+        let specs = self.model.featurizer.exogenous().iter();
+        for (e, (spec, column)) in specs.zip(&mut exogenous).enumerate() {
             if spec.role != ExogenousRole::FutureKnown {
                 continue;
             }
@@ -482,6 +485,7 @@ impl PublishedGlobal {
             }
             if values.len() < horizon {
                 from_climatology.push((values.len(), &spec.name));
+                filled.push((e, values.len()));
             }
             c += 1;
         }
@@ -513,7 +517,11 @@ impl PublishedGlobal {
             target: tail.target.clone(),
             exogenous,
         };
-        Ok((series, notes))
+        Ok(Input {
+            series,
+            notes,
+            filled,
+        })
     }
 
     /// Point forecasts of `horizon` steps from the end of series `index`, and the notes.
@@ -523,7 +531,7 @@ impl PublishedGlobal {
         horizon: usize,
         given: &FutureValues,
     ) -> Result<(Vec<f64>, Vec<String>), ModelError> {
-        let (series, notes) = self.input(index, horizon, given)?;
+        let Input { series, notes, .. } = self.input(index, horizon, given)?;
         let point = self.points_of(index, &series, horizon)?;
         Ok((point, notes))
     }
@@ -557,12 +565,16 @@ impl PublishedGlobal {
         probabilities: &[f64],
         given: &FutureValues,
     ) -> Result<PublishedForecast, ModelError> {
-        let (series, notes) = self.input(index, horizon, given)?;
-        let point = self.points_of(index, &series, horizon)?;
+        let input = self.input(index, horizon, given)?;
+        let point = self.points_of(index, &input.series, horizon)?;
+        let known = input.without_filled();
         let forecast =
             self.model
-                .forecast(&self.forecast_input(index, &series), point, probabilities)?;
-        Ok(PublishedForecast { forecast, notes })
+                .forecast(&self.forecast_input(index, &known), point, probabilities)?;
+        Ok(PublishedForecast {
+            forecast,
+            notes: input.notes,
+        })
     }
 
     /// `n_paths` joint sample paths of series `index` (see [`FittedGlobal::sample_paths`]).
@@ -574,10 +586,40 @@ impl PublishedGlobal {
         seed: u64,
         given: &FutureValues,
     ) -> Result<SamplePaths, ModelError> {
-        let (series, _) = self.input(index, horizon, given)?;
-        let point = self.points_of(index, &series, horizon)?;
+        let input = self.input(index, horizon, given)?;
+        let point = self.points_of(index, &input.series, horizon)?;
+        let known = input.without_filled();
         self.model
-            .sample_paths(&self.forecast_input(index, &series), &point, n_paths, seed)
+            .sample_paths(&self.forecast_input(index, &known), &point, n_paths, seed)
+    }
+}
+
+/// A series ready to forecast from its end: its tail with the future-known columns extended over
+/// the horizon, from the caller's values or else the climatology.
+struct Input {
+    series: Series,
+    /// What came from the climatology, in words for the caller.
+    notes: Vec<String>,
+    /// The same per exogenous column: its index and the first step filled.
+    filled: Vec<(usize, usize)>,
+}
+
+impl Input {
+    /// The series with the future values that came from the climatology made unknown (NaN): a
+    /// condition profile reads an unknown value at the mean size of all errors, where a
+    /// climatology mean (a weather situation of 1.4, say) would pick one bin's size as if that
+    /// weather were forecast.
+    fn without_filled(&self) -> Series {
+        let mut unknown = self.series.clone();
+        let origin = self.series.target.len();
+        for &(column, first) in &self.filled {
+            if let Some(values) = unknown.exogenous.get_mut(column) {
+                for v in values.iter_mut().skip(origin + first) {
+                    *v = f64::NAN;
+                }
+            }
+        }
+        unknown
     }
 }
 

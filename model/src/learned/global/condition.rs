@@ -9,7 +9,9 @@
 //! [`EDGE_PROBABILITIES`]), divides each error by its bin's mean size relative to all errors, and
 //! multiplies a forecast step's quantiles by the entry of the bin its own future value falls in.
 //! Values outside the calibration range take the end bins' entries: the profile does not
-//! extrapolate.
+//! extrapolate. An unknown value (NaN) takes 1, the mean size of all errors: a published model
+//! passes the steps whose future value it filled from the climatology as unknown, since a mean
+//! of past weather is no forecast of the weather and would pick one bin's size as if it were.
 //!
 //! Each series gets the column whose bins explain most of its errors' size: the largest gain in
 //! the Laplace log-likelihood of the errors with a scale per bin over one scale for all, kept only

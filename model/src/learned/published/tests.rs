@@ -231,6 +231,53 @@ fn a_served_band_reads_the_condition_profile_at_the_given_future_values() {
 }
 
 #[test]
+fn steps_whose_future_value_came_from_the_climatology_get_the_mean_error_size() {
+    let seen = panel(280);
+    let plain = fitted(&seen);
+    let mut profiled = plain.clone();
+    for s in &mut profiled.series {
+        s.condition = Some(ConditionProfile {
+            column: 0,
+            edges: vec![8.0],
+            scale: vec![0.5, 2.0],
+        });
+    }
+    let plain = PublishedGlobal::new(plain, &seen).unwrap();
+    let profiled = PublishedGlobal::new(profiled, &seen).unwrap();
+    // The first three steps' temp is given (hot), the other four come from the climatology.
+    let given = FutureValues::from([("temp".to_owned(), vec![16.0; 3])]);
+    let forecast = |model: &PublishedGlobal| {
+        let served = model.forecast(0, 7, &[0.1, 0.9], &given).unwrap();
+        assert!(served.notes[0].contains("steps 4-7"), "{:?}", served.notes);
+        served.forecast
+    };
+    let (with, without) = (forecast(&profiled), forecast(&plain));
+    assert_eq!(with.point, without.point);
+    let width = |f: &Forecast, j: usize| f.quantile(0.9).unwrap()[j] - f.quantile(0.1).unwrap()[j];
+    for j in 0..3 {
+        assert!(
+            (width(&with, j) / width(&without, j) - 2.0).abs() < 1e-9,
+            "step {j}"
+        );
+    }
+    // A climatology mean is not a forecast of the weather: no bin's size, the mean of all.
+    for j in 3..7 {
+        assert!(
+            (width(&with, j) - width(&without, j)).abs() < 1e-9,
+            "step {j}"
+        );
+    }
+    let paths = |model: &PublishedGlobal| model.sample_paths(0, 7, 200, 5, &given).unwrap();
+    let (with, without) = (paths(&profiled), paths(&plain));
+    for p in [0.1, 0.9] {
+        let (a, b) = (with.quantile(p), without.quantile(p));
+        for j in 3..7 {
+            assert!((a[j] - b[j]).abs() < 1e-9, "paths, step {j}");
+        }
+    }
+}
+
+#[test]
 fn a_condition_profile_that_does_not_fit_the_columns_is_refused() {
     let seen = panel(280);
     let published = PublishedGlobal::new(fitted(&seen), &seen).unwrap();
