@@ -176,11 +176,8 @@ fn a_published_model_survives_json_with_undefined_values() {
     assert_eq!(a, b);
 }
 
-#[test]
-fn a_served_band_reads_the_condition_profile_at_the_given_future_values() {
-    let full = panel(300);
-    let seen = panel(280);
-    let mut model = fitted(&seen);
+/// `model` with every series' errors sized by temp (column 0): half the mean below 8, twice above.
+fn with_temp_profile(mut model: FittedGlobal) -> FittedGlobal {
     for s in &mut model.series {
         s.condition = Some(ConditionProfile {
             column: 0,
@@ -188,6 +185,14 @@ fn a_served_band_reads_the_condition_profile_at_the_given_future_values() {
             scale: vec![0.5, 2.0],
         });
     }
+    model
+}
+
+#[test]
+fn a_served_band_reads_the_condition_profile_at_the_given_future_values() {
+    let full = panel(300);
+    let seen = panel(280);
+    let model = with_temp_profile(fitted(&seen));
     let published = PublishedGlobal::new(model, &seen).unwrap();
     published.check().unwrap();
     let served = published
@@ -234,14 +239,7 @@ fn a_served_band_reads_the_condition_profile_at_the_given_future_values() {
 fn steps_whose_future_value_came_from_the_climatology_get_the_mean_error_size() {
     let seen = panel(280);
     let plain = fitted(&seen);
-    let mut profiled = plain.clone();
-    for s in &mut profiled.series {
-        s.condition = Some(ConditionProfile {
-            column: 0,
-            edges: vec![8.0],
-            scale: vec![0.5, 2.0],
-        });
-    }
+    let profiled = with_temp_profile(plain.clone());
     let plain = PublishedGlobal::new(plain, &seen).unwrap();
     let profiled = PublishedGlobal::new(profiled, &seen).unwrap();
     // The first three steps' temp is given (hot), the other four come from the climatology.
