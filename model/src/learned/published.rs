@@ -467,13 +467,11 @@ impl PublishedGlobal {
             .map(|j| frequency.advance(tail.start, (origin + j) as i64))
             .collect();
         let mut exogenous = tail.exogenous.clone();
-        // From which step on each column came from the climatology (none: all given).
-        let mut from_climatology: Vec<(usize, &str)> = Vec::new();
-        // The same as (exogenous column, first filled step), for the condition profiles.
+        // Each exogenous column filled from the climatology and its first filled step.
         let mut filled: Vec<(usize, usize)> = Vec::new();
         let mut c = 0;
-        let specs = self.model.featurizer.exogenous().iter();
-        for (e, (spec, column)) in specs.zip(&mut exogenous).enumerate() {
+        let specs = self.model.featurizer.exogenous();
+        for (e, (spec, column)) in specs.iter().zip(&mut exogenous).enumerate() {
             if spec.role != ExogenousRole::FutureKnown {
                 continue;
             }
@@ -484,20 +482,19 @@ impl PublishedGlobal {
                 column.push(self.climatology.value(index, c, t));
             }
             if values.len() < horizon {
-                from_climatology.push((values.len(), &spec.name));
                 filled.push((e, values.len()));
             }
             c += 1;
         }
         let mut notes = Vec::new();
-        let mut firsts: Vec<usize> = from_climatology.iter().map(|&(f, _)| f).collect();
+        let mut firsts: Vec<usize> = filled.iter().map(|&(_, f)| f).collect();
         firsts.sort_unstable();
         firsts.dedup();
         for first in firsts {
-            let names: Vec<&str> = from_climatology
+            let names: Vec<&str> = filled
                 .iter()
-                .filter(|&&(f, _)| f == first)
-                .map(|&(_, n)| n)
+                .filter(|&&(_, f)| f == first)
+                .map(|&(e, _)| specs[e].name.as_str())
                 .collect();
             let steps = if first + 1 == horizon {
                 format!("step {horizon}")
@@ -567,14 +564,11 @@ impl PublishedGlobal {
     ) -> Result<PublishedForecast, ModelError> {
         let input = self.input(index, horizon, given)?;
         let point = self.points_of(index, &input.series, horizon)?;
-        let known = input.without_filled();
+        let (known, notes) = input.into_known();
         let forecast =
             self.model
                 .forecast(&self.forecast_input(index, &known), point, probabilities)?;
-        Ok(PublishedForecast {
-            forecast,
-            notes: input.notes,
-        })
+        Ok(PublishedForecast { forecast, notes })
     }
 
     /// `n_paths` joint sample paths of series `index` (see [`FittedGlobal::sample_paths`]).
@@ -588,7 +582,7 @@ impl PublishedGlobal {
     ) -> Result<SamplePaths, ModelError> {
         let input = self.input(index, horizon, given)?;
         let point = self.points_of(index, &input.series, horizon)?;
-        let known = input.without_filled();
+        let (known, _) = input.into_known();
         self.model
             .sample_paths(&self.forecast_input(index, &known), &point, n_paths, seed)
     }
@@ -600,26 +594,26 @@ struct Input {
     series: Series,
     /// What came from the climatology, in words for the caller.
     notes: Vec<String>,
-    /// The same per exogenous column: its index and the first step filled.
+    /// Each exogenous column filled from the climatology: its index and the first step filled.
     filled: Vec<(usize, usize)>,
 }
 
 impl Input {
-    /// The series with the future values that came from the climatology made unknown (NaN): a
-    /// condition profile reads an unknown value at the mean size of all errors, where a
-    /// climatology mean (a weather situation of 1.4, say) would pick one bin's size as if that
-    /// weather were forecast.
-    fn without_filled(&self) -> Series {
-        let mut unknown = self.series.clone();
-        let origin = self.series.target.len();
+    /// Once the points are made from it, the series with the future values that came from the
+    /// climatology made unknown (NaN), and the notes: a condition profile reads an unknown value
+    /// at the mean size of all errors, where a climatology mean (a weather situation of 1.4, say)
+    /// would pick one bin's size as if that weather were forecast.
+    fn into_known(self) -> (Series, Vec<String>) {
+        let mut series = self.series;
+        let origin = series.target.len();
         for &(column, first) in &self.filled {
-            if let Some(values) = unknown.exogenous.get_mut(column) {
+            if let Some(values) = series.exogenous.get_mut(column) {
                 for v in values.iter_mut().skip(origin + first) {
                     *v = f64::NAN;
                 }
             }
         }
-        unknown
+        (series, self.notes)
     }
 }
 
