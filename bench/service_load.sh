@@ -63,7 +63,7 @@ fi
 
 key="bench-$(head -c 8 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 port=18080
-CIVICAST_API_KEYS="bench:admin:$("$binary" hash-key "$key")" \
+CIVICAST_API_KEYS="bench:admin:$(printf '%s\n' "$key" | "$binary" hash-key)" \
   RUST_LOG=warn "$binary" --registry "$registry" --listen "127.0.0.1:$port" &
 server=$!
 trap 'kill $server 2>/dev/null || true' EXIT

@@ -24,7 +24,7 @@ const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const SHOTS = path.join(HERE, 'screenshots');
 const DATASET = 'chicago_ridership';
 const SERIES = 'Clark_Lake';
-const KEY = 'e2e-read-key';
+const KEY = 'e2e-read-key-for-the-dashboard';
 // Flags from the contract (docs/risk.md) and their Korean labels on the page.
 const FLAGS_KO = { none: '없음', low: '낮음', medium: '보통', high: '높음' };
 const RISK_CSV_COLUMNS =
@@ -61,7 +61,7 @@ before(async () => {
     'fit', path.join(ROOT, 'datasets', DATASET, 'dataset.toml'),
     '--registry', registry, '--models', 'snaive,ets', '--quiet',
   ], { stdio: 'inherit' });
-  const hash = execFileSync(path.join(BIN, 'civicast-serve'), ['hash-key', KEY]).toString().trim();
+  const hash = execFileSync(path.join(BIN, 'civicast-serve'), ['hash-key'], { input: `${KEY}\n` }).toString().trim();
   const port = await freePort();
   base = `http://127.0.0.1:${port}`;
   server = spawn(path.join(BIN, 'civicast-serve'), ['--registry', registry, '--listen', `127.0.0.1:${port}`], {

@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::rejection::JsonRejection;
-use axum::extract::{FromRequest, Path, Query, Request, State};
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use civicast_model::learned::published::FutureValues;
@@ -20,35 +20,80 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::AppState;
 use crate::catalog::{AnswerKey, LoadedVersion, ServedForecast};
-use crate::error::{ApiError, echo};
+use crate::error::{ApiError, echo, shorten_quotes};
+use crate::work::{Admission, Cancel};
 
-/// A JSON body whose rejections become problem details (size, syntax, types), never axum's
+/// A JSON request body, not yet parsed: small bodies are parsed on the async worker, large ones
+/// in a compute slot ([`crate::work`]), since a megabyte of tiny JSON values takes milliseconds
+/// and many times its size in memory to parse. Its rejections are problem details, never axum's
 /// plain-text defaults.
-pub struct ApiJson<T>(pub T);
+pub struct JsonBody(pub Bytes);
 
-impl<T> FromRequest<AppState> for ApiJson<T>
-where
-    T: serde::de::DeserializeOwned,
-{
+/// Bodies up to this size are parsed where they arrive (a forecast request for a few series is a
+/// few hundred bytes); larger ones wait for a compute slot.
+pub const INLINE_PARSE_BYTES: usize = 16 << 10;
+
+impl FromRequest<AppState> for JsonBody {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        match Json::<T>::from_request(request, state).await {
-            Ok(Json(value)) => Ok(ApiJson(value)),
-            Err(JsonRejection::BytesRejection(_)) => Err(ApiError::TooLarge {
-                limit: state.config.body_limit_bytes,
-            }),
-            Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::Invalid {
+        let is_json = request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| {
+                let essence = v.split(';').next().unwrap_or("").trim();
+                essence.eq_ignore_ascii_case("application/json")
+                    || (essence.len() > 5
+                        && essence[essence.len() - 5..].eq_ignore_ascii_case("+json"))
+            });
+        if !is_json {
+            return Err(ApiError::Invalid {
                 field: None,
                 detail: "the body must be JSON with Content-Type: application/json".into(),
-            }),
-            Err(e) => Err(ApiError::Invalid {
-                field: None,
-                // serde's message names the field and what was expected, e.g.
-                // "unknown field `horizn`, expected one of ...", without echoing the body.
-                detail: e.body_text(),
-            }),
+            });
         }
+        Bytes::from_request(request, state)
+            .await
+            .map(JsonBody)
+            .map_err(|_| ApiError::TooLarge {
+                limit: state.config.body_limit_bytes,
+            })
+    }
+}
+
+impl JsonBody {
+    /// The body as `T`; a syntax or type error names the field and what was expected (serde's
+    /// message, with the client's text in it cut short).
+    pub fn parse<T: serde::de::DeserializeOwned>(&self) -> Result<T, ApiError> {
+        let mut json = serde_json::Deserializer::from_slice(&self.0);
+        serde_path_to_error::deserialize(&mut json).map_err(|e| {
+            let path = e.path().to_string();
+            let detail = shorten_quotes(&e.into_inner().to_string());
+            if path == "." {
+                ApiError::Invalid {
+                    field: None,
+                    detail: format!("the body is not a valid request: {detail}"),
+                }
+            } else {
+                let path = crate::error::field_name(&path);
+                ApiError::Invalid {
+                    detail: format!("{path}: {detail}"),
+                    field: Some(path),
+                }
+            }
+        })
+    }
+}
+
+/// The request's admission permit (see [`crate::work::Admission`]), when the route has one.
+pub struct Admitted(pub Option<Admission>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Admitted {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Admitted(parts.extensions.get::<Admission>().cloned()))
     }
 }
 
@@ -105,25 +150,45 @@ impl ForecastRequest {
             return Err(ApiError::invalid("series", "name at least one series"));
         }
         if self.series.len() > config.max_series_per_request {
-            return Err(ApiError::invalid(
-                "series",
-                format!(
-                    "{} series requested; at most {} per request",
-                    self.series.len(),
-                    config.max_series_per_request
-                ),
-            ));
+            return Err(ApiError::OverLimit {
+                field: "series".into(),
+                limit: "max_series_per_request",
+                maximum: config.max_series_per_request,
+                value: self.series.len(),
+            });
         }
-        if let Some(h) = self.horizon
-            && !(1..=config.max_horizon).contains(&h)
-        {
-            return Err(ApiError::invalid(
-                "horizon",
-                format!(
-                    "horizon {h} is out of range; allowed 1..={}",
-                    config.max_horizon
-                ),
-            ));
+        // Counted before any value is looked at: each level is two quantiles.
+        let asked = self
+            .quantiles
+            .len()
+            .saturating_add(self.levels.len().saturating_mul(2));
+        if asked > config.max_quantiles {
+            return Err(ApiError::OverLimit {
+                field: "quantiles".into(),
+                limit: "max_quantiles",
+                maximum: config.max_quantiles,
+                value: asked,
+            });
+        }
+        match self.horizon {
+            Some(0) => {
+                return Err(ApiError::invalid(
+                    "horizon",
+                    format!(
+                        "horizon 0 is out of range; allowed 1..={}",
+                        config.max_horizon
+                    ),
+                ));
+            }
+            Some(h) if h > config.max_horizon => {
+                return Err(ApiError::OverLimit {
+                    field: "horizon".into(),
+                    limit: "max_horizon",
+                    maximum: config.max_horizon,
+                    value: h,
+                });
+            }
+            _ => {}
         }
         let mut probabilities = Vec::new();
         for (i, &q) in self.quantiles.iter().enumerate() {
@@ -295,53 +360,151 @@ pub fn seed_for(dataset: &str, id: &str) -> u64 {
 )]
 pub async fn forecast(
     State(state): State<AppState>,
-    ApiJson(request): ApiJson<ForecastRequest>,
+    Admitted(admission): Admitted,
+    body: JsonBody,
 ) -> Result<Response, ApiError> {
-    let checked = request.check(&state)?;
-    let probabilities: Vec<u64> = checked.probabilities.iter().map(|p| p.to_bits()).collect();
-    let catalog = state.catalog.load();
-    let mut answers = Vec::with_capacity(request.series.len());
-    for (i, reference) in request.series.iter().enumerate() {
-        let (loaded, position) = find(&catalog, reference, i)?;
-        let key = AnswerKey {
-            position,
-            horizon: checked.horizon.unwrap_or(loaded.manifest.dataset.horizon),
-            probabilities: probabilities.clone(),
-            rollup: checked.rollup,
-            exogenous: request.exogenous.is_some(),
-        };
-        let given = request.exogenous.as_ref();
-        if let Some(given) = given {
-            loaded
-                .check_future(position, given, key.horizon)
-                .map_err(|e| {
-                    ApiError::invalid(
-                        // The name as given, cut short: a field path, not a quoted echo.
-                        format!(
-                            "exogenous.{}",
-                            e.column().chars().take(60).collect::<String>()
-                        ),
-                        format!("series[{i}] ({}): {e}", echo(&reference.id)),
-                    )
-                })?;
-        }
-        let render =
-            |loaded: &LoadedVersion| render(loaded, &key, state.config.sample_paths, given);
-        // Given future values change a learned model's answer: those answers are not cached.
-        answers.push(if given.is_some() && loaded.reads_future(position) {
-            Bytes::from(render(loaded)?)
-        } else {
-            loaded.answer(&key, render)?
-        });
+    if body.0.len() > INLINE_PARSE_BYTES {
+        let worker = state.clone();
+        let answers = state
+            .pool
+            .run(admission, move |cancel| {
+                cancel.check()?;
+                let plan = Plan::new(&worker, body.parse()?)?;
+                plan.answers(&worker, cancel)
+            })
+            .await?;
+        return Ok(forecast_response(&answers));
     }
-    Ok((
+    let plan = Plan::new(&state, body.parse()?)?;
+    if let Some(answers) = plan.cached() {
+        return Ok(forecast_response(&answers));
+    }
+    let worker = state.clone();
+    let answers = state
+        .pool
+        .run(admission, move |cancel| plan.answers(&worker, cancel))
+        .await?;
+    Ok(forecast_response(&answers))
+}
+
+fn forecast_response(answers: &[Bytes]) -> Response {
+    (
         [(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         )],
-        forecasts_body(&answers),
+        forecasts_body(answers),
     )
-        .into_response())
+        .into_response()
+}
+
+/// A checked forecast request with every series found and its cost known, before any forecast is
+/// made: what [`forecast`] hands to a compute slot.
+struct Plan {
+    exogenous: Option<FutureValues>,
+    /// Each series' version, position and answer key, in request order.
+    series: Vec<(Arc<LoadedVersion>, AnswerKey)>,
+}
+
+impl Plan {
+    /// Checks `request` against the limits and the served catalog; the work it would do is
+    /// bounded here, before it starts.
+    fn new(state: &AppState, request: ForecastRequest) -> Result<Plan, ApiError> {
+        let config = &state.config;
+        let checked = request.check(state)?;
+        let probabilities: Vec<u64> = checked.probabilities.iter().map(|p| p.to_bits()).collect();
+        let catalog = state.catalog.load_full();
+        let mut series = Vec::with_capacity(request.series.len());
+        let (mut values, mut sampled) = (0usize, 0usize);
+        for (i, reference) in request.series.iter().enumerate() {
+            let (loaded, position) = find(&catalog, reference, i)?;
+            let key = AnswerKey {
+                position,
+                horizon: checked.horizon.unwrap_or(loaded.manifest.dataset.horizon),
+                probabilities: probabilities.clone(),
+                rollup: checked.rollup,
+                exogenous: request.exogenous.is_some(),
+            };
+            if let Some(given) = &request.exogenous {
+                loaded
+                    .check_future(position, given, key.horizon)
+                    .map_err(|e| {
+                        ApiError::invalid(
+                            // The name as given, cut short: a field path, not a quoted echo.
+                            format!(
+                                "exogenous.{}",
+                                e.column().chars().take(60).collect::<String>()
+                            ),
+                            format!("series[{i}] ({}): {e}", echo(&reference.id)),
+                        )
+                    })?;
+            }
+            // A roll-up has at most one period per step, with as many numbers as a step.
+            let per_step = (probabilities.len() + 1) * if key.rollup.is_some() { 2 } else { 1 };
+            values = values.saturating_add(key.horizon.saturating_mul(per_step));
+            if key.rollup.is_some() {
+                sampled = sampled.saturating_add(key.horizon.saturating_mul(config.sample_paths));
+            }
+            series.push((loaded.clone(), key));
+        }
+        if values > config.max_answer_values {
+            return Err(ApiError::OverLimit {
+                field: "series × horizon × quantiles".into(),
+                limit: "max_answer_values",
+                maximum: config.max_answer_values,
+                value: values,
+            });
+        }
+        if sampled > config.max_sampled_values {
+            return Err(ApiError::OverLimit {
+                field: "rollup: series × horizon × sample paths".into(),
+                limit: "max_sampled_values",
+                maximum: config.max_sampled_values,
+                value: sampled,
+            });
+        }
+        Ok(Plan {
+            exogenous: request.exogenous,
+            series,
+        })
+    }
+
+    /// Whether the answer of the series at `index` is read from the version's cache; answers
+    /// given future values change for a learned model are never cached.
+    fn cacheable(&self, loaded: &LoadedVersion, key: &AnswerKey) -> bool {
+        self.exogenous.is_none() || !loaded.reads_future(key.position)
+    }
+
+    /// Every answer, when all are in the versions' caches: then the request needs no compute slot.
+    fn cached(&self) -> Option<Vec<Bytes>> {
+        self.series
+            .iter()
+            .map(|(loaded, key)| {
+                if self.cacheable(loaded, key) {
+                    loaded.cached_answer(key)
+                } else {
+                    None
+                }
+            })
+            .collect()
+    }
+
+    /// Every answer, made or read from the cache, checking `cancel` before each series.
+    fn answers(&self, state: &AppState, cancel: &Cancel) -> Result<Vec<Bytes>, ApiError> {
+        let sample_paths = state.config.sample_paths;
+        let given = self.exogenous.as_ref();
+        let mut answers = Vec::with_capacity(self.series.len());
+        for (loaded, key) in &self.series {
+            cancel.check()?;
+            let render = |loaded: &LoadedVersion| render(loaded, key, sample_paths, given);
+            answers.push(if self.cacheable(loaded, key) {
+                loaded.answer(key, render)?
+            } else {
+                Bytes::from(render(loaded)?)
+            });
+        }
+        Ok(answers)
+    }
 }
 
 /// One series' answer as JSON: a [`SeriesForecast`]. It depends on `key` and the version only
@@ -707,17 +870,22 @@ pub struct ModelVersion {
     responses((status = 200, description = "All versions, oldest first", body = [ModelVersion])),
     security(("api_key" = []))
 )]
-pub async fn models(State(state): State<AppState>) -> Result<Json<Vec<ModelVersion>>, ApiError> {
+pub async fn models(
+    State(state): State<AppState>,
+    Admitted(admission): Admitted,
+) -> Result<Json<Vec<ModelVersion>>, ApiError> {
     let registry = state.registry.clone();
     let catalog = state.catalog.load_full();
-    let listed = tokio::task::spawn_blocking(move || -> Result<Vec<ModelVersion>, String> {
+    // Reading every manifest is file I/O proportional to the registry: a compute slot's work.
+    let listed = state.pool.run(admission, move |cancel| {
         let mut out = Vec::new();
         for manifest in registry
             .list()
-            .map_err(|e| e.to_string())?
+            .map_err(|e| ApiError::Internal(e.to_string()))?
             .into_iter()
             .flatten()
         {
+            cancel.check()?;
             let production = registry
                 .production(&manifest.dataset.name)
                 .ok()
@@ -737,11 +905,8 @@ pub async fn models(State(state): State<AppState>) -> Result<Json<Vec<ModelVersi
             });
         }
         Ok(out)
-    })
-    .await
-    .map_err(|e| ApiError::Internal(e.to_string()))?
-    .map_err(ApiError::Internal)?;
-    Ok(Json(listed))
+    });
+    Ok(Json(listed.await?))
 }
 
 /// One version's manifest: dataset, data checksum, per-series models and backtest metrics.
@@ -757,6 +922,7 @@ pub async fn models(State(state): State<AppState>) -> Result<Json<Vec<ModelVersi
 )]
 pub async fn model_version(
     State(state): State<AppState>,
+    Admitted(admission): Admitted,
     Path(version): Path<String>,
 ) -> Result<Json<civicast_registry::VersionManifest>, ApiError> {
     if !civicast_registry::is_valid_name(&version) {
@@ -767,9 +933,10 @@ pub async fn model_version(
     }
     let registry = state.registry.clone();
     let wanted = version.clone();
-    let result = tokio::task::spawn_blocking(move || registry.show(&wanted))
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let result = state
+        .pool
+        .run(admission, move |_| Ok(registry.show(&wanted)))
+        .await?;
     match result {
         Ok(manifest) => Ok(Json(manifest)),
         Err(civicast_registry::RegistryError::UnknownVersion(_)) => Err(ApiError::NotFound {
@@ -787,6 +954,8 @@ pub struct ReloadResponse {
     pub changed: BTreeMap<String, String>,
     /// Datasets whose new version was refused: dataset -> why. They keep their old version.
     pub failures: BTreeMap<String, String>,
+    /// Datasets no longer served because their production alias was removed.
+    pub removed: Vec<String>,
     /// What is served now: dataset -> version.
     pub serving: BTreeMap<String, String>,
 }
@@ -808,6 +977,7 @@ pub async fn reload(State(state): State<AppState>) -> Result<Json<ReloadResponse
     Ok(Json(ReloadResponse {
         changed: report.changed.into_iter().collect(),
         failures: report.failures.into_iter().collect(),
+        removed: report.removed,
         serving: catalog
             .datasets
             .iter()
@@ -816,15 +986,21 @@ pub async fn reload(State(state): State<AppState>) -> Result<Json<ReloadResponse
     }))
 }
 
-/// Health of the service.
+/// Readiness. Without an admin key it says only whether each dataset is served; the versions and
+/// the reasons a version was refused (paths, checksums) are shown to admin keys only.
 #[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct Health {
     /// `live`, `ready` or `not_ready`.
     pub status: String,
-    /// Served versions: dataset -> version.
-    pub serving: BTreeMap<String, String>,
-    /// Failures of the last reload: dataset -> why (empty when it succeeded).
-    pub last_reload_failures: BTreeMap<String, String>,
+    /// Each dataset the registry names or the service serves: `ready` (served), `degraded`
+    /// (served, but its newest production version was refused) or `not_ready`.
+    pub datasets: BTreeMap<String, String>,
+    /// Served versions: dataset -> version (admin keys only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub serving: Option<BTreeMap<String, String>>,
+    /// Failures of the last reload: dataset -> why (admin keys only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_reload_failures: Option<BTreeMap<String, String>>,
 }
 
 /// The process is up.
@@ -842,17 +1018,43 @@ pub async fn live() -> Json<serde_json::Value> {
         (status = 503, description = "No verified model loaded", body = Health),
     )
 )]
-pub async fn ready(State(state): State<AppState>) -> (axum::http::StatusCode, Json<Health>) {
+pub async fn ready(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+) -> (axum::http::StatusCode, Json<Health>) {
     let catalog = state.catalog.load();
+    let failures = state.last_failures.load();
     let ready = !catalog.datasets.is_empty();
+    let mut datasets: BTreeMap<String, String> = catalog
+        .datasets
+        .keys()
+        .map(|d| (d.clone(), "ready".to_owned()))
+        .collect();
+    for dataset in failures.keys() {
+        // Failures not of one dataset ("(registry)") are reported to admins only.
+        if civicast_registry::is_valid_name(dataset) {
+            let status = match datasets.get(dataset) {
+                Some(_) => "degraded",
+                None => "not_ready",
+            };
+            datasets.insert(dataset.clone(), status.to_owned());
+        }
+    }
+    let admin = state
+        .keys
+        .caller(&headers)
+        .is_some_and(|c| c.role >= crate::auth::Role::Admin);
     let health = Health {
         status: if ready { "ready" } else { "not_ready" }.into(),
-        serving: catalog
-            .datasets
-            .iter()
-            .map(|(d, v)| (d.clone(), v.manifest.version.clone()))
-            .collect(),
-        last_reload_failures: state.last_failures.load().as_ref().clone(),
+        datasets,
+        serving: admin.then(|| {
+            catalog
+                .datasets
+                .iter()
+                .map(|(d, v)| (d.clone(), v.manifest.version.clone()))
+                .collect()
+        }),
+        last_reload_failures: admin.then(|| failures.as_ref().clone()),
     };
     let status = if ready {
         axum::http::StatusCode::OK

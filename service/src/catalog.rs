@@ -4,6 +4,12 @@
 //! so a request sees one consistent set of versions from start to end and never waits for a
 //! reload. A dataset whose new version fails to load (bad checksum, unreadable, a model that
 //! cannot forecast) keeps its old version, and the failure is reported in health and metrics.
+//!
+//! The registry is the truth about what is served: a version whose manifest names another
+//! dataset than the alias that points at it is refused, and a dataset whose production alias was
+//! removed stops being served at the next reload (a replica restarted afterwards would not serve
+//! it, and replicas must agree). A registry that cannot be listed at all (a lost mount) changes
+//! nothing: that is a failure, not a removal.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -263,6 +269,14 @@ impl LoadedVersion {
         })
     }
 
+    /// The rendered answer for `key`, if the cache has it.
+    pub fn cached_answer(&self, key: &AnswerKey) -> Option<Bytes> {
+        self.answers
+            .lock()
+            .ok()
+            .and_then(|c| c.entries.get(key).cloned())
+    }
+
     /// The rendered answer for `key`: from the cache, or made by `render` and kept. Caching the
     /// answer's bytes rather than the forecast is what makes a repeated request cheap: some
     /// models' quantiles come from simulation (Theta draws 2000 paths), and formatting the
@@ -272,12 +286,7 @@ impl LoadedVersion {
         key: &AnswerKey,
         render: impl FnOnce(&Self) -> Result<Vec<u8>, E>,
     ) -> Result<Bytes, E> {
-        if let Some(hit) = self
-            .answers
-            .lock()
-            .ok()
-            .and_then(|c| c.entries.get(key).cloned())
-        {
+        if let Some(hit) = self.cached_answer(key) {
             return Ok(hit);
         }
         // Rendered outside the lock: two requests missing the same key at once both render it,
@@ -316,6 +325,8 @@ pub struct LoadReport {
     pub changed: Vec<(String, String)>,
     /// Failures: `(dataset, message)`. The dataset keeps its previous version, if any.
     pub failures: Vec<(String, String)>,
+    /// Datasets no longer served because their production alias was removed.
+    pub removed: Vec<String>,
 }
 
 /// Loads, verifies and warms one version.
@@ -413,22 +424,36 @@ impl Catalog {
                 return (Catalog { datasets, refused }, report);
             }
         };
+        let mut named = std::collections::BTreeSet::new();
         for name in names {
             let version = match registry.production(&name) {
                 Ok(Some(version)) => version,
                 Ok(None) => continue,
                 Err(e) => {
+                    named.insert(name.clone());
                     report.failures.push((name, e.to_string()));
                     continue;
                 }
             };
+            named.insert(name.clone());
             if datasets
                 .get(&name)
                 .is_some_and(|loaded| loaded.manifest.version == version)
             {
                 continue;
             }
-            match load_version(registry, &version) {
+            let loaded = load_version(registry, &version).and_then(|loaded| {
+                if loaded.dataset() == name {
+                    Ok(loaded)
+                } else {
+                    Err(format!(
+                        "the production alias of dataset {name} names version {version}, which \
+                         is a version of dataset {}; refused",
+                        loaded.dataset()
+                    ))
+                }
+            });
+            match loaded {
                 Ok(loaded) => {
                     refused.remove(&name);
                     report.changed.push((name.clone(), version));
@@ -440,6 +465,16 @@ impl Catalog {
                 }
             }
         }
+        let gone: Vec<String> = datasets
+            .keys()
+            .filter(|d| !named.contains(*d))
+            .cloned()
+            .collect();
+        for dataset in gone {
+            datasets.remove(&dataset);
+            refused.remove(&dataset);
+            report.removed.push(dataset);
+        }
         (Catalog { datasets, refused }, report)
     }
 
@@ -449,16 +484,20 @@ impl Catalog {
         let Ok(names) = dataset_names(registry) else {
             return false;
         };
-        names.iter().any(|name| match registry.production(name) {
-            Ok(Some(version)) => {
-                let served = self
-                    .datasets
-                    .get(name)
-                    .is_some_and(|loaded| loaded.manifest.version == version);
-                !served && self.refused.get(name) != Some(&version)
-            }
-            _ => false,
-        })
+        let removed = self.datasets.keys().any(|served| {
+            matches!(registry.production(served), Ok(None)) || !names.contains(served)
+        });
+        removed
+            || names.iter().any(|name| match registry.production(name) {
+                Ok(Some(version)) => {
+                    let served = self
+                        .datasets
+                        .get(name)
+                        .is_some_and(|loaded| loaded.manifest.version == version);
+                    !served && self.refused.get(name) != Some(&version)
+                }
+                _ => false,
+            })
     }
 }
 

@@ -23,6 +23,10 @@ pub const REGISTRY_VAR: &str = "CIVICAST_REGISTRY";
 /// Environment variable adding API keys: `name:role:sha256hex`, comma-separated.
 pub const API_KEYS_VAR: &str = "CIVICAST_API_KEYS";
 
+/// Most sample paths a configuration may ask for: one series at the longest horizon then draws
+/// ten million values (80 MB), still inside `max_sampled_values`' purpose of bounding one draw.
+const MAX_SAMPLE_PATHS: usize = 10_000;
+
 /// One API key, as its hash.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -31,7 +35,7 @@ pub struct ApiKey {
     pub name: String,
     /// What it may do.
     pub role: Role,
-    /// Hex SHA-256 of the key (`civicast-serve hash-key <key>` prints it).
+    /// Hex SHA-256 of the key (`civicast-serve hash-key` prints it, reading the key from standard input).
     pub sha256: String,
 }
 
@@ -66,8 +70,20 @@ pub struct Config {
     pub max_horizon: usize,
     /// Most series one forecast request may name.
     pub max_series_per_request: usize,
-    /// Sample paths drawn for roll-ups.
+    /// Sample paths drawn for roll-ups and budget lines.
     pub sample_paths: usize,
+    /// Most quantile probabilities one forecast request may ask for, counting each interval
+    /// level as two.
+    pub max_quantiles: usize,
+    /// Most numbers one forecast answer may hold: series × steps × (quantiles + 1).
+    pub max_answer_values: usize,
+    /// Most sample-path values one request may draw: the sum over its roll-ups (series × horizon)
+    /// or its budget lines' distinct series and horizons, times `sample_paths`. Bounds a request's
+    /// sampling time and the memory of one draw.
+    pub max_sampled_values: usize,
+    /// Requests computing forecasts at once, off the async workers (0 = one per CPU core). More
+    /// wait for a slot within their timeout.
+    pub compute_slots: usize,
     /// First month (1-12) of the fiscal year for `fiscal_year` roll-ups.
     pub fiscal_year_first_month: u32,
     /// Largest request body, in bytes.
@@ -78,6 +94,17 @@ pub struct Config {
     pub max_concurrent_requests: usize,
     /// How often to check the registry's production aliases for a new version (0 = never).
     pub reload_poll_seconds: u64,
+    /// Open connections at most; the next is accepted when one closes.
+    pub max_connections: usize,
+    /// A client must send a request's whole header within this time, including a kept-alive
+    /// connection waiting for its next request; otherwise the connection is closed.
+    pub header_read_timeout_ms: u64,
+    /// A connection that neither sends nor receives a byte for this long is closed (a client that
+    /// stops reading its answer, or stops sending its body). Longer than `request_timeout_ms`.
+    pub idle_timeout_ms: u64,
+    /// After SIGTERM or Ctrl-C, in-flight requests get this long to finish; then the remaining
+    /// connections are closed and the process exits.
+    pub shutdown_deadline_ms: u64,
     /// Origins allowed by CORS; empty = CORS off.
     pub cors_origins: Vec<String>,
     /// Most budget lines one `POST /v1/risk` request may hold: each line draws sample paths, so
@@ -104,11 +131,19 @@ impl Default for Config {
             max_horizon: 1_000,
             max_series_per_request: 100,
             sample_paths: 1_000,
+            max_quantiles: 40,
+            max_answer_values: 100_000,
+            max_sampled_values: 25_000_000,
+            compute_slots: 0,
             fiscal_year_first_month: 1,
             body_limit_bytes: 1 << 20,
             request_timeout_ms: 10_000,
             max_concurrent_requests: 256,
             reload_poll_seconds: 5,
+            max_connections: 1_024,
+            header_read_timeout_ms: 10_000,
+            idle_timeout_ms: 60_000,
+            shutdown_deadline_ms: 30_000,
             cors_origins: Vec::new(),
             max_risk_lines: 500,
             currency: "KRW".into(),
@@ -122,7 +157,49 @@ impl Default for Config {
 #[error("configuration: {0}")]
 pub struct ConfigError(pub String);
 
+/// Bytes of header buffer hyper may hold per connection (`max_buf_size`, set by the server).
+pub const CONNECTION_BUFFER_BYTES: usize = 64 << 10;
+/// How much larger than its body a request can be once parsed: a JSON number may be two bytes
+/// (`1,`) and becomes an 8-byte `f64`, a budget line an object map. Measured on bodies of tiny
+/// elements (docs/hardening.md); large bodies are parsed in a compute slot, so only `compute_slots`
+/// of them are parsed at once.
+pub const PARSED_BODY_FACTOR: usize = 32;
+/// Bytes of JSON per number of a forecast answer (a quantile's key and shortest round-trip value).
+pub const ANSWER_BYTES_PER_VALUE: usize = 40;
+
 impl Config {
+    /// Compute slots in effect: `compute_slots`, or one per CPU core when it is 0.
+    pub fn effective_compute_slots(&self) -> usize {
+        if self.compute_slots > 0 {
+            self.compute_slots
+        } else {
+            std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+        }
+    }
+
+    /// The most memory requests can hold at once, in bytes, whatever they ask, on top of the
+    /// loaded models and their caches: header buffers of every connection, the body of every
+    /// admitted request, each compute slot's parsed body and sample paths, and every admitted
+    /// request's answer waiting to be written.
+    pub fn request_memory_bound(&self) -> usize {
+        let connections = self.max_connections.saturating_mul(CONNECTION_BUFFER_BYTES);
+        let bodies = self
+            .max_concurrent_requests
+            .saturating_mul(self.body_limit_bytes);
+        let slot = self
+            .body_limit_bytes
+            .saturating_mul(PARSED_BODY_FACTOR)
+            .saturating_add(self.max_sampled_values.saturating_mul(8));
+        let answers = self
+            .max_concurrent_requests
+            .saturating_mul(self.max_answer_values)
+            .saturating_mul(ANSWER_BYTES_PER_VALUE);
+        connections
+            .saturating_add(bodies)
+            .saturating_add(self.effective_compute_slots().saturating_mul(slot))
+            .saturating_add(answers)
+    }
+
     /// Reads the file at `path` (if any), then applies environment overrides, then checks.
     pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
         let mut config = match path {
@@ -183,8 +260,41 @@ impl Config {
         if self.max_series_per_request == 0 {
             return bad("max_series_per_request", "must be at least 1");
         }
-        if !(10..=100_000).contains(&self.sample_paths) {
-            return bad("sample_paths", "must be between 10 and 100000");
+        if !(10..=MAX_SAMPLE_PATHS).contains(&self.sample_paths) {
+            return bad(
+                "sample_paths",
+                &format!("must be between 10 and {MAX_SAMPLE_PATHS}"),
+            );
+        }
+        for (key, value) in [
+            ("max_quantiles", self.max_quantiles),
+            ("max_answer_values", self.max_answer_values),
+            ("max_connections", self.max_connections),
+        ] {
+            if value == 0 {
+                return bad(key, "must be at least 1");
+            }
+        }
+        if self.max_sampled_values < self.sample_paths {
+            return bad(
+                "max_sampled_values",
+                "must be at least sample_paths (one step of one series)",
+            );
+        }
+        if self.header_read_timeout_ms == 0 || self.shutdown_deadline_ms == 0 {
+            let key = if self.header_read_timeout_ms == 0 {
+                "header_read_timeout_ms"
+            } else {
+                "shutdown_deadline_ms"
+            };
+            return bad(key, "must be at least 1");
+        }
+        if self.idle_timeout_ms <= self.request_timeout_ms {
+            return bad(
+                "idle_timeout_ms",
+                "must be longer than request_timeout_ms, or a slow request's connection would be \
+                 closed as idle before its answer",
+            );
         }
         if !(1..=12).contains(&self.fiscal_year_first_month) {
             return bad("fiscal_year_first_month", "must be a month number 1-12");
@@ -218,7 +328,7 @@ impl Config {
             if !valid_hash {
                 return bad(
                     &format!("api_keys[{i}] ({})", key.name),
-                    "sha256 must be 64 hex digits (civicast-serve hash-key <key> prints it)",
+                    "sha256 must be 64 hex digits (civicast-serve hash-key prints it from the key on standard input)",
                 );
             }
         }
@@ -235,7 +345,7 @@ impl Config {
                 "api_keys",
                 "no API keys are configured, so every API route would refuse every caller; add \
                  [[api_keys]] entries (name, role = \"read\" or \"admin\", sha256) or set \
-                 CIVICAST_API_KEYS=name:role:sha256 (civicast-serve hash-key <key> prints the hash)",
+                 CIVICAST_API_KEYS=name:role:sha256 (civicast-serve hash-key prints the hash of the key on standard input)",
             );
         }
         Ok(())
@@ -331,14 +441,62 @@ mod tests {
     }
 
     #[test]
-    fn the_example_configuration_is_valid() {
+    fn the_example_configuration_is_the_defaults_and_ships_no_working_key() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("serve.example.toml");
         let text = std::fs::read_to_string(path).unwrap();
-        let config: Config = toml::from_str(&text).unwrap();
+        let mut config: Config = toml::from_str(&text).unwrap();
+        assert!(config.api_keys.is_empty(), "no key in an example file");
+        let err = config.check().unwrap_err().to_string();
+        assert!(err.contains("api_keys"), "{err}");
+        config
+            .apply_env(|name| (name == API_KEYS_VAR).then(|| format!("ops:admin:{HASH}")))
+            .unwrap();
         config.check().unwrap();
-        assert_eq!(config.api_keys.len(), 2);
-        assert_eq!(config.risk_flags, FlagThresholds::default());
-        assert_eq!(config.currency, "KRW");
+        // Every documented value is the default, so the file documents what runs without it.
+        let defaults = Config::default();
+        assert_eq!(format!("{:?}", config.api_keys.len()), "1");
+        config.api_keys.clear();
+        assert_eq!(format!("{config:?}"), format!("{defaults:?}"));
+    }
+
+    #[test]
+    fn connection_and_work_limits_are_checked_naming_the_key() {
+        let mut base = Config::default();
+        base.api_keys.push(ApiKey {
+            name: "x".into(),
+            role: Role::Read,
+            sha256: HASH.into(),
+        });
+        type Spoil = fn(&mut Config);
+        let cases: [(&str, Spoil); 5] = [
+            ("max_quantiles", |c| c.max_quantiles = 0),
+            ("max_connections", |c| c.max_connections = 0),
+            ("max_sampled_values", |c| c.max_sampled_values = 1),
+            ("idle_timeout_ms", |c| {
+                c.idle_timeout_ms = c.request_timeout_ms
+            }),
+            ("sample_paths", |c| c.sample_paths = 100_000),
+        ];
+        for (key, spoil) in cases {
+            let mut config = base.clone();
+            spoil(&mut config);
+            let err = config.check().unwrap_err().to_string();
+            assert!(err.contains(key), "{key}: {err}");
+        }
+    }
+
+    #[test]
+    fn the_memory_bound_adds_up_the_documented_terms() {
+        let config = Config {
+            compute_slots: 2,
+            ..Config::default()
+        };
+        let expected = 1024 * (64 << 10)
+            + 256 * (1 << 20)
+            + 2 * (32 * (1 << 20) + 25_000_000 * 8)
+            + 256 * 100_000 * 40;
+        assert_eq!(config.request_memory_bound(), expected);
+        assert!(expected < 2 << 30, "{expected}");
     }
 
     #[test]

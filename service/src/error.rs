@@ -21,6 +21,52 @@ pub fn echo(text: &str) -> String {
     }
 }
 
+/// A name the client chose (an unknown field or column), cut to [`MAX_ECHO`] characters for use
+/// as a problem's `field`.
+pub fn field_name(text: &str) -> String {
+    if text.chars().count() > MAX_ECHO {
+        let head: String = text.chars().take(MAX_ECHO).collect();
+        format!("{head}...")
+    } else {
+        text.to_owned()
+    }
+}
+
+/// A parser's message (serde's, a query string's) with every quoted piece of client input cut to
+/// [`MAX_ECHO`] characters: serde quotes an unknown field's whole name and a mistyped string's
+/// whole value, which may be a megabyte.
+pub fn shorten_quotes(message: &str) -> String {
+    let mut out = String::with_capacity(message.len().min(4 * MAX_ECHO));
+    let mut quote: Option<(char, usize)> = None;
+    for c in message.chars() {
+        match quote {
+            Some((open, _)) if c == open => {
+                quote = None;
+                out.push(c);
+            }
+            Some((open, n)) => {
+                if n < MAX_ECHO {
+                    out.push(c);
+                } else if n == MAX_ECHO {
+                    out.push_str("...");
+                }
+                quote = Some((open, n + 1));
+            }
+            None => {
+                if c == '`' || c == '"' {
+                    quote = Some((c, 0));
+                }
+                out.push(c);
+            }
+        }
+        if out.len() > 8 * MAX_ECHO {
+            out.push_str(" ...");
+            break;
+        }
+    }
+    out
+}
+
 /// Everything a request can fail with.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -31,6 +77,18 @@ pub enum ApiError {
         field: Option<String>,
         /// What was wrong and what is allowed.
         detail: String,
+    },
+    /// The request asks for more work than a configured limit allows.
+    #[error("{field}: {value} is over the limit of {maximum} ({limit} in the configuration)")]
+    OverLimit {
+        /// The request field that sets the amount (e.g. `quantiles`).
+        field: String,
+        /// The configuration key of the limit (e.g. `max_quantiles`).
+        limit: &'static str,
+        /// The limit.
+        maximum: usize,
+        /// What the request would need.
+        value: usize,
     },
     /// No or unknown API key.
     #[error("a valid API key is required (Authorization: Bearer <key> or X-API-Key)")]
@@ -71,6 +129,9 @@ pub enum ApiError {
         /// Seconds to wait.
         retry_after: u64,
     },
+    /// The request's work was stopped because the request is gone (timed out, client closed).
+    #[error("the request was cancelled")]
+    Cancelled,
     /// A bug or an I/O failure on our side; logged, not shown.
     #[error("internal error")]
     Internal(String),
@@ -85,6 +146,12 @@ struct Problem<'a> {
     detail: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     field: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    limit: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    maximum: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    value: Option<usize>,
 }
 
 impl ApiError {
@@ -103,6 +170,11 @@ impl ApiError {
                 "invalid-request",
                 "Invalid request",
             ),
+            ApiError::OverLimit { .. } => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "over-limit",
+                "Request over a limit",
+            ),
             ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized", "Unauthorized"),
             ApiError::Forbidden { .. } => (StatusCode::FORBIDDEN, "forbidden", "Forbidden"),
             ApiError::NotFound { .. } => (StatusCode::NOT_FOUND, "not-found", "Not found"),
@@ -117,7 +189,7 @@ impl ApiError {
                 "too-large",
                 "Request body too large",
             ),
-            ApiError::Unavailable { .. } => (
+            ApiError::Unavailable { .. } | ApiError::Cancelled => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",
                 "Service unavailable",
@@ -137,9 +209,20 @@ impl IntoResponse for ApiError {
         if let ApiError::Internal(details) = &self {
             tracing::error!(%details, "internal error");
         }
-        let field = match &self {
-            ApiError::Invalid { field, .. } => field.as_deref(),
-            _ => None,
+        let (field, limit, maximum, value) = match &self {
+            ApiError::Invalid { field, .. } => (field.as_deref(), None, None, None),
+            ApiError::OverLimit {
+                field,
+                limit,
+                maximum,
+                value,
+            } => (
+                Some(field.as_str()),
+                Some(*limit),
+                Some(*maximum),
+                Some(*value),
+            ),
+            _ => (None, None, None, None),
         };
         let body = Problem {
             kind: format!("urn:civicast:problem:{slug}"),
@@ -147,6 +230,9 @@ impl IntoResponse for ApiError {
             status: status.as_u16(),
             detail: self.to_string(),
             field,
+            limit,
+            maximum,
+            value,
         };
         let json = serde_json::to_vec(&body).unwrap_or_default();
         let mut response = (status, json).into_response();
@@ -155,12 +241,45 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
-        if let ApiError::Unavailable { retry_after, .. } = self {
-            headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+        match self {
+            ApiError::Unavailable { retry_after, .. } => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+            }
+            ApiError::Cancelled => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(1u64));
+            }
+            _ => {}
         }
         if status == StatusCode::UNAUTHORIZED {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoted_client_input_in_a_parser_message_is_cut_short() {
+        let long = "x".repeat(1 << 20);
+        let message = format!("unknown field `{long}`, expected one of `series`, `horizon`");
+        let short = shorten_quotes(&message);
+        assert!(short.len() < 200, "{}", short.len());
+        assert!(short.starts_with("unknown field `xxx"));
+        assert!(
+            short.ends_with("expected one of `series`, `horizon`"),
+            "{short}"
+        );
+        let string = format!("invalid type: string \"{long}\", expected f64");
+        assert!(shorten_quotes(&string).ends_with("expected f64"));
+        assert_eq!(shorten_quotes("no quotes here"), "no quotes here");
+    }
+
+    #[test]
+    fn an_echo_quotes_at_most_a_short_prefix() {
+        let echoed = echo(&"é".repeat(10_000));
+        assert!(echoed.chars().count() < MAX_ECHO + 10);
     }
 }

@@ -31,9 +31,12 @@ pub mod error;
 pub mod metrics;
 pub mod openapi;
 pub mod risk;
+pub mod server;
+pub mod work;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
@@ -50,6 +53,10 @@ use crate::catalog::{Catalog, LoadReport};
 use crate::config::{Config, PublicGroup};
 use crate::error::ApiError;
 use crate::metrics::Metrics;
+use crate::work::{Admission, Pool};
+
+/// The `tracing` target of the access log (`RUST_LOG=civicast::access=off` silences it).
+pub const ACCESS_LOG: &str = "civicast::access";
 
 /// Seconds a client is told to wait after a 503.
 const RETRY_AFTER_SECONDS: u64 = 1;
@@ -73,9 +80,13 @@ pub struct Shared {
     pub last_failures: ArcSwap<BTreeMap<String, String>>,
     /// Metrics.
     pub metrics: Metrics,
-    keys: KeyStore,
-    limiter: Semaphore,
-    reloading: Mutex<()>,
+    /// The compute slots heavy request work runs in.
+    pub pool: Pool,
+    pub(crate) keys: KeyStore,
+    limiter: Arc<Semaphore>,
+    /// The last reload's report and the last reload request it covered (see [`AppState::reload`]).
+    reloading: Mutex<(u64, LoadReport)>,
+    reload_requests: AtomicU64,
 }
 
 impl std::ops::Deref for AppState {
@@ -90,23 +101,51 @@ impl AppState {
     /// State for `config`, with nothing loaded yet (call [`AppState::reload`]).
     pub fn new(config: Config) -> Result<Self, prometheus::Error> {
         let registry = Registry::new(&config.registry);
+        let metrics = Metrics::new()?;
         Ok(AppState(Arc::new(Shared {
             keys: KeyStore::new(&config.api_keys),
-            limiter: Semaphore::new(config.max_concurrent_requests),
+            limiter: Arc::new(Semaphore::new(config.max_concurrent_requests)),
+            pool: Pool::new(config.effective_compute_slots(), metrics.cancelled.clone()),
             config,
             registry,
             catalog: ArcSwap::from_pointee(Catalog::default()),
             last_failures: ArcSwap::from_pointee(BTreeMap::new()),
-            metrics: Metrics::new()?,
-            reloading: Mutex::new(()),
+            metrics,
+            reloading: Mutex::new((0, LoadReport::default())),
+            reload_requests: AtomicU64::new(0),
         })))
     }
 
     /// Loads the registry's production versions and swaps them in, retrying refused versions.
-    /// Reloads are serialised; the loading itself (file reads, checksums, warm-up) runs off the
-    /// async workers.
+    ///
+    /// The reload runs in a task of its own, to its end, even when the request that asked for it
+    /// times out: one abandoned halfway would have read and verified versions for nothing.
+    /// Reloads are serialised and coalesced: a caller waiting behind a running reload that began
+    /// after it asked gets that reload's report instead of starting another, so callers that
+    /// time out and retry cannot pile reloads up.
     pub async fn reload(&self) -> LoadReport {
-        let _guard = self.reloading.lock().await;
+        let state = self.clone();
+        let ticket = self.reload_requests.fetch_add(1, Ordering::SeqCst) + 1;
+        tokio::spawn(async move { state.reload_covering(ticket).await })
+            .await
+            .unwrap_or_else(|e| LoadReport {
+                failures: vec![("(reload)".into(), e.to_string())],
+                ..LoadReport::default()
+            })
+    }
+
+    async fn reload_covering(&self, ticket: u64) -> LoadReport {
+        let mut last = self.reloading.lock().await;
+        if last.0 >= ticket {
+            return last.1.clone();
+        }
+        let covers = self.reload_requests.load(Ordering::SeqCst);
+        let report = self.reload_now().await;
+        *last = (covers, report.clone());
+        report
+    }
+
+    async fn reload_now(&self) -> LoadReport {
         let registry = self.registry.clone();
         let current = Arc::new(Catalog {
             datasets: self.catalog.load().datasets.clone(),
@@ -118,14 +157,14 @@ impl AppState {
             Ok(result) => result,
             Err(e) => {
                 let report = LoadReport {
-                    changed: Vec::new(),
                     failures: vec![("(reload)".into(), e.to_string())],
+                    ..LoadReport::default()
                 };
                 self.record(&report);
                 return report;
             }
         };
-        if !report.changed.is_empty() {
+        if !report.changed.is_empty() || !report.removed.is_empty() {
             self.metrics.reloads.inc();
         }
         self.catalog.store(Arc::new(catalog));
@@ -139,6 +178,9 @@ impl AppState {
         }
         for (dataset, version) in &report.changed {
             tracing::info!(%dataset, %version, "serving new model version");
+        }
+        for dataset in &report.removed {
+            tracing::warn!(%dataset, "production alias removed: no longer serving the dataset");
         }
         self.metrics
             .reload_failures
@@ -184,21 +226,36 @@ async fn require(
     request: Request,
     next: Next,
 ) -> Response {
-    match state.keys.caller(request.headers()) {
-        None => ApiError::Unauthorized.into_response(),
-        Some(caller) if caller.role < needed => ApiError::Forbidden {
+    let Some(caller) = state.keys.caller(request.headers()) else {
+        return ApiError::Unauthorized.into_response();
+    };
+    let mut response = if caller.role < needed {
+        ApiError::Forbidden {
             role: caller.role,
             needed,
         }
-        .into_response(),
-        Some(_) => next.run(request).await,
-    }
+        .into_response()
+    } else {
+        next.run(request).await
+    };
+    response.extensions_mut().insert(KeyName(caller.name));
+    response
 }
 
+/// The name of the key a request was made with, for the access log.
+#[derive(Clone, Debug)]
+struct KeyName(Arc<str>);
+
 /// Load shedding and timeouts: at most `max_concurrent_requests` in flight, the rest refused at
-/// once with 503 and `Retry-After`; a request past the timeout is answered 503.
-async fn shed_and_time(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let Ok(_permit) = state.limiter.try_acquire() else {
+/// once with 503 and `Retry-After`; a request past the timeout is answered 503. The request's
+/// place is shared with the work it starts ([`Admission`]), so it is free again only once that
+/// work has stopped too.
+async fn shed_and_time(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let Ok(permit) = state.limiter.clone().try_acquire_owned() else {
         state
             .metrics
             .rejected
@@ -210,6 +267,7 @@ async fn shed_and_time(State(state): State<AppState>, request: Request, next: Ne
         }
         .into_response();
     };
+    request.extensions_mut().insert(Admission(Arc::new(permit)));
     let timeout = Duration::from_millis(state.config.request_timeout_ms);
     match tokio::time::timeout(timeout, next.run(request)).await {
         Ok(response) => response,
@@ -224,18 +282,31 @@ async fn shed_and_time(State(state): State<AppState>, request: Request, next: Ne
     }
 }
 
-/// Counts requests and latency by matched route (never the raw path: unbounded label values).
+/// Counts requests and latency by matched route (never the raw path: unbounded label values),
+/// and writes the access log: one line per request with the key's name (never the key), the
+/// method, the route, the status and the latency.
 async fn observe(State(state): State<AppState>, request: Request, next: Next) -> Response {
     // `MatchedPath` is an `Arc<str>`: cloning it does not copy the route.
     let route = request.extensions().get::<MatchedPath>().cloned();
     let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
+    let method = request.method().clone();
     let started = Instant::now();
     let response = next.run(request).await;
+    let elapsed = started.elapsed();
+    let key = response.extensions().get::<KeyName>();
+    tracing::info!(
+        target: ACCESS_LOG,
+        key = key.map_or("-", |k| &*k.0),
+        method = method.as_str(),
+        route,
+        status = response.status().as_u16(),
+        ms = elapsed.as_secs_f64() * 1e3,
+    );
     state
         .metrics
         .latency
         .with_label_values(&[route])
-        .observe(started.elapsed().as_secs_f64());
+        .observe(elapsed.as_secs_f64());
     state
         .metrics
         .requests

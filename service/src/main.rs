@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use civicast_service::config::{CONFIG_VAR, Config};
-use civicast_service::{AppState, app, auth};
+use civicast_service::{AppState, app, auth, server};
 use clap::{Parser, Subcommand};
 
 /// civicast's inference service: forecasts over HTTP from a model registry.
@@ -27,18 +27,16 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Print the SHA-256 of an API key, as the configuration stores it.
-    HashKey {
-        /// The key.
-        key: String,
-    },
+    /// Print the SHA-256 of an API key read from standard input (one line), as the configuration
+    /// stores it. The key is never an argument: arguments are visible to every user of the
+    /// machine (ps, /proc) and kept in shell history.
+    HashKey,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Some(Command::HashKey { key }) = &cli.command {
-        println!("{}", auth::hash_key(key));
-        return ExitCode::SUCCESS;
+    if let Some(Command::HashKey) = &cli.command {
+        return hash_key_from_stdin();
     }
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -53,6 +51,21 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn hash_key_from_stdin() -> ExitCode {
+    let mut line = String::new();
+    if let Err(e) = std::io::stdin().read_line(&mut line) {
+        eprintln!("civicast-serve hash-key: cannot read the key from standard input: {e}");
+        return ExitCode::FAILURE;
+    }
+    let key = line.trim_end_matches(['\n', '\r']);
+    if let Err(why) = auth::check_key(key) {
+        eprintln!("civicast-serve hash-key: {why}");
+        return ExitCode::FAILURE;
+    }
+    println!("{}", auth::hash_key(key));
+    ExitCode::SUCCESS
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
@@ -70,7 +83,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    runtime.block_on(serve(config))
+    let deadline = std::time::Duration::from_millis(config.shutdown_deadline_ms);
+    let result = runtime.block_on(serve(config));
+    // Work of requests cut at the deadline has been cancelled and stops at its next check; this
+    // bounds the wait for it all the same.
+    runtime.shutdown_timeout(deadline);
+    result
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
@@ -92,11 +110,27 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     // The bound address, not the configured one: with port 0 the system picks a free port, and
     // whoever started us (the shutdown tests, a supervisor) learns it from this line.
     let listen = listener.local_addr().unwrap_or(listen);
-    tracing::info!(%listen, datasets = serving, "civicast-serve listening");
-    axum::serve(listener, app(state.clone()))
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("serving")?;
+    tracing::info!(
+        %listen,
+        datasets = serving,
+        request_memory_bound_mib = state.config.request_memory_bound() >> 20,
+        "civicast-serve listening"
+    );
+    let stopped = server::serve(
+        listener,
+        app(state.clone()),
+        &state.config,
+        state.metrics.clone(),
+        shutdown_signal(),
+    )
+    .await;
+    if stopped.closed_at_deadline > 0 {
+        tracing::warn!(
+            connections = stopped.closed_at_deadline,
+            deadline_ms = state.config.shutdown_deadline_ms,
+            "closed connections still open at the shutdown deadline"
+        );
+    }
     tracing::info!(
         requests = state.metrics.requests_answered(),
         "stopped: in-flight requests finished"

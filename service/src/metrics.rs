@@ -1,8 +1,8 @@
 //! Prometheus metrics: requests and latency by route, model versions, reloads, rejections.
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 
 /// Latency buckets in seconds: forecasts take well under a millisecond to tens of milliseconds.
@@ -26,6 +26,12 @@ pub struct Metrics {
     pub reload_failures: IntCounter,
     /// Requests refused by load shedding or timeouts, by reason.
     pub rejected: IntCounterVec,
+    /// Compute jobs stopped because their request was gone (timed out, client closed).
+    pub cancelled: IntCounter,
+    /// Open connections.
+    pub connections: IntGauge,
+    /// Connections closed by the server, by reason (`header_timeout`, `idle`, `shutdown_deadline`).
+    pub closed: IntCounterVec,
 }
 
 impl Metrics {
@@ -69,6 +75,21 @@ impl Metrics {
             ),
             &["reason"],
         )?;
+        let cancelled = IntCounter::new(
+            "civicast_cancelled_work_total",
+            "Compute jobs stopped because their request timed out or its client went away",
+        )?;
+        let connections = IntGauge::new("civicast_open_connections", "Open connections")?;
+        let closed = IntCounterVec::new(
+            Opts::new(
+                "civicast_closed_connections_total",
+                "Connections the server closed (header_timeout, idle, shutdown_deadline)",
+            ),
+            &["reason"],
+        )?;
+        registry.register(Box::new(cancelled.clone()))?;
+        registry.register(Box::new(connections.clone()))?;
+        registry.register(Box::new(closed.clone()))?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(latency.clone()))?;
         registry.register(Box::new(model_info.clone()))?;
@@ -83,6 +104,9 @@ impl Metrics {
             reloads,
             reload_failures,
             rejected,
+            cancelled,
+            connections,
+            closed,
         })
     }
 

@@ -24,7 +24,7 @@
 pub mod csv;
 mod input;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use axum::body::Bytes;
@@ -42,9 +42,10 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::AppState;
-use crate::api::{probability_key, seed_for};
+use crate::api::{Admitted, probability_key, seed_for};
 use crate::catalog::{Catalog, LoadedVersion};
 use crate::error::{ApiError, echo};
+use crate::work::Cancel;
 use input::{Fields, Input, csv_inputs, json_inputs};
 
 /// `POST /v1/risk` as JSON (the same fields are the columns of the CSV form).
@@ -184,13 +185,17 @@ pub struct RiskResponse {
     pub results: Vec<LineResult>,
 }
 
-fn assess_line(
-    state: &AppState,
-    catalog: &Catalog,
-    number: usize,
-    id: &str,
-    f: &Fields,
-) -> Result<LineRisk, LineError> {
+/// Where a line's forecast comes from: the served version, the series' position in it and the
+/// forecast steps its period covers (from 0, the step after the last observation).
+struct Located {
+    loaded: Arc<LoadedVersion>,
+    position: usize,
+    steps: std::ops::Range<usize>,
+}
+
+/// Finds a line's series and the steps of its period: cheap, so every line is located before any
+/// is assessed and the request's sampling is bounded first.
+fn locate(state: &AppState, catalog: &Catalog, f: &Fields) -> Result<Located, LineError> {
     let config = &state.config;
     let loaded: &Arc<LoadedVersion> = catalog.datasets.get(&f.dataset).ok_or_else(|| {
         LineError::new(
@@ -247,6 +252,27 @@ fn assess_line(
             ),
         },
     )?;
+    Ok(Located {
+        loaded: loaded.clone(),
+        position,
+        steps,
+    })
+}
+
+fn assess_line(
+    state: &AppState,
+    number: usize,
+    id: &str,
+    f: &Fields,
+    located: &Located,
+) -> Result<LineRisk, LineError> {
+    let config = &state.config;
+    let Located {
+        loaded,
+        position,
+        steps,
+    } = located;
+    let (position, steps) = (*position, steps.clone());
     let horizon = steps.end;
     let paths = loaded
         .cached_sample_paths(
@@ -324,25 +350,54 @@ fn assess_line(
     })
 }
 
-fn assess_all(state: &AppState, catalog: &Catalog, inputs: Vec<Input>) -> Vec<LineResult> {
-    inputs
-        .into_iter()
-        .enumerate()
-        .map(|(i, input)| {
-            let line = i + 1;
-            let outcome = input
-                .fields
-                .and_then(|f| assess_line(state, catalog, line, &input.id, &f));
-            match outcome {
-                Ok(risk) => LineResult::Risk(Box::new(risk)),
-                Err(error) => LineResult::Failure(LineFailure {
-                    line,
-                    id: input.id,
-                    error,
-                }),
-            }
+/// Locates every line, bounds the sampling they need (`max_sampled_values`), then assesses them,
+/// checking `cancel` before each line.
+fn assess_all(
+    state: &AppState,
+    catalog: &Catalog,
+    inputs: Vec<Input>,
+    cancel: &Cancel,
+) -> Result<Vec<LineResult>, ApiError> {
+    let located: Vec<Result<(Fields, Located), LineError>> = inputs
+        .iter()
+        .map(|input| {
+            let fields = input.fields.as_ref().map_err(Clone::clone)?;
+            let located = locate(state, catalog, fields)?;
+            Ok((fields.clone(), located))
         })
-        .collect()
+        .collect();
+    // Lines of one series and horizon share a draw, so each distinct pair is drawn once.
+    let draws: HashSet<(&str, usize, usize)> = located
+        .iter()
+        .flatten()
+        .map(|(_, l)| (l.loaded.dataset(), l.position, l.steps.end))
+        .collect();
+    let sampled = draws.iter().fold(0usize, |sum, &(_, _, horizon)| {
+        sum.saturating_add(horizon.saturating_mul(state.config.sample_paths))
+    });
+    if sampled > state.config.max_sampled_values {
+        return Err(ApiError::OverLimit {
+            field: "lines: distinct series and horizons × sample paths".into(),
+            limit: "max_sampled_values",
+            maximum: state.config.max_sampled_values,
+            value: sampled,
+        });
+    }
+    let mut results = Vec::with_capacity(inputs.len());
+    for (i, (input, located)) in inputs.into_iter().zip(located).enumerate() {
+        cancel.check()?;
+        let line = i + 1;
+        let outcome = located.and_then(|(f, l)| assess_line(state, line, &input.id, &f, &l));
+        results.push(match outcome {
+            Ok(risk) => LineResult::Risk(Box::new(risk)),
+            Err(error) => LineResult::Failure(LineFailure {
+                line,
+                id: input.id,
+                error,
+            }),
+        });
+    }
+    Ok(results)
 }
 
 /// The calibrated waste probability when the version's classifier applies to this line, or a
@@ -476,42 +531,52 @@ fn header_contains(headers: &HeaderMap, name: header::HeaderName, wanted: &str) 
 )]
 pub async fn risk(
     State(state): State<AppState>,
+    Admitted(admission): Admitted,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let body = body.map_err(|_| ApiError::TooLarge {
         limit: state.config.body_limit_bytes,
     })?;
-    let inputs = if header_contains(&headers, header::CONTENT_TYPE, "text/csv") {
-        csv_inputs(&body)?
+    let csv = if header_contains(&headers, header::CONTENT_TYPE, "text/csv") {
+        true
     } else if header_contains(&headers, header::CONTENT_TYPE, "json") {
-        json_inputs(&body)?
+        false
     } else {
         return Err(ApiError::Invalid {
             field: None,
             detail: "send the lines with Content-Type: application/json or text/csv".into(),
         });
     };
-    if inputs.is_empty() {
-        return Err(ApiError::invalid("lines", "give at least one budget line"));
-    }
-    let max = state.config.max_risk_lines;
-    if inputs.len() > max {
-        return Err(ApiError::invalid(
-            "lines",
-            format!(
-                "{} lines in the request; at most {max} per request",
-                inputs.len()
-            ),
-        ));
-    }
-    let catalog = state.catalog.load_full();
     let wants_csv = header_contains(&headers, header::ACCEPT, "text/csv");
     let worker = state.clone();
-    // Sampling paths is CPU work (milliseconds per line): off the async workers.
-    let results = tokio::task::spawn_blocking(move || assess_all(&worker, &catalog, inputs))
-        .await
-        .map_err(|e| ApiError::Internal(format!("risk worker: {e}")))?;
+    // Parsing (a megabyte of JSON is many times that once parsed) and sampling (milliseconds per
+    // line) are a compute slot's work.
+    let results = state
+        .pool
+        .run(admission, move |cancel| {
+            let inputs = if csv {
+                csv_inputs(&body)?
+            } else {
+                json_inputs(&body)?
+            };
+            drop(body);
+            if inputs.is_empty() {
+                return Err(ApiError::invalid("lines", "give at least one budget line"));
+            }
+            let max = worker.config.max_risk_lines;
+            if inputs.len() > max {
+                return Err(ApiError::OverLimit {
+                    field: "lines".into(),
+                    limit: "max_risk_lines",
+                    maximum: max,
+                    value: inputs.len(),
+                });
+            }
+            let catalog = worker.catalog.load_full();
+            assess_all(&worker, &catalog, inputs, cancel)
+        })
+        .await?;
     if wants_csv {
         return Ok((
             [(

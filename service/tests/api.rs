@@ -157,7 +157,7 @@ async fn forecast_errors_name_the_field_or_the_unknown_series() {
         (
             json!({ "series": [{ "dataset": "rides", "id": "a" }], "horizon": 5000 }),
             StatusCode::UNPROCESSABLE_ENTITY,
-            "horizon 5000",
+            "horizon: 5000 is over the limit of 1000 (max_horizon",
         ),
         (
             json!({ "series": [{ "dataset": "rides", "id": "a" }], "quantiles": [1.5] }),
@@ -402,6 +402,8 @@ async fn a_corrupt_version_is_refused_and_the_old_one_keeps_serving() {
     assert_eq!(body["forecasts"][0]["version"], first.as_str());
     let (status, health) = send(&state, "GET", "/health/ready", None, None).await;
     assert_eq!(status, StatusCode::OK);
+    assert_eq!(health["datasets"]["rides"], "degraded", "{health}");
+    let (_, health) = send(&state, "GET", "/health/ready", Some(ADMIN_KEY), None).await;
     assert!(
         health["last_reload_failures"]["rides"].is_string(),
         "{health}"

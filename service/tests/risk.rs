@@ -357,7 +357,11 @@ async fn malformed_bodies_and_missing_keys_fail_as_a_whole() {
     let (status, body) = post_json(&state, json!({ "lines": six })).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(body["field"], "lines");
-    assert!(body["detail"].as_str().unwrap().contains("at most 5"));
+    assert_eq!(body["limit"], "max_risk_lines");
+    assert_eq!(
+        (body["maximum"].as_u64(), body["value"].as_u64()),
+        (Some(5), Some(6))
+    );
 
     let (status, _, text) = post(
         &state,

@@ -90,7 +90,7 @@ impl Server {
             format!(
                 "registry = '{}'\nlisten = \"127.0.0.1:0\"\nreload_poll_seconds = 0\n\
                  # Far beyond anything the test waits for: held requests must not time out.\n\
-                 request_timeout_ms = 600000\n\n\
+                 request_timeout_ms = 600000\nidle_timeout_ms = 1200000\n\n\
                  [[api_keys]]\nname = \"reader\"\nrole = \"read\"\nsha256 = \"{}\"\n",
                 dir.join("registry").display(),
                 hash_key(READ_KEY)

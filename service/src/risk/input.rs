@@ -11,7 +11,7 @@ use civicast_model::ModelError;
 use civicast_model::risk::BudgetLine;
 
 use super::LineError;
-use crate::error::{ApiError, echo};
+use crate::error::{ApiError, echo, field_name};
 
 /// One parsed line: its label, and its fields or what was wrong with them.
 pub(super) struct Input {
@@ -22,6 +22,7 @@ pub(super) struct Input {
 }
 
 /// A line's checked values.
+#[derive(Clone)]
 pub(super) struct Fields {
     pub(super) dataset: String,
     pub(super) series: String,
@@ -62,7 +63,7 @@ impl Source for JsonLine<'_> {
             Some(serde_json::Value::String(s)) => Ok(Some(s.clone())),
             Some(other) => Err(LineError::new(
                 field,
-                format!("{field} must be a string, not {other}"),
+                format!("{field} must be a string, not {}", echo(&other.to_string())),
             )),
         }
     }
@@ -154,7 +155,10 @@ fn default_id(n: usize) -> String {
 pub(super) fn json_inputs(body: &[u8]) -> Result<Vec<Input>, ApiError> {
     let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| ApiError::Invalid {
         field: None,
-        detail: format!("the body is not valid JSON: {e}"),
+        detail: format!(
+            "the body is not valid JSON: {}",
+            crate::error::shorten_quotes(&e.to_string())
+        ),
     })?;
     let lines = value
         .as_object()
@@ -168,7 +172,7 @@ pub(super) fn json_inputs(body: &[u8]) -> Result<Vec<Input>, ApiError> {
         .and_then(|o| o.keys().find(|k| *k != "lines"))
     {
         return Err(ApiError::invalid(
-            other.clone(),
+            field_name(other),
             format!("unknown field {}; the body has only \"lines\"", echo(other)),
         ));
     }
@@ -194,7 +198,7 @@ pub(super) fn json_inputs(body: &[u8]) -> Result<Vec<Input>, ApiError> {
             };
             let fields = match object.keys().find(|k| !FIELDS.contains(&k.as_str())) {
                 Some(unknown) => Err(LineError::new(
-                    unknown,
+                    &field_name(unknown),
                     format!(
                         "unknown field {}; expected {}",
                         echo(unknown),
@@ -229,7 +233,7 @@ pub(super) fn csv_inputs(body: &[u8]) -> Result<Vec<Input>, ApiError> {
         let name = name.trim();
         if !FIELDS.contains(&name) {
             return Err(ApiError::invalid(
-                name,
+                field_name(name),
                 format!(
                     "unknown column {} in the header; expected {}",
                     echo(name),

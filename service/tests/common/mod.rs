@@ -20,8 +20,8 @@ use civicast_service::{AppState, app};
 use http_body_util::BodyExt;
 use tower::ServiceExt;
 
-pub const READ_KEY: &str = "read-key-for-tests";
-pub const ADMIN_KEY: &str = "admin-key-for-tests";
+pub const READ_KEY: &str = "read-key-for-the-tests";
+pub const ADMIN_KEY: &str = "admin-key-for-the-tests";
 
 /// A forecast request for series `a` of the fixture's dataset.
 pub const FORECAST_BODY: &str = r#"{"series":[{"dataset":"rides","id":"a"}],"horizon":14}"#;
@@ -282,10 +282,33 @@ pub async fn send_raw(
     (status, bytes)
 }
 
-/// Serves `state` on a free loopback port in this runtime; returns the address.
+/// Serves `state` on a free loopback port in this runtime, through the service's own accept loop;
+/// returns the address.
 pub async fn serve_in_process(state: AppState) -> SocketAddr {
+    serve_until(state, std::future::pending()).await.0
+}
+
+/// Serves `state` until `signal` resolves; returns the address and the server task, which ends
+/// with how the shutdown went.
+pub async fn serve_until(
+    state: AppState,
+    signal: impl std::future::Future<Output = ()> + Send + 'static,
+) -> (
+    SocketAddr,
+    tokio::task::JoinHandle<civicast_service::server::Stopped>,
+) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app(state)).await });
-    address
+    let task = tokio::spawn(async move {
+        let config = state.config.clone();
+        civicast_service::server::serve(
+            listener,
+            app(state.clone()),
+            &config,
+            state.metrics.clone(),
+            signal,
+        )
+        .await
+    });
+    (address, task)
 }
