@@ -555,23 +555,15 @@ pub async fn risk(
     let results = state
         .pool
         .run(admission, move |cancel| {
+            let max = worker.config.max_risk_lines;
             let inputs = if csv {
-                csv_inputs(&body)?
+                csv_inputs(&body, max)?
             } else {
-                json_inputs(&body)?
+                json_inputs(&body, max)?
             };
             drop(body);
             if inputs.is_empty() {
                 return Err(ApiError::invalid("lines", "give at least one budget line"));
-            }
-            let max = worker.config.max_risk_lines;
-            if inputs.len() > max {
-                return Err(ApiError::OverLimit {
-                    field: "lines".into(),
-                    limit: "max_risk_lines",
-                    maximum: max,
-                    value: inputs.len(),
-                });
             }
             let catalog = worker.catalog.load_full();
             assess_all(&worker, &catalog, inputs, cancel)

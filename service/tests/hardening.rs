@@ -161,6 +161,46 @@ async fn risk_lines_and_their_sampling_are_bounded_before_any_is_assessed() {
         50_000,
         (7 + 31 + 60) * 1_000,
     );
+    // Lines past the limit are counted, not kept, in either format.
+    let many = format!(r#"{{"lines":[{}]}}"#, vec!["{}"; 10_000].join(","));
+    let (status, bytes) = send_raw(
+        &state,
+        "POST",
+        "/v1/risk",
+        Some(READ_KEY),
+        Some(many),
+        "application/json",
+    )
+    .await;
+    let problem: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    assert_over_limit(status, &problem, "max_risk_lines", 3, 10_000);
+    let rows = format!(
+        "dataset,series,start,end,planned,unit_cost\n{}",
+        "rides,a,2024-02-26,2024-03-03,1,1\n".repeat(10_000)
+    );
+    let (status, bytes) = send_raw(
+        &state,
+        "POST",
+        "/v1/risk",
+        Some(READ_KEY),
+        Some(rows),
+        "text/csv",
+    )
+    .await;
+    let problem: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    assert_over_limit(status, &problem, "max_risk_lines", 3, 10_000);
+    let wide = format!("dataset{}\n", ",".repeat(100_000));
+    let (status, bytes) = send_raw(
+        &state,
+        "POST",
+        "/v1/risk",
+        Some(READ_KEY),
+        Some(wide),
+        "text/csv",
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(String::from_utf8_lossy(&bytes).contains("more than 64 cells"));
     // Lines of one period share one draw, so three of them cost one.
     let same = vec![line("2024-02-26", "2024-03-03"); 3];
     let (status, body) = send(

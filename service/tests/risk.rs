@@ -296,7 +296,13 @@ async fn csv_comes_back_when_asked_with_the_contracts_columns() {
     .await;
     assert_eq!(status, StatusCode::OK, "{text}");
     assert!(content_type.starts_with("text/csv"));
-    let rows = civicast_service::risk::csv::parse(&text).unwrap();
+    let limits = civicast_service::risk::csv::Limits {
+        records: 100,
+        fields: 64,
+    };
+    let rows = civicast_service::risk::csv::parse(&text, limits)
+        .unwrap()
+        .records;
     assert_eq!(
         rows[0].join(","),
         "line,id,dataset,series,start,end,planned,forecast_mean,forecast_p10,forecast_p50,forecast_p90,waste_probability,shortage_probability,expected_waste,expected_waste_cost,expected_shortage,expected_shortage_cost,recommended,flag,reasons,error"

@@ -19,10 +19,34 @@ pub struct CsvError {
     pub detail: String,
 }
 
-/// Splits `text` into records of fields. Blank lines are skipped.
-pub fn parse(text: &str) -> Result<Vec<Vec<String>>, CsvError> {
+/// How much of a table is kept: what a request's CPU and memory may go to before it is refused.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Records kept (the header included); later ones are only counted.
+    pub records: usize,
+    /// Fields one record may have; more is an error (a row of a million commas would otherwise
+    /// be a million empty strings).
+    pub fields: usize,
+}
+
+/// A table: its first records and how many there are in all.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Table {
+    /// The first [`Limits::records`] records.
+    pub records: Vec<Vec<String>>,
+    /// Records in the text, kept or not.
+    pub total: usize,
+}
+
+/// Splits `text` into records of fields, keeping at most `limits.records`. Blank lines are
+/// skipped.
+pub fn parse(text: &str, limits: Limits) -> Result<Table, CsvError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let mut records = Vec::new();
+    let mut table = Table {
+        records: Vec::new(),
+        total: 0,
+    };
+    let records = &mut table;
     let mut record: Vec<String> = Vec::new();
     let mut field = String::new();
     let mut quoted = false;
@@ -54,16 +78,18 @@ pub fn parse(text: &str) -> Result<Vec<Vec<String>>, CsvError> {
             ',' => {
                 record.push(std::mem::take(&mut field));
                 field_started_quoted = false;
+                if record.len() >= limits.fields {
+                    return Err(CsvError {
+                        record: records.len() + 1,
+                        detail: format!("more than {} cells in one row", limits.fields),
+                    });
+                }
             }
             '\r' if chars.peek() == Some(&'\n') => {}
             '\n' | '\r' => {
                 record.push(std::mem::take(&mut field));
                 field_started_quoted = false;
-                if !(record.len() == 1 && record[0].trim().is_empty()) {
-                    records.push(std::mem::take(&mut record));
-                } else {
-                    record.clear();
-                }
+                records.add(&mut record, limits);
             }
             _ => field.push(c),
         }
@@ -76,11 +102,31 @@ pub fn parse(text: &str) -> Result<Vec<Vec<String>>, CsvError> {
     }
     if !field.is_empty() || !record.is_empty() || field_started_quoted {
         record.push(field);
-        if !(record.len() == 1 && record[0].trim().is_empty()) {
-            records.push(record);
+        records.add(&mut record, limits);
+    }
+    Ok(table)
+}
+
+impl Table {
+    /// Records so far, kept or not: what an error's record number counts.
+    fn len(&self) -> usize {
+        self.total
+    }
+
+    /// Takes `record` (leaving it empty): kept while under the limit, counted always; a blank
+    /// line is neither.
+    fn add(&mut self, record: &mut Vec<String>, limits: Limits) {
+        if record.len() == 1 && record[0].trim().is_empty() {
+            record.clear();
+            return;
+        }
+        self.total += 1;
+        if self.records.len() < limits.records {
+            self.records.push(std::mem::take(record));
+        } else {
+            record.clear();
         }
     }
-    Ok(records)
 }
 
 /// One field as CSV: quoted when it must be.
@@ -105,6 +151,28 @@ pub fn defuse(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const ALL: Limits = Limits {
+        records: usize::MAX,
+        fields: 64,
+    };
+
+    fn parse(text: &str) -> Result<Vec<Vec<String>>, CsvError> {
+        super::parse(text, ALL).map(|t| t.records)
+    }
+
+    #[test]
+    fn keeps_the_first_records_and_counts_the_rest() {
+        let limits = Limits {
+            records: 2,
+            fields: 3,
+        };
+        let table = super::parse("h\na\n\nb\n\"c\nd\"\ne", limits).unwrap();
+        assert_eq!(table.records, vec![vec!["h"], vec!["a"]]);
+        assert_eq!(table.total, 5);
+        let err = super::parse("a,b,c,d\n", limits).unwrap_err();
+        assert!(err.detail.contains("more than 3 cells"), "{}", err.detail);
+    }
 
     #[test]
     fn reads_quoted_fields_crlf_and_a_byte_order_mark() {

@@ -6,6 +6,9 @@
 
 use std::collections::HashMap;
 
+use serde::Deserialize;
+use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+
 use chrono::NaiveDate;
 use civicast_model::ModelError;
 use civicast_model::risk::BudgetLine;
@@ -52,32 +55,6 @@ trait Source {
     fn text(&self, field: &str) -> Result<Option<String>, LineError>;
     /// The number in `field`, `None` when absent or empty.
     fn number(&self, field: &str) -> Result<Option<f64>, LineError>;
-}
-
-struct JsonLine<'a>(&'a serde_json::Map<String, serde_json::Value>);
-
-impl Source for JsonLine<'_> {
-    fn text(&self, field: &str) -> Result<Option<String>, LineError> {
-        match self.0.get(field) {
-            None | Some(serde_json::Value::Null) => Ok(None),
-            Some(serde_json::Value::String(s)) => Ok(Some(s.clone())),
-            Some(other) => Err(LineError::new(
-                field,
-                format!("{field} must be a string, not {}", echo(&other.to_string())),
-            )),
-        }
-    }
-
-    fn number(&self, field: &str) -> Result<Option<f64>, LineError> {
-        match self.0.get(field) {
-            None | Some(serde_json::Value::Null) => Ok(None),
-            Some(serde_json::Value::Number(n)) => Ok(n.as_f64()),
-            Some(other) => Err(LineError::new(
-                field,
-                format!("{field} must be a number, not {}", echo(&other.to_string())),
-            )),
-        }
-    }
 }
 
 struct CsvLine<'a> {
@@ -151,43 +128,60 @@ fn default_id(n: usize) -> String {
     format!("line {n}")
 }
 
-/// The lines of a JSON body; only a body that is not `{"lines": [...]}` fails as a whole.
-pub(super) fn json_inputs(body: &[u8]) -> Result<Vec<Input>, ApiError> {
-    let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| ApiError::Invalid {
-        field: None,
-        detail: format!(
-            "the body is not valid JSON: {}",
-            crate::error::shorten_quotes(&e.to_string())
-        ),
-    })?;
-    let lines = value
-        .as_object()
-        .and_then(|o| o.get("lines"))
-        .and_then(serde_json::Value::as_array)
-        .ok_or_else(|| {
-            ApiError::invalid("lines", "the body must be an object with a \"lines\" array")
+fn too_many(lines: usize, max_lines: usize) -> ApiError {
+    ApiError::OverLimit {
+        field: "lines".into(),
+        limit: "max_risk_lines",
+        maximum: max_lines,
+        value: lines,
+    }
+}
+
+/// The lines of a JSON body; only a body that is not `{"lines": [...]}` or has more than
+/// `max_lines` lines fails as a whole. The body is read into [`JsonLine`]s, which keep only the
+/// values a line can use, and lines past `max_lines` are counted, never kept: a megabyte of JSON
+/// read into `serde_json::Value`s would take up to 75 times its size (docs/hardening.md).
+pub(super) fn json_inputs(body: &[u8], max_lines: usize) -> Result<Vec<Input>, ApiError> {
+    let mut json = serde_json::Deserializer::from_slice(body);
+    let parsed = BodySeed { max_lines }
+        .deserialize(&mut json)
+        .and_then(|parsed| json.end().map(|()| parsed))
+        .map_err(|e| ApiError::Invalid {
+            field: None,
+            detail: format!(
+                "the body is not valid JSON: {}",
+                crate::error::shorten_quotes(&e.to_string())
+            ),
         })?;
-    if let Some(other) = value
-        .as_object()
-        .and_then(|o| o.keys().find(|k| *k != "lines"))
-    {
+    if let Some(other) = parsed.unknown {
         return Err(ApiError::invalid(
-            field_name(other),
-            format!("unknown field {}; the body has only \"lines\"", echo(other)),
+            field_name(&other),
+            format!(
+                "unknown field {}; the body has only \"lines\"",
+                echo(&other)
+            ),
         ));
     }
+    let Some((lines, total)) = parsed.lines else {
+        return Err(ApiError::invalid(
+            "lines",
+            "the body must be an object with a \"lines\" array",
+        ));
+    };
+    if total > max_lines {
+        return Err(too_many(total, max_lines));
+    }
     Ok(lines
-        .iter()
+        .into_iter()
         .enumerate()
         .map(|(i, line)| {
-            let Some(object) = line.as_object() else {
+            let Some(line) = line else {
                 return Input {
                     id: default_id(i + 1),
                     fields: Err(LineError::new("line", "each line must be a JSON object")),
                 };
             };
-            let source = JsonLine(object);
-            let id = match source.text("id") {
+            let id = match line.text("id") {
                 Ok(id) => id.unwrap_or_else(|| default_id(i + 1)),
                 Err(e) => {
                     return Input {
@@ -196,7 +190,7 @@ pub(super) fn json_inputs(body: &[u8]) -> Result<Vec<Input>, ApiError> {
                     };
                 }
             };
-            let fields = match object.keys().find(|k| !FIELDS.contains(&k.as_str())) {
+            let fields = match &line.unknown {
                 Some(unknown) => Err(LineError::new(
                     &field_name(unknown),
                     format!(
@@ -205,23 +199,292 @@ pub(super) fn json_inputs(body: &[u8]) -> Result<Vec<Input>, ApiError> {
                         FIELDS.join(", ")
                     ),
                 )),
-                None => fields(&source),
+                None => fields(&line),
             };
             Input { id, fields }
         })
         .collect())
 }
 
-/// The lines of a CSV body; only an unreadable CSV or a bad header fails as a whole.
-pub(super) fn csv_inputs(body: &[u8]) -> Result<Vec<Input>, ApiError> {
+/// A JSON body as far as it matters: its lines (each an object, or `None` when it was something
+/// else), how many lines it had in all, and its first unknown top-level field.
+#[derive(Default)]
+struct ParsedBody {
+    lines: Option<(Vec<Option<JsonLine>>, usize)>,
+    unknown: Option<String>,
+}
+
+struct BodySeed {
+    max_lines: usize,
+}
+
+impl<'de> DeserializeSeed<'de> for BodySeed {
+    type Value = ParsedBody;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<ParsedBody, D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for BodySeed {
+    type Value = ParsedBody;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an object with a \"lines\" array")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ParsedBody, A::Error> {
+        let mut body = ParsedBody::default();
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            if key == "lines" && body.lines.is_none() {
+                body.lines = Some(map.next_value_seed(LinesSeed {
+                    max_lines: self.max_lines,
+                })?);
+            } else {
+                body.unknown.get_or_insert_with(|| field_name(&key));
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(body)
+    }
+}
+
+/// The `lines` array: the first `max_lines` + 1 lines kept, all counted.
+struct LinesSeed {
+    max_lines: usize,
+}
+
+impl<'de> DeserializeSeed<'de> for LinesSeed {
+    type Value = (Vec<Option<JsonLine>>, usize);
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for LinesSeed {
+    type Value = (Vec<Option<JsonLine>>, usize);
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an array of budget lines")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut lines = Vec::new();
+        let mut total = 0usize;
+        loop {
+            if lines.len() <= self.max_lines {
+                match seq.next_element::<MaybeLine>()? {
+                    Some(MaybeLine(line)) => lines.push(line),
+                    None => break,
+                }
+            } else if seq.next_element::<IgnoredAny>()?.is_none() {
+                break;
+            }
+            total += 1;
+        }
+        Ok((lines, total))
+    }
+}
+
+/// One element of `lines`: a [`JsonLine`] when it is an object, `None` otherwise.
+struct MaybeLine(Option<JsonLine>);
+
+impl<'de> Deserialize<'de> for MaybeLine {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct LineVisitor;
+        impl<'de> Visitor<'de> for LineVisitor {
+            type Value = MaybeLine;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a budget line")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<MaybeLine, A::Error> {
+                let mut line = JsonLine::default();
+                while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                    match FIELDS.iter().find(|f| **f == key) {
+                        Some(field) => {
+                            let cell = map.next_value::<Cell>()?;
+                            line.cells.retain(|(f, _)| f != field);
+                            line.cells.push((field, cell));
+                        }
+                        None => {
+                            line.unknown.get_or_insert_with(|| field_name(&key));
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(MaybeLine(Some(line)))
+            }
+
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<MaybeLine, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(MaybeLine(None))
+            }
+
+            fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<MaybeLine, E> {
+                Ok(MaybeLine(None))
+            }
+
+            fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<MaybeLine, E> {
+                Ok(MaybeLine(None))
+            }
+
+            fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<MaybeLine, E> {
+                Ok(MaybeLine(None))
+            }
+
+            fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<MaybeLine, E> {
+                Ok(MaybeLine(None))
+            }
+
+            fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<MaybeLine, E> {
+                Ok(MaybeLine(None))
+            }
+
+            fn visit_unit<E: serde::de::Error>(self) -> Result<MaybeLine, E> {
+                Ok(MaybeLine(None))
+            }
+        }
+        deserializer.deserialize_any(LineVisitor)
+    }
+}
+
+/// A JSON field's value, kept only as far as a line can use it: text, a number, or which other
+/// kind of value it was (its content skipped, never stored).
+enum Cell {
+    Null,
+    Text(String),
+    Number(f64),
+    Other(&'static str),
+}
+
+impl<'de> Deserialize<'de> for Cell {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct CellVisitor;
+        impl<'de> Visitor<'de> for CellVisitor {
+            type Value = Cell;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string or a number")
+            }
+
+            fn visit_unit<E: serde::de::Error>(self) -> Result<Cell, E> {
+                Ok(Cell::Null)
+            }
+
+            fn visit_none<E: serde::de::Error>(self) -> Result<Cell, E> {
+                Ok(Cell::Null)
+            }
+
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Cell, E> {
+                Ok(Cell::Text(v.to_owned()))
+            }
+
+            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Cell, E> {
+                Ok(Cell::Text(v))
+            }
+
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Cell, E> {
+                Ok(Cell::Number(v))
+            }
+
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Cell, E> {
+                Ok(Cell::Number(v as f64))
+            }
+
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Cell, E> {
+                Ok(Cell::Number(v as f64))
+            }
+
+            fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<Cell, E> {
+                Ok(Cell::Other("a boolean"))
+            }
+
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Cell, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Cell::Other("an array"))
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Cell, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(Cell::Other("an object"))
+            }
+        }
+        deserializer.deserialize_any(CellVisitor)
+    }
+}
+
+/// A JSON budget line: its known fields' values and its first unknown field's name.
+#[derive(Default)]
+struct JsonLine {
+    cells: Vec<(&'static str, Cell)>,
+    unknown: Option<String>,
+}
+
+impl JsonLine {
+    fn cell(&self, field: &str) -> Option<&Cell> {
+        self.cells.iter().find(|(f, _)| *f == field).map(|(_, c)| c)
+    }
+}
+
+impl Source for JsonLine {
+    fn text(&self, field: &str) -> Result<Option<String>, LineError> {
+        match self.cell(field) {
+            None | Some(Cell::Null) => Ok(None),
+            Some(Cell::Text(s)) => Ok(Some(s.clone())),
+            Some(Cell::Number(n)) => Err(LineError::new(
+                field,
+                format!("{field} must be a string, not the number {n}"),
+            )),
+            Some(Cell::Other(kind)) => Err(LineError::new(
+                field,
+                format!("{field} must be a string, not {kind}"),
+            )),
+        }
+    }
+
+    fn number(&self, field: &str) -> Result<Option<f64>, LineError> {
+        match self.cell(field) {
+            None | Some(Cell::Null) => Ok(None),
+            Some(Cell::Number(n)) => Ok(Some(*n)),
+            Some(Cell::Text(s)) => Err(LineError::new(
+                field,
+                format!("{field} must be a number, not the string {}", echo(s)),
+            )),
+            Some(Cell::Other(kind)) => Err(LineError::new(
+                field,
+                format!("{field} must be a number, not {kind}"),
+            )),
+        }
+    }
+}
+
+/// Cells a CSV row may have: the contract's columns, with room for a spreadsheet's trailing
+/// empty ones.
+const MAX_CSV_CELLS: usize = 64;
+
+/// The lines of a CSV body; only an unreadable CSV, a bad header or more than `max_lines` lines
+/// fail as a whole. Rows past `max_lines` are counted, never kept.
+pub(super) fn csv_inputs(body: &[u8], max_lines: usize) -> Result<Vec<Input>, ApiError> {
     let text = std::str::from_utf8(body)
         .map_err(|e| ApiError::invalid("body", format!("the CSV is not UTF-8: {e}")))?;
-    let records = super::csv::parse(text).map_err(|e| {
+    let limits = super::csv::Limits {
+        records: max_lines.saturating_add(1),
+        fields: MAX_CSV_CELLS,
+    };
+    let table = super::csv::parse(text, limits).map_err(|e| {
         ApiError::invalid(
             format!("row {}", e.record),
             format!("row {} of the CSV: {}", e.record, e.detail),
         )
     })?;
+    let lines = table.total.saturating_sub(1);
+    if lines > max_lines {
+        return Err(too_many(lines, max_lines));
+    }
+    let records = table.records;
     let Some((header, rows)) = records.split_first() else {
         return Err(ApiError::invalid(
             "lines",

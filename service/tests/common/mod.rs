@@ -282,6 +282,24 @@ pub async fn send_raw(
     (status, bytes)
 }
 
+/// Sends `body` as it is (any bytes) with `content_type`; returns the status.
+pub async fn send_bytes(
+    state: &AppState,
+    uri: &str,
+    key: &str,
+    body: Vec<u8>,
+    content_type: &str,
+) -> StatusCode {
+    let request = Request::builder()
+        .method("POST")
+        .uri(uri)
+        .header("authorization", format!("Bearer {key}"))
+        .header("content-type", content_type)
+        .body(Body::from(body))
+        .unwrap();
+    app(state.clone()).oneshot(request).await.unwrap().status()
+}
+
 /// Serves `state` on a free loopback port in this runtime, through the service's own accept loop;
 /// returns the address.
 pub async fn serve_in_process(state: AppState) -> SocketAddr {
