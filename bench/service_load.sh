@@ -63,8 +63,13 @@ fi
 
 key="bench-$(head -c 8 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 port=18080
-CIVICAST_API_KEYS="bench:admin:$(printf '%s\n' "$key" | "$binary" hash-key)" \
-  RUST_LOG=warn "$binary" --registry "$registry" --listen "127.0.0.1:$port" &
+# RUST_LOG=info (the service's default) writes the access log, one line per request, to
+# $work/serve.log; the default here keeps it off to measure the request path alone.
+# The key's SHA-256 as hash-key prints it, computed without the binary so that --binary can run
+# builds whose hash-key took the key differently.
+CIVICAST_API_KEYS="bench:admin:$(printf '%s' "$key" | sha256sum | cut -d' ' -f1)" \
+  RUST_LOG="${RUST_LOG:-warn}" "$binary" --registry "$registry" --listen "127.0.0.1:$port" \
+  > "$work/serve.log" 2>&1 &
 server=$!
 trap 'kill $server 2>/dev/null || true' EXIT
 for _ in $(seq 50); do

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Bytes;
+use axum::extract::rejection::PathRejection;
 use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, header};
@@ -20,7 +21,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::AppState;
 use crate::catalog::{AnswerKey, LoadedVersion, ServedForecast};
-use crate::error::{ApiError, echo, shorten_quotes};
+use crate::error::{ApiError, Problem, echo, shorten_quotes};
 use crate::work::{Admission, Cancel};
 
 /// A JSON request body, not yet parsed: small bodies are parsed on the async worker, large ones
@@ -95,6 +96,12 @@ impl<S: Send + Sync> FromRequestParts<S> for Admitted {
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         Ok(Admitted(parts.extensions.get::<Admission>().cloned()))
     }
+}
+
+/// A path segment that is not text (bad percent-encoding): a problem document like every other
+/// error, not axum's plain-text default.
+fn path_error(rejection: PathRejection) -> ApiError {
+    ApiError::invalid("path", shorten_quotes(&rejection.body_text()))
 }
 
 /// A series, named by its dataset and id.
@@ -351,10 +358,11 @@ pub fn seed_for(dataset: &str, id: &str) -> u64 {
     request_body = ForecastRequest,
     responses(
         (status = 200, description = "Forecasts, in request order", body = ForecastResponse),
-        (status = 401, description = "No or unknown API key"),
-        (status = 404, description = "Unknown dataset or series (named in the detail)"),
-        (status = 422, description = "A field is invalid (named in `field`)"),
-        (status = 503, description = "Overloaded or no model loaded; retry after Retry-After seconds"),
+        (status = 401, description = "No or unknown API key", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown dataset or series (named in the detail)", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body larger than the configured limit", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A field is invalid (named in `field`), or the request is over a limit (named in `limit`)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Overloaded or timed out; retry after Retry-After seconds", body = Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = []))
 )]
@@ -663,20 +671,22 @@ pub struct SeriesHistory {
     ),
     responses(
         (status = 200, description = "Recent observations, oldest first", body = SeriesHistory),
-        (status = 401, description = "No or unknown API key"),
-        (status = 404, description = "Unknown dataset or series (named in the detail)"),
-        (status = 422, description = "Bad `last`"),
+        (status = 401, description = "No or unknown API key", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown dataset or series (named in the detail)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Bad `last`", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Overloaded or timed out; retry after Retry-After seconds", body = Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = []))
 )]
 pub async fn history(
     State(state): State<AppState>,
-    Path((dataset, id)): Path<(String, String)>,
+    path: Result<Path<(String, String)>, PathRejection>,
     query: Result<Query<HistoryQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<SeriesHistory>, ApiError> {
+    let Path((dataset, id)) = path.map_err(path_error)?;
     let Query(query) = query.map_err(|e| ApiError::Invalid {
         field: None,
-        detail: e.body_text(),
+        detail: shorten_quotes(&e.body_text()),
     })?;
     if query.last == Some(0) {
         return Err(ApiError::invalid(
@@ -787,9 +797,10 @@ const MAX_PAGE: usize = 1_000;
     params(SeriesQuery),
     responses(
         (status = 200, description = "A page of series", body = SeriesPage),
-        (status = 401, description = "No or unknown API key"),
-        (status = 404, description = "Unknown dataset"),
-        (status = 422, description = "Bad paging values"),
+        (status = 401, description = "No or unknown API key", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown dataset", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Bad paging values", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Overloaded or timed out; retry after Retry-After seconds", body = Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = []))
 )]
@@ -799,7 +810,7 @@ pub async fn series(
 ) -> Result<Json<SeriesPage>, ApiError> {
     let Query(query) = query.map_err(|e| ApiError::Invalid {
         field: None,
-        detail: e.body_text(),
+        detail: shorten_quotes(&e.body_text()),
     })?;
     let limit = query.limit.unwrap_or(100);
     if !(1..=MAX_PAGE).contains(&limit) {
@@ -867,7 +878,12 @@ pub struct ModelVersion {
 #[utoipa::path(
     get,
     path = "/v1/models",
-    responses((status = 200, description = "All versions, oldest first", body = [ModelVersion])),
+    responses(
+        (status = 200, description = "All versions, oldest first", body = [ModelVersion]),
+        (status = 401, description = "No or unknown API key", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "The registry could not be read", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Overloaded or timed out; retry after Retry-After seconds", body = Problem, content_type = "application/problem+json"),
+    ),
     security(("api_key" = []))
 )]
 pub async fn models(
@@ -916,15 +932,19 @@ pub async fn models(
     params(("version" = String, Path, description = "Version id")),
     responses(
         (status = 200, description = "The version's manifest", body = Object),
-        (status = 404, description = "Unknown version"),
+        (status = 401, description = "No or unknown API key", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown version", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "The version's manifest could not be read", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Overloaded or timed out; retry after Retry-After seconds", body = Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = []))
 )]
 pub async fn model_version(
     State(state): State<AppState>,
     Admitted(admission): Admitted,
-    Path(version): Path<String>,
+    path: Result<Path<String>, PathRejection>,
 ) -> Result<Json<civicast_registry::VersionManifest>, ApiError> {
+    let Path(version) = path.map_err(path_error)?;
     if !civicast_registry::is_valid_name(&version) {
         return Err(ApiError::NotFound {
             what: "version",
@@ -966,8 +986,9 @@ pub struct ReloadResponse {
     path = "/v1/admin/reload",
     responses(
         (status = 200, description = "What changed and what was refused", body = ReloadResponse),
-        (status = 401, description = "No or unknown API key"),
-        (status = 403, description = "The key is not an admin key"),
+        (status = 401, description = "No or unknown API key", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The key is not an admin key", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Overloaded or timed out; retry after Retry-After seconds", body = Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = []))
 )]
@@ -1004,9 +1025,16 @@ pub struct Health {
 }
 
 /// The process is up.
-#[utoipa::path(get, path = "/health/live", responses((status = 200, body = Health)))]
-pub async fn live() -> Json<serde_json::Value> {
-    Json(serde_json::json!({ "status": "live" }))
+#[utoipa::path(get, path = "/health/live", responses((status = 200, body = Live)))]
+pub async fn live() -> Json<Live> {
+    Json(Live { status: "live" })
+}
+
+/// Liveness.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct Live {
+    /// Always `live`.
+    pub status: &'static str,
 }
 
 /// The service has at least one verified model loaded.

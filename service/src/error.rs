@@ -137,21 +137,30 @@ pub enum ApiError {
     Internal(String),
 }
 
-#[derive(Serialize)]
-struct Problem<'a> {
+/// An RFC 9457 problem document: the body of every error.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Problem {
+    /// `urn:civicast:problem:<slug>` (e.g. `invalid-request`, `over-limit`, `not-found`).
     #[serde(rename = "type")]
-    kind: String,
-    title: &'a str,
-    status: u16,
-    detail: String,
+    pub kind: String,
+    /// A short, fixed summary of the kind of problem.
+    pub title: &'static str,
+    /// The HTTP status code.
+    pub status: u16,
+    /// What was wrong and what is allowed.
+    pub detail: String,
+    /// The request field at fault, when there is one.
     #[serde(skip_serializing_if = "Option::is_none")]
-    field: Option<&'a str>,
+    pub field: Option<String>,
+    /// The configuration key of the limit a request went over (`over-limit` only).
     #[serde(skip_serializing_if = "Option::is_none")]
-    limit: Option<&'a str>,
+    pub limit: Option<&'static str>,
+    /// That limit's value.
     #[serde(skip_serializing_if = "Option::is_none")]
-    maximum: Option<usize>,
+    pub maximum: Option<usize>,
+    /// What the request would have needed.
     #[serde(skip_serializing_if = "Option::is_none")]
-    value: Option<usize>,
+    pub value: Option<usize>,
 }
 
 impl ApiError {
@@ -210,14 +219,14 @@ impl IntoResponse for ApiError {
             tracing::error!(%details, "internal error");
         }
         let (field, limit, maximum, value) = match &self {
-            ApiError::Invalid { field, .. } => (field.as_deref(), None, None, None),
+            ApiError::Invalid { field, .. } => (field.clone(), None, None, None),
             ApiError::OverLimit {
                 field,
                 limit,
                 maximum,
                 value,
             } => (
-                Some(field.as_str()),
+                Some(field.clone()),
                 Some(*limit),
                 Some(*maximum),
                 Some(*value),

@@ -44,6 +44,8 @@ use crate::api;
         api::ModelVersion,
         api::ReloadResponse,
         api::Health,
+        api::Live,
+        crate::error::Problem,
         crate::risk::RiskRequest,
         crate::risk::RiskLine,
         crate::risk::RiskResponse,

@@ -44,7 +44,7 @@ use utoipa::ToSchema;
 use crate::AppState;
 use crate::api::{Admitted, probability_key, seed_for};
 use crate::catalog::{Catalog, LoadedVersion};
-use crate::error::{ApiError, echo};
+use crate::error::{ApiError, Problem, echo};
 use crate::work::Cancel;
 use input::{Fields, Input, csv_inputs, json_inputs};
 
@@ -522,10 +522,10 @@ fn header_contains(headers: &HeaderMap, name: header::HeaderName, wanted: &str) 
     responses(
         (status = 200, description = "One result per line, in request order; a bad line has only line, id and error (field, detail). CSV when asked with Accept: text/csv.",
             content((RiskResponse = "application/json"), (String = "text/csv"))),
-        (status = 401, description = "No or unknown API key"),
-        (status = 413, description = "Body larger than the configured limit"),
-        (status = 422, description = "The body as a whole is malformed: not JSON or CSV, no lines, too many lines, an unknown CSV column"),
-        (status = 503, description = "Overloaded or no model loaded; retry after Retry-After seconds"),
+        (status = 401, description = "No or unknown API key", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body larger than the configured limit", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The body as a whole is malformed (not JSON or CSV, no lines, an unknown CSV column) or over a limit (too many lines, too many sample paths; named in `limit`)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Overloaded or timed out; retry after Retry-After seconds", body = Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = []))
 )]
