@@ -7,16 +7,27 @@
 //!
 //! Versions are immutable folders with a `manifest.json` that records the SHA-256 of every other
 //! file; loading verifies them, so a tampered or half-copied version is refused, never served.
-//! Writes are atomic (see [`store`]) and the formats are plain JSON ([`format`]): loading a model
-//! runs no code from the file. A version may also hold a waste-risk classifier ([`risk`]).
+//! Writes are atomic and durable (see [`store`] and [`fsio`]) and the formats are plain JSON
+//! ([`format`]): loading a model runs no code from the file. A version may also hold a waste-risk
+//! classifier ([`risk`]). Which version of a dataset is served is its production alias
+//! ([`alias`]), whose every change is logged ([`history`]).
+//!
+//! Reading is bounded: every file has a byte cap ([`limits`]), and the registry follows no
+//! symbolic link below its root.
 
+pub mod alias;
 pub mod error;
 pub mod format;
 pub mod fsio;
+pub mod history;
+pub mod limits;
 pub mod risk;
 pub mod store;
 
+pub use alias::{Alias, PRODUCTION};
 pub use error::RegistryError;
 pub use format::{DatasetInfo, FeatureSchema, ModelsFile, Selection, SeriesEntry, VersionManifest};
+pub use history::HistoryEntry;
+pub use limits::RegistryLimits;
 pub use risk::{RISK_FILE, RISK_FORMAT, RiskFile};
-pub use store::{Alias, HistoryEntry, PRODUCTION, Registry, is_valid_name, sha256_hex};
+pub use store::{Registry, is_valid_name, sha256_hex};

@@ -1,35 +1,40 @@
-//! The registry on disk: publishing versions, aliases and their history, verification.
+//! The registry on disk: publishing, listing and verifying versions.
 //!
 //! ```text
 //! <root>/versions/<version>/manifest.json   immutable once published
 //! <root>/versions/<version>/models.json
 //! <root>/aliases/<dataset>/production.json  {"version": ...}, replaced by atomic rename
+//! <root>/aliases/.lock                      held while an alias changes (see crate::alias)
 //! <root>/history.jsonl                      append-only log of alias changes
 //! <root>/staging/                           versions being written
 //! ```
 //!
 //! A version is written completely into `staging/`, every file flushed, and then renamed into
 //! `versions/` in one step, so readers see either no version or a whole one; a crash leaves at
-//! most an orphan folder in `staging/`, which nothing reads. An alias change is logged in the
-//! history first and then made by renaming a new alias file over the old one, so the alias always
-//! names a complete version. Rollback follows the history back from the current version.
+//! most an orphan folder in `staging/`, which nothing reads. Aliases and their history are in
+//! [`crate::alias`] and [`crate::history`].
+//!
+//! Reading: every file is read through [`crate::fsio::read_capped`] with its cap from
+//! [`RegistryLimits`], and the registry follows no symbolic link below its root: a linked version
+//! folder, alias folder or file is refused with [`RegistryError::SymbolicLink`], and listings
+//! skip linked entries. A version is its folder's own content, so a link could only make it
+//! something other than what was published and verified; the root itself may be a link (a
+//! registry moved to another disk).
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use crate::alias::PRODUCTION;
 use crate::error::RegistryError;
 use crate::format::{
     FORMAT_VERSION, MANIFEST_FILE, MODELS_FILE, ModelsFile, OLDEST_FORMAT, VersionManifest,
 };
-use crate::fsio::{sync_folder, write_atomic, write_durable};
+use crate::fsio::{create_dir_durable, read_capped, sync_folder, write_durable};
+use crate::limits::RegistryLimits;
 use crate::risk::{RISK_FILE, RiskFile};
-
-/// The alias the inference service serves.
-pub const PRODUCTION: &str = "production";
 
 /// Environment variable naming a step at which to abort the process, so tests can crash a
 /// publication between any two steps and check what a real `kill -9` would leave behind.
@@ -38,33 +43,8 @@ pub const FAULT_INJECTION_VAR: &str = "CIVICAST_FAULT_INJECT";
 /// A registry rooted at a folder.
 #[derive(Clone, Debug)]
 pub struct Registry {
-    root: PathBuf,
-}
-
-/// The content of an alias file.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Alias {
-    /// The version the alias names.
-    pub version: String,
-    /// When it was set (RFC 3339, UTC).
-    pub changed: String,
-}
-
-/// One line of `history.jsonl`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct HistoryEntry {
-    /// When (RFC 3339, UTC).
-    pub at: String,
-    /// The dataset whose alias changed.
-    pub dataset: String,
-    /// The alias.
-    pub alias: String,
-    /// What happened: `publish`, `promote` or `rollback`.
-    pub action: String,
-    /// The version it named before, if any.
-    pub from: Option<String>,
-    /// The version it names now.
-    pub to: String,
+    pub(crate) root: PathBuf,
+    pub(crate) limits: RegistryLimits,
 }
 
 /// Hex SHA-256 of bytes.
@@ -86,7 +66,7 @@ pub fn is_valid_name(name: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
 }
 
-fn check_name(name: &str) -> Result<(), RegistryError> {
+pub(crate) fn check_name(name: &str) -> Result<(), RegistryError> {
     if is_valid_name(name) {
         Ok(())
     } else {
@@ -94,23 +74,26 @@ fn check_name(name: &str) -> Result<(), RegistryError> {
     }
 }
 
-fn fault_point(step: &str) {
+pub(crate) fn fault_point(step: &str) {
     if std::env::var(FAULT_INJECTION_VAR).is_ok_and(|v| v == step) {
         eprintln!("fault injection: aborting at {step}");
         std::process::abort();
     }
 }
 
-fn now() -> String {
+pub(crate) fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
-fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, RegistryError> {
-    let bytes = std::fs::read(path).map_err(RegistryError::io(path))?;
+pub(crate) fn read_json<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    limit: u64,
+) -> Result<T, RegistryError> {
+    let bytes = read_capped(path, limit)?;
     parse_json(path, &bytes)
 }
 
-fn parse_json<T: serde::de::DeserializeOwned>(
+pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(
     path: &Path,
     bytes: &[u8],
 ) -> Result<T, RegistryError> {
@@ -120,7 +103,7 @@ fn parse_json<T: serde::de::DeserializeOwned>(
     })
 }
 
-fn to_json<T: Serialize>(value: &T) -> Vec<u8> {
+pub(crate) fn to_json<T: Serialize>(value: &T) -> Vec<u8> {
     // Serialising our own plain structs to JSON cannot fail (no maps with non-string keys).
     serde_json::to_vec_pretty(value).unwrap_or_default()
 }
@@ -129,10 +112,32 @@ fn to_json_compact<T: Serialize>(value: &T) -> Vec<u8> {
     serde_json::to_vec(value).unwrap_or_default()
 }
 
+/// Refuses to write `bytes` as `path` when a reader under `limit` would refuse to read them.
+fn check_size(path: &Path, bytes: &[u8], limit: u64) -> Result<(), RegistryError> {
+    let size = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
+    if size > limit {
+        return Err(RegistryError::TooLarge {
+            path: path.to_path_buf(),
+            limit,
+            size,
+        });
+    }
+    Ok(())
+}
+
 impl Registry {
-    /// The registry at `root` (nothing is read or created until used).
+    /// The registry at `root`, read under the default [`RegistryLimits`] (nothing is read or
+    /// created until used).
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        Registry { root: root.into() }
+        Registry::with_limits(root, RegistryLimits::default())
+    }
+
+    /// The registry at `root`, reading no file over its cap in `limits` (and publishing none).
+    pub fn with_limits(root: impl Into<PathBuf>, limits: RegistryLimits) -> Self {
+        Registry {
+            root: root.into(),
+            limits,
+        }
     }
 
     /// The root folder.
@@ -140,27 +145,45 @@ impl Registry {
         &self.root
     }
 
-    fn versions_dir(&self) -> PathBuf {
-        self.root.join("versions")
+    /// The caps this registry reads files under.
+    pub fn limits(&self) -> &RegistryLimits {
+        &self.limits
+    }
+
+    /// `<root>/<parts...>`, refused if any of those components below the root is a symbolic
+    /// link. Components that do not exist are not checked (nothing can be read through them), so
+    /// the caller's own open or create reports a missing one.
+    pub(crate) fn inside(&self, parts: &[&str]) -> Result<PathBuf, RegistryError> {
+        let mut path = self.root.clone();
+        let mut checking = true;
+        for part in parts {
+            path.push(part);
+            if !checking {
+                continue;
+            }
+            match std::fs::symlink_metadata(&path) {
+                Ok(meta) if meta.file_type().is_symlink() => {
+                    return Err(RegistryError::SymbolicLink { path });
+                }
+                Ok(_) => {}
+                Err(_) => checking = false,
+            }
+        }
+        Ok(path)
     }
 
     fn version_dir(&self, version: &str) -> Result<PathBuf, RegistryError> {
         check_name(version)?;
-        Ok(self.versions_dir().join(version))
+        self.inside(&["versions", version])
     }
 
-    fn alias_path(&self, dataset: &str, alias: &str) -> Result<PathBuf, RegistryError> {
-        check_name(dataset)?;
-        check_name(alias)?;
-        Ok(self
-            .root
-            .join("aliases")
-            .join(dataset)
-            .join(format!("{alias}.json")))
-    }
-
-    fn history_path(&self) -> PathBuf {
-        self.root.join("history.jsonl")
+    /// The cap for a file of a version, by name.
+    fn file_limit(&self, name: &str) -> u64 {
+        match name {
+            MODELS_FILE => self.limits.models_bytes,
+            RISK_FILE => self.limits.risk_bytes,
+            _ => self.limits.manifest_bytes,
+        }
     }
 
     /// Publishes a new version: `manifest` (its `version`, `created` and `files` are filled in
@@ -176,6 +199,7 @@ impl Registry {
     }
 
     /// [`Registry::publish`], with a waste-risk classifier stored as `risk.json` when given.
+    /// A file over its cap in [`RegistryLimits`] is refused before anything is written.
     pub fn publish_with_risk(
         &self,
         mut manifest: VersionManifest,
@@ -185,10 +209,10 @@ impl Registry {
     ) -> Result<String, RegistryError> {
         let dataset = manifest.dataset.name.clone();
         check_name(&dataset)?;
-        let staging = self.root.join("staging");
-        let versions = self.versions_dir();
+        let staging = self.inside(&["staging"])?;
+        let versions = self.inside(&["versions"])?;
         for dir in [&staging, &versions] {
-            std::fs::create_dir_all(dir).map_err(RegistryError::io(dir))?;
+            create_dir_durable(dir).map_err(RegistryError::io(dir))?;
         }
         let created = chrono::Utc::now();
         manifest.created = created.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
@@ -199,7 +223,6 @@ impl Registry {
             std::process::id(),
             created.timestamp_subsec_nanos()
         ));
-        std::fs::create_dir(&work).map_err(RegistryError::io(&work))?;
 
         // Compact: a learned model holds hundreds of thousands of numbers, and pretty-printing
         // puts each on its own indented line.
@@ -212,6 +235,7 @@ impl Registry {
                 message: problems.join("; "),
             });
         }
+        check_size(&models_path, &models_bytes, self.limits.models_bytes)?;
         // Refuse to publish what could not be read back: a model whose JSON does not round-trip
         // would be refused by every reader, so it must not become a version at all. (Compared as
         // JSON, not as values: a model may hold NaN, which is never equal to itself.)
@@ -222,16 +246,21 @@ impl Registry {
                 message: "the fitted models do not read back as written".into(),
             });
         }
+        let risk_bytes = risk.map(to_json);
+        let risk_path = work.join(RISK_FILE);
+        if let Some(bytes) = &risk_bytes {
+            check_size(&risk_path, bytes, self.limits.risk_bytes)?;
+        }
+
+        std::fs::create_dir(&work).map_err(RegistryError::io(&work))?;
         write_durable(&models_path, &models_bytes).map_err(RegistryError::io(&models_path))?;
         fault_point("models-written");
         manifest.files = BTreeMap::from([(MODELS_FILE.to_owned(), sha256_hex(&models_bytes))]);
-        if let Some(risk) = risk {
-            let risk_bytes = to_json(risk);
-            let risk_path = work.join(RISK_FILE);
-            write_durable(&risk_path, &risk_bytes).map_err(RegistryError::io(&risk_path))?;
+        if let Some(bytes) = &risk_bytes {
+            write_durable(&risk_path, bytes).map_err(RegistryError::io(&risk_path))?;
             manifest
                 .files
-                .insert(RISK_FILE.to_owned(), sha256_hex(&risk_bytes));
+                .insert(RISK_FILE.to_owned(), sha256_hex(bytes));
         }
 
         // Claim a version id by renaming the finished folder into place; a concurrent publisher
@@ -245,18 +274,20 @@ impl Registry {
             };
             manifest.version = id.clone();
             let manifest_path = work.join(MANIFEST_FILE);
-            write_durable(&manifest_path, &to_json(&manifest))
+            let manifest_bytes = to_json(&manifest);
+            check_size(&manifest_path, &manifest_bytes, self.limits.manifest_bytes)?;
+            write_durable(&manifest_path, &manifest_bytes)
                 .map_err(RegistryError::io(&manifest_path))?;
             sync_folder(&work).map_err(RegistryError::io(&work))?;
             fault_point("staged");
             let target = versions.join(&id);
-            if target.exists() {
+            if target.symlink_metadata().is_ok() {
                 attempt += 1;
                 continue;
             }
             match std::fs::rename(&work, &target) {
                 Ok(()) => {}
-                Err(_) if target.exists() => {
+                Err(_) if target.symlink_metadata().is_ok() => {
                     attempt += 1;
                     continue;
                 }
@@ -264,113 +295,23 @@ impl Registry {
             }
             sync_folder(&versions).map_err(RegistryError::io(&versions))?;
             fault_point("published");
-            if promote || self.alias(&dataset, PRODUCTION)?.is_none() {
-                self.set_alias(&dataset, PRODUCTION, &id, "publish")?;
-            }
+            self.publish_alias(&dataset, &id, promote)?;
             return Ok(id);
         }
     }
 
-    /// The alias file of a dataset, if the alias is set.
-    pub fn alias(&self, dataset: &str, alias: &str) -> Result<Option<Alias>, RegistryError> {
-        let path = self.alias_path(dataset, alias)?;
-        if !path.exists() {
-            return Ok(None);
-        }
-        read_json(&path).map(Some)
-    }
-
-    /// Datasets that have at least one alias, sorted.
-    pub fn datasets(&self) -> Result<Vec<String>, RegistryError> {
-        let dir = self.root.join("aliases");
-        if !dir.exists() {
-            return Ok(Vec::new());
-        }
-        let entries = std::fs::read_dir(&dir).map_err(RegistryError::io(&dir))?;
-        let mut names: Vec<String> = entries
-            .filter_map(Result::ok)
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .filter(|n| is_valid_name(n))
-            .collect();
-        names.sort();
-        Ok(names)
-    }
-
-    /// The version a dataset's production alias names.
-    pub fn production(&self, dataset: &str) -> Result<Option<String>, RegistryError> {
-        Ok(self.alias(dataset, PRODUCTION)?.map(|a| a.version))
-    }
-
-    /// Points `alias` of `dataset` at `version`: logged in the history first, then an atomic
-    /// rename of the alias file.
-    fn set_alias(
-        &self,
-        dataset: &str,
-        alias: &str,
-        version: &str,
-        action: &str,
-    ) -> Result<(), RegistryError> {
-        let path = self.alias_path(dataset, alias)?;
-        let previous = self.alias(dataset, alias)?.map(|a| a.version);
-        let entry = HistoryEntry {
-            at: now(),
-            dataset: dataset.to_owned(),
-            alias: alias.to_owned(),
-            action: action.to_owned(),
-            from: previous,
-            to: version.to_owned(),
-        };
-        self.append_history(&entry)?;
-        fault_point("history-appended");
-        if let Some(folder) = path.parent() {
-            std::fs::create_dir_all(folder).map_err(RegistryError::io(folder))?;
-        }
-        let alias_file = Alias {
-            version: version.to_owned(),
-            changed: entry.at,
-        };
-        write_atomic(&path, &to_json(&alias_file)).map_err(RegistryError::io(&path))?;
-        fault_point("alias-set");
-        Ok(())
-    }
-
-    fn append_history(&self, entry: &HistoryEntry) -> Result<(), RegistryError> {
-        let path = self.history_path();
-        std::fs::create_dir_all(&self.root).map_err(RegistryError::io(&self.root))?;
-        let mut line = serde_json::to_string(entry).unwrap_or_default();
-        line.push('\n');
-        let mut file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .map_err(RegistryError::io(&path))?;
-        file.write_all(line.as_bytes())
-            .and_then(|()| file.sync_all())
-            .map_err(RegistryError::io(&path))
-    }
-
-    /// The alias history, oldest first. A torn last line (a crash mid-append) is skipped.
-    pub fn history(&self) -> Result<Vec<HistoryEntry>, RegistryError> {
-        let path = self.history_path();
-        if !path.exists() {
-            return Ok(Vec::new());
-        }
-        let text = std::fs::read_to_string(&path).map_err(RegistryError::io(&path))?;
-        Ok(text
-            .lines()
-            .filter_map(|line| serde_json::from_str(line).ok())
-            .collect())
-    }
-
     /// Every published version's manifest, oldest first, with an error for unreadable ones.
+    /// Symbolic links in `versions/` are skipped.
     pub fn list(&self) -> Result<Vec<Result<VersionManifest, RegistryError>>, RegistryError> {
-        let dir = self.versions_dir();
-        if !dir.exists() {
-            return Ok(Vec::new());
-        }
-        let mut names: Vec<String> = std::fs::read_dir(&dir)
-            .map_err(RegistryError::io(&dir))?
+        let dir = self.inside(&["versions"])?;
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(RegistryError::io(&dir)(e)),
+        };
+        let mut names: Vec<String> = entries
             .filter_map(|e| e.ok())
+            .filter(|e| !e.file_type().is_ok_and(|t| t.is_symlink()))
             .map(|e| e.file_name().to_string_lossy().into_owned())
             .filter(|n| is_valid_name(n))
             .collect();
@@ -381,16 +322,46 @@ impl Registry {
     /// The manifest of `version`.
     pub fn show(&self, version: &str) -> Result<VersionManifest, RegistryError> {
         let dir = self.version_dir(version)?;
-        if !dir.is_dir() {
+        if !dir.symlink_metadata().is_ok_and(|meta| meta.is_dir()) {
             return Err(RegistryError::UnknownVersion(version.to_owned()));
         }
-        read_json(&dir.join(MANIFEST_FILE))
+        read_json(&dir.join(MANIFEST_FILE), self.limits.manifest_bytes)
     }
 
     /// Checks every file of `version` against its checksum and that the models cover every
     /// series, then returns its manifest and models. The bytes checked are the bytes parsed.
+    /// A file over its cap, a linked file and anything but a regular file are refused with
+    /// their own errors; other problems are listed together in [`RegistryError::Tampered`].
     pub fn load(&self, version: &str) -> Result<(VersionManifest, ModelsFile), RegistryError> {
+        self.load_checked(version, None)
+    }
+
+    /// [`Registry::load`] of `version` as a version of `dataset`: a version whose manifest names
+    /// another dataset is [`RegistryError::WrongDataset`], found before its models are read.
+    pub fn load_for(
+        &self,
+        dataset: &str,
+        version: &str,
+    ) -> Result<(VersionManifest, ModelsFile), RegistryError> {
+        check_name(dataset)?;
+        self.load_checked(version, Some(dataset))
+    }
+
+    fn load_checked(
+        &self,
+        version: &str,
+        dataset: Option<&str>,
+    ) -> Result<(VersionManifest, ModelsFile), RegistryError> {
         let manifest = self.show(version)?;
+        if let Some(dataset) = dataset
+            && manifest.dataset.name != dataset
+        {
+            return Err(RegistryError::WrongDataset {
+                dataset: dataset.to_owned(),
+                version: version.to_owned(),
+                names: manifest.dataset.name,
+            });
+        }
         let dir = self.version_dir(version)?;
         let mut problems = Vec::new();
         if !(OLDEST_FORMAT..=FORMAT_VERSION).contains(&manifest.format) {
@@ -414,7 +385,7 @@ impl Registry {
                 problems.push(format!("manifest.json lists a bad file name {name:?}"));
                 continue;
             }
-            match std::fs::read(dir.join(name)) {
+            match read_capped(&dir.join(name), self.file_limit(name)) {
                 Ok(bytes) => {
                     let actual = sha256_hex(&bytes);
                     if &actual != expected {
@@ -425,7 +396,10 @@ impl Registry {
                         models_bytes = Some(bytes);
                     }
                 }
-                Err(e) => problems.push(format!("{name}: cannot be read: {e}")),
+                Err(RegistryError::Io { source, .. }) => {
+                    problems.push(format!("{name}: cannot be read: {source}"))
+                }
+                Err(refused) => return Err(refused),
             }
         }
         if let Ok(entries) = std::fs::read_dir(&dir) {
@@ -466,7 +440,7 @@ impl Registry {
             return Ok(None);
         };
         let path = self.version_dir(version)?.join(RISK_FILE);
-        let bytes = std::fs::read(&path).map_err(RegistryError::io(&path))?;
+        let bytes = read_capped(&path, self.limits.risk_bytes)?;
         let actual = sha256_hex(&bytes);
         if &actual != expected {
             return Err(RegistryError::Tampered {
@@ -484,44 +458,19 @@ impl Registry {
         self.load(version).map(|_| ())
     }
 
-    /// Makes a verified `version` its dataset's production version.
-    pub fn promote(&self, version: &str) -> Result<(), RegistryError> {
-        let (manifest, _) = self.load(version)?;
-        self.set_alias(&manifest.dataset.name, PRODUCTION, version, "promote")
-    }
-
-    /// Points `dataset`'s production alias back at the version it named before the current one,
-    /// after verifying it, and returns that version. Rolling back twice goes back two versions:
-    /// the history is replayed as a stack where publish and promote push and rollback pops.
-    pub fn rollback(&self, dataset: &str) -> Result<String, RegistryError> {
-        let current = self
-            .production(dataset)?
-            .ok_or_else(|| RegistryError::NoProduction(dataset.to_owned()))?;
-        let mut stack: Vec<String> = Vec::new();
-        for entry in self.history()? {
-            if entry.dataset != dataset || entry.alias != PRODUCTION {
-                continue;
-            }
-            if entry.action == "rollback" {
-                stack.pop();
-                if stack.last() != Some(&entry.to) {
-                    stack.push(entry.to);
-                }
-            } else {
-                stack.push(entry.to);
-            }
+    /// After publishing `version` of `dataset`: makes it the production version when `promote`
+    /// or when the dataset has none yet, deciding under the alias lock so two first publications
+    /// cannot both take the empty alias.
+    fn publish_alias(
+        &self,
+        dataset: &str,
+        version: &str,
+        promote: bool,
+    ) -> Result<(), RegistryError> {
+        let _lock = self.lock_aliases()?;
+        if promote || self.alias(dataset, PRODUCTION)?.is_none() {
+            self.set_alias_locked(dataset, PRODUCTION, version, "publish")?;
         }
-        // A crash between logging a change and making it leaves the log one step ahead of the
-        // alias: the alias is the truth.
-        while stack.last().is_some_and(|top| top != &current) {
-            stack.pop();
-        }
-        stack.pop();
-        let previous = stack
-            .pop()
-            .ok_or_else(|| RegistryError::NothingToRollBack(dataset.to_owned()))?;
-        self.verify(&previous)?;
-        self.set_alias(dataset, PRODUCTION, &previous, "rollback")?;
-        Ok(previous)
+        Ok(())
     }
 }

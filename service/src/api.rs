@@ -109,18 +109,27 @@ fn path_error(rejection: PathRejection) -> ApiError {
 #[serde(deny_unknown_fields)]
 pub struct SeriesRef {
     /// Dataset name, e.g. `chicago_ridership`.
+    #[schema(example = "chicago_ridership")]
     pub dataset: String,
     /// Series id within the dataset, e.g. `Clark_Lake`.
+    #[schema(example = "Clark_Lake")]
     pub id: String,
 }
 
 /// `POST /v1/forecast`.
 #[derive(Clone, Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "series": [{"dataset": "chicago_ridership", "id": "Clark_Lake"}],
+    "horizon": 28,
+    "levels": [80, 95],
+    "rollup": "week"
+}))]
 pub struct ForecastRequest {
     /// The series to forecast (1 to the configured maximum).
     pub series: Vec<SeriesRef>,
     /// Steps ahead (default: each dataset's horizon; at most the configured maximum).
+    #[schema(minimum = 1)]
     pub horizon: Option<usize>,
     /// Quantile probabilities in (0, 1), e.g. `[0.1, 0.5, 0.9]`.
     #[serde(default)]
@@ -131,6 +140,7 @@ pub struct ForecastRequest {
     pub levels: Vec<f64>,
     /// Roll the forecast up to calendar periods from sample paths: `day`, `week`, `month`,
     /// `quarter`, `year` or `fiscal_year` (its first month is configured).
+    #[schema(value_type = Option<RollupPeriod>)]
     pub rollup: Option<String>,
     /// Future values of exogenous variables (e.g. a weather forecast), by column name, one per
     /// forecast step from the first. Learned models read them; for columns or steps not given
@@ -138,6 +148,24 @@ pub struct ForecastRequest {
     /// time of day) and the answer's notes say so. Statistical models ignore them, and the notes
     /// say that too.
     pub exogenous: Option<BTreeMap<String, Vec<f64>>>,
+}
+
+/// A calendar period to roll a forecast up to (documentation of [`ForecastRequest::rollup`]).
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum RollupPeriod {
+    /// Calendar days.
+    Day,
+    /// ISO weeks, Monday to Sunday.
+    Week,
+    /// Calendar months.
+    Month,
+    /// Calendar quarters.
+    Quarter,
+    /// Calendar years.
+    Year,
+    /// Fiscal years (first month configured).
+    FiscalYear,
 }
 
 /// A checked forecast request.

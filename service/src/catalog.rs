@@ -331,7 +331,28 @@ pub struct LoadReport {
 
 /// Loads, verifies and warms one version.
 pub fn load_version(registry: &Registry, version: &str) -> Result<LoadedVersion, String> {
-    let (manifest, models) = registry.load(version).map_err(|e| e.to_string())?;
+    let loaded = registry.load(version).map_err(|e| e.to_string())?;
+    warm(registry, version, loaded)
+}
+
+/// Loads, verifies and warms `version` as a version of `dataset`: a version of another dataset is
+/// refused before its models are read.
+pub fn load_dataset_version(
+    registry: &Registry,
+    dataset: &str,
+    version: &str,
+) -> Result<LoadedVersion, String> {
+    let loaded = registry
+        .load_for(dataset, version)
+        .map_err(|e| e.to_string())?;
+    warm(registry, version, loaded)
+}
+
+fn warm(
+    registry: &Registry,
+    version: &str,
+    (manifest, models): (VersionManifest, ModelsFile),
+) -> Result<LoadedVersion, String> {
     let frequency: Frequency = manifest
         .dataset
         .frequency
@@ -442,17 +463,7 @@ impl Catalog {
             {
                 continue;
             }
-            let loaded = load_version(registry, &version).and_then(|loaded| {
-                if loaded.dataset() == name {
-                    Ok(loaded)
-                } else {
-                    Err(format!(
-                        "the production alias of dataset {name} names version {version}, which \
-                         is a version of dataset {}; refused",
-                        loaded.dataset()
-                    ))
-                }
-            });
+            let loaded = load_dataset_version(registry, &name, &version);
             match loaded {
                 Ok(loaded) => {
                     refused.remove(&name);

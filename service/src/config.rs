@@ -81,7 +81,7 @@ pub struct Config {
     /// or its budget lines' distinct series and horizons, times `sample_paths`. Bounds a request's
     /// sampling time and the memory of one draw.
     pub max_sampled_values: usize,
-    /// Requests computing forecasts at once, off the async workers (0 = one per CPU core). More
+    /// Requests computing forecasts at once, off the async workers (0 = two per CPU core). More
     /// wait for a slot within their timeout.
     pub compute_slots: usize,
     /// First month (1-12) of the fiscal year for `fiscal_year` roll-ups.
@@ -105,6 +105,10 @@ pub struct Config {
     /// After SIGTERM or Ctrl-C, in-flight requests get this long to finish; then the remaining
     /// connections are closed and the process exits.
     pub shutdown_deadline_ms: u64,
+    /// Largest `models.json` a version may have to be loaded: the file is read whole and parsed,
+    /// so this bounds what a reload can take (a learned model of the bundled datasets is a few
+    /// hundred MB).
+    pub max_model_file_bytes: u64,
     /// Origins allowed by CORS; empty = CORS off.
     pub cors_origins: Vec<String>,
     /// Most budget lines one `POST /v1/risk` request may hold: each line draws sample paths, so
@@ -144,6 +148,7 @@ impl Default for Config {
             header_read_timeout_ms: 10_000,
             idle_timeout_ms: 60_000,
             shutdown_deadline_ms: 30_000,
+            max_model_file_bytes: civicast_registry::limits::DEFAULT_MODELS_BYTES,
             cors_origins: Vec::new(),
             max_risk_lines: 500,
             currency: "KRW".into(),
@@ -160,27 +165,31 @@ pub struct ConfigError(pub String);
 /// Bytes of header buffer hyper may hold per connection (`max_buf_size`, set by the server).
 pub const CONNECTION_BUFFER_BYTES: usize = 64 << 10;
 /// How much larger than its body a request can be once parsed: a JSON number may be two bytes
-/// (`1,`) and becomes an 8-byte `f64`, a budget line an object map. Measured on bodies of tiny
-/// elements (docs/hardening.md); large bodies are parsed in a compute slot, so only `compute_slots`
-/// of them are parsed at once.
-pub const PARSED_BODY_FACTOR: usize = 32;
+/// (`1,`) and becomes an 8-byte `f64`. Measured at 6 for forecast bodies of the smallest elements;
+/// risk bodies are read within bounds (docs/hardening.md). Large bodies are parsed in a compute
+/// slot, so only `compute_slots` of them are parsed at once.
+pub const PARSED_BODY_FACTOR: usize = 8;
 /// Bytes of JSON per number of a forecast answer (a quantile's key and shortest round-trip value).
 pub const ANSWER_BYTES_PER_VALUE: usize = 40;
 
 impl Config {
-    /// Compute slots in effect: `compute_slots`, or one per CPU core when it is 0.
+    /// Compute slots in effect: `compute_slots`, or two per CPU core when it is 0. One per core
+    /// left cores idle while a slot's thread waited (a page fault, a file read, the scheduler
+    /// giving the core to another process): risk throughput fell by a quarter against unbounded
+    /// threads, and by 7% with two per core (docs/hardening.md).
     pub fn effective_compute_slots(&self) -> usize {
         if self.compute_slots > 0 {
             self.compute_slots
         } else {
-            std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+            2 * std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
         }
     }
 
     /// The most memory requests can hold at once, in bytes, whatever they ask, on top of the
     /// loaded models and their caches: header buffers of every connection, the body of every
     /// admitted request, each compute slot's parsed body and sample paths, and every admitted
-    /// request's answer waiting to be written.
+    /// request's answer waiting to be written. A slot holds one draw of sample paths at a time
+    /// (a series' or a line's, dropped once summed), at most `max_horizon` × `sample_paths`.
     pub fn request_memory_bound(&self) -> usize {
         let connections = self.max_connections.saturating_mul(CONNECTION_BUFFER_BYTES);
         let bodies = self
@@ -189,7 +198,11 @@ impl Config {
         let slot = self
             .body_limit_bytes
             .saturating_mul(PARSED_BODY_FACTOR)
-            .saturating_add(self.max_sampled_values.saturating_mul(8));
+            .saturating_add(
+                self.max_sampled_values
+                    .min(self.max_horizon.saturating_mul(self.sample_paths))
+                    .saturating_mul(8),
+            );
         let answers = self
             .max_concurrent_requests
             .saturating_mul(self.max_answer_values)
@@ -274,6 +287,9 @@ impl Config {
             if value == 0 {
                 return bad(key, "must be at least 1");
             }
+        }
+        if self.max_model_file_bytes < 1024 {
+            return bad("max_model_file_bytes", "must be at least 1024");
         }
         if self.max_sampled_values < self.sample_paths {
             return bad(
@@ -493,7 +509,7 @@ mod tests {
         };
         let expected = 1024 * (64 << 10)
             + 256 * (1 << 20)
-            + 2 * (32 * (1 << 20) + 25_000_000 * 8)
+            + 2 * (8 * (1 << 20) + 1_000 * 1_000 * 8)
             + 256 * 100_000 * 40;
         assert_eq!(config.request_memory_bound(), expected);
         assert!(expected < 2 << 30, "{expected}");

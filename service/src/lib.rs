@@ -100,7 +100,13 @@ impl std::ops::Deref for AppState {
 impl AppState {
     /// State for `config`, with nothing loaded yet (call [`AppState::reload`]).
     pub fn new(config: Config) -> Result<Self, prometheus::Error> {
-        let registry = Registry::new(&config.registry);
+        let registry = Registry::with_limits(
+            &config.registry,
+            civicast_registry::RegistryLimits {
+                models_bytes: config.max_model_file_bytes,
+                ..civicast_registry::RegistryLimits::default()
+            },
+        );
         let metrics = Metrics::new()?;
         Ok(AppState(Arc::new(Shared {
             keys: KeyStore::new(&config.api_keys),

@@ -32,6 +32,7 @@ use crate::api;
     ),
     components(schemas(
         api::ForecastRequest,
+        api::RollupPeriod,
         api::SeriesRef,
         api::ForecastResponse,
         api::SeriesForecast,

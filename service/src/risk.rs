@@ -50,6 +50,15 @@ use input::{Fields, Input, csv_inputs, json_inputs};
 
 /// `POST /v1/risk` as JSON (the same fields are the columns of the CSV form).
 #[derive(Clone, Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"lines": [{
+    "id": "CL-1",
+    "dataset": "chicago_ridership",
+    "series": "Clark_Lake",
+    "start": "2016-08-15",
+    "end": "2016-08-21",
+    "planned": 100000,
+    "unit_cost": 1000
+}]}))]
 pub struct RiskRequest {
     /// The budget lines (1 to the configured maximum).
     pub lines: Vec<RiskLine>,

@@ -1,0 +1,163 @@
+//! Aliases: they name versions of their own dataset, removed ones unlist the dataset, the history
+//! survives a torn line, and concurrent changes lose nothing.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use civicast_registry::{HistoryEntry, PRODUCTION, Registry, RegistryError};
+use common::{manifest, models};
+
+fn publish(registry: &Registry, dataset: &str, promote: bool) -> String {
+    registry
+        .publish(manifest(dataset), &models(), promote)
+        .unwrap()
+}
+
+/// Overwrites `dataset`'s production alias by hand, as a careless operator could.
+fn write_alias(root: &std::path::Path, dataset: &str, version: &str) {
+    let path = root.join("aliases").join(dataset).join("production.json");
+    let text = format!(r#"{{"version":"{version}","changed":"2026-01-01T00:00:00Z"}}"#);
+    std::fs::write(path, text).unwrap();
+}
+
+#[test]
+fn load_production_loads_the_version_the_alias_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = Registry::new(dir.path());
+    assert!(registry.load_production("rides").unwrap().is_none());
+    let version = publish(&registry, "rides", false);
+    let (manifest, models) = registry.load_production("rides").unwrap().unwrap();
+    assert_eq!(manifest.version, version);
+    assert!(models.series.contains_key("a"));
+}
+
+#[test]
+fn an_alias_naming_a_version_of_another_dataset_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = Registry::new(dir.path());
+    publish(&registry, "rides", false);
+    let power = publish(&registry, "power", false);
+    write_alias(dir.path(), "rides", &power);
+    match registry.load_production("rides") {
+        Err(RegistryError::WrongDataset {
+            dataset,
+            version,
+            names,
+        }) => assert_eq!(
+            (dataset.as_str(), version.as_str(), names.as_str()),
+            ("rides", power.as_str(), "power")
+        ),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        registry.load_for("rides", &power),
+        Err(RegistryError::WrongDataset { .. })
+    ));
+    registry.load_for("power", &power).unwrap();
+}
+
+#[test]
+fn a_rollback_to_a_version_of_another_dataset_is_refused_and_leaves_the_alias_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = Registry::new(dir.path());
+    publish(&registry, "rides", false);
+    let power = publish(&registry, "power", false);
+    // A history line that claims rides was once served from a power version.
+    let forged = HistoryEntry {
+        at: "2026-01-01T00:00:00Z".into(),
+        dataset: "rides".into(),
+        alias: PRODUCTION.into(),
+        action: "promote".into(),
+        from: None,
+        to: power.clone(),
+    };
+    let history = dir.path().join("history.jsonl");
+    let mut text = std::fs::read_to_string(&history).unwrap();
+    text.push_str(&serde_json::to_string(&forged).unwrap());
+    text.push('\n');
+    std::fs::write(&history, text).unwrap();
+    let current = publish(&registry, "rides", true);
+
+    assert!(matches!(
+        registry.rollback("rides"),
+        Err(RegistryError::WrongDataset { names, .. }) if names == "power"
+    ));
+    assert_eq!(registry.production("rides").unwrap(), Some(current));
+}
+
+#[test]
+fn a_dataset_whose_production_alias_is_removed_is_no_longer_listed() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = Registry::new(dir.path());
+    publish(&registry, "rides", false);
+    publish(&registry, "power", false);
+    assert_eq!(registry.datasets().unwrap(), ["power", "rides"]);
+    std::fs::remove_file(dir.path().join("aliases/rides/production.json")).unwrap();
+    assert_eq!(registry.datasets().unwrap(), ["power"]);
+    assert_eq!(registry.production("rides").unwrap(), None);
+    assert!(registry.load_production("rides").unwrap().is_none());
+    // The alias lock file sits beside the alias folders and is never a dataset.
+    assert!(dir.path().join("aliases/.lock").is_file());
+}
+
+#[test]
+fn an_append_after_a_torn_history_line_is_read_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = Registry::new(dir.path());
+    publish(&registry, "rides", false);
+    let b = publish(&registry, "rides", false);
+    let history = dir.path().join("history.jsonl");
+    let mut text = std::fs::read_to_string(&history).unwrap();
+    text.push_str("{\"at\":\"2026-");
+    std::fs::write(&history, text).unwrap();
+
+    registry.promote(&b).unwrap();
+    let entries = registry.history().unwrap();
+    assert_eq!(entries.len(), 2, "{entries:?}");
+    let last = entries.last().unwrap();
+    assert_eq!(
+        (last.action.as_str(), last.to.as_str()),
+        ("promote", b.as_str())
+    );
+    // The fragment is a line of its own, and the file ends with a whole line.
+    let text = std::fs::read_to_string(&history).unwrap();
+    assert!(text.lines().any(|line| line == "{\"at\":\"2026-"), "{text}");
+    assert!(text.ends_with('\n'));
+}
+
+#[test]
+fn concurrent_promotions_each_log_a_change_from_the_alias_the_previous_one_set() {
+    const PROMOTIONS: usize = 100;
+    let dir = tempfile::tempdir().unwrap();
+    let registry = Registry::new(dir.path());
+    let versions: Vec<String> = (0..3).map(|_| publish(&registry, "rides", false)).collect();
+    std::thread::scope(|scope| {
+        for i in 0..PROMOTIONS {
+            let registry = registry.clone();
+            let version = &versions[i % versions.len()];
+            scope.spawn(move || registry.promote(version).unwrap());
+        }
+    });
+
+    let entries: Vec<HistoryEntry> = registry
+        .history()
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.dataset == "rides" && e.alias == PRODUCTION)
+        .collect();
+    assert_eq!(
+        entries.len(),
+        1 + PROMOTIONS,
+        "the first publish and every promotion"
+    );
+    for pair in entries.windows(2) {
+        assert_eq!(
+            pair[1].from.as_ref(),
+            Some(&pair[0].to),
+            "a change was logged from a version the alias no longer named: {pair:?}"
+        );
+    }
+    let last = entries.last().unwrap();
+    assert_eq!(registry.production("rides").unwrap(), Some(last.to.clone()));
+}
