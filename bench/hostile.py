@@ -92,6 +92,25 @@ class Service:
         finally:
             connection.close()
 
+    def declared_body(self, path, length, first_part, timeout=10):
+        """POSTs headers declaring `length` bytes, sends only `first_part`, returns the answer."""
+        with socket.create_connection(("127.0.0.1", self.port), timeout=timeout) as s:
+            s.sendall(f"POST {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {self.read_key}\r\n"
+                      f"Content-Type: application/json\r\nContent-Length: {length}\r\n\r\n".encode()
+                      + first_part)
+            received = b""
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                received += chunk
+                head, _, body = received.partition(b"\r\n\r\n")
+                match = re.search(rb"content-length: *(\d+)", head, re.I)
+                if match and len(body) >= int(match.group(1)):
+                    break
+        head, _, body = received.partition(b"\r\n\r\n")
+        return int(head.split()[1]), body
+
     def forecast(self, body, timeout=30):
         return self.request("POST", "/v1/forecast", json.dumps(body), key=self.read_key, timeout=timeout)
 
@@ -149,8 +168,8 @@ def oversized_answers(svc):
         ("100 series x 1000 steps x 40 quantiles",
          {"series": series(CHICAGO * 5), "horizon": 1000, "quantiles": [i / 41 for i in range(1, 41)]},
          "max_answer_values"),
-        ("roll-up of 20 series x 1000 steps x 2000 paths' worth",
-         {"series": series(CHICAGO), "horizon": 1000, "rollup": "month", "levels": [80]},
+        ("roll-up of 30 series x 1000 steps x 1000 paths",
+         {"series": series(CHICAGO + CHICAGO[:10]), "horizon": 1000, "rollup": "month", "quantiles": [0.5]},
          "max_sampled_values"),
     ]
     for name, body, limit in cases:
@@ -303,7 +322,6 @@ def json_edges(svc):
         ("quantile 1e-400", '{"series":[{"dataset":"chicago_ridership","id":"Clark_Lake"}],"quantiles":[1e-400]}', 422),
         ("a 900 KB series id", '{"series":[{"dataset":"chicago_ridership","id":"' + big + '"}]}', 404),
         ("a 900 KB key", '{"' + big + '":1,"series":[]}', 422),
-        ("a body over 1 MB", '{"series":"' + "y" * (2 << 20) + '"}', 413),
         ("not JSON", "\x00\xff{{", 422),
     ]
     for name, body, want in cases:
@@ -313,6 +331,15 @@ def json_edges(svc):
             status, answer = type(e).__name__, b""
         report(f"json: {name}", f"{want}, a short problem", status == want and len(answer) < 2000,
                f"{status}, {len(answer)} bytes")
+    # Over the body limit: the client declares 2 MiB and sends the first 64 KiB. Sending all of it
+    # would race the server's close (its unread bytes turn the close into a reset), so this case
+    # checks what matters: the verdict comes from the declared length, before the body is read.
+    try:
+        status, answer = svc.declared_body("/v1/forecast", 2 << 20, b'{"series":"' + b"y" * (64 << 10))
+    except OSError as e:
+        status, answer = type(e).__name__, b""
+    report("json: a body declared over 1 MB", "413, a short problem", status == 413 and len(answer) < 2000,
+           f"{status}, {len(answer)} bytes")
 
 
 def csv_edges(svc):
@@ -323,7 +350,7 @@ def csv_edges(svc):
         ("quoted newline in an id", (header + '\n"two\nlines",' + row + "\n").encode(), 200, None),
         ("unterminated quote", (header + '\n"open,' + row + "\n").encode(), 422, None),
         ("not UTF-8", (header + "\n\xff\xfe," + row + "\n").encode("latin-1"), 422, None),
-        ("formula injection", (header + "\n=HYPERLINK(\"x\")," + row + "\n").encode(), 200, "'=HYPERLINK"),
+        ("formula injection", (header + '\n"=HYPERLINK(""http://x"")",' + row + "\n").encode(), 200, "'=HYPERLINK"),
     ]
     for name, body, want, contains in cases:
         status, answer = svc.request("POST", "/v1/risk", body, key=svc.read_key, content_type="text/csv",
@@ -459,15 +486,27 @@ def shutdown_stalled(args, deadline_ms=3000):
     return took
 
 
+def cancelled(svc):
+    status, body = svc.request("GET", "/metrics")
+    match = re.search(rb"civicast_cancelled_work_total (\d+)", body)
+    return int(match.group(1)) if match else 0
+
+
 def shutdown_after_timeout(args):
-    svc = Service(args, "shutdown-timeout", request_timeout_ms=200, compute_slots=1, shutdown_deadline_ms=5000)
-    heavy = {"series": series(CHICAGO[:10]), "horizon": 999, "rollup": "month", "levels": [80]}
-    status, _ = svc.forecast(heavy)
+    svc = Service(args, "shutdown-timeout", request_timeout_ms=50, compute_slots=1, shutdown_deadline_ms=5000)
+    lines = [{"dataset": "chicago_ridership", "series": CHICAGO[i % 20], "start": "2016-08-15",
+              "end": time.strftime("%Y-%m-%d", time.gmtime(time.mktime((2016, 8, 15, 12, 0, 0, 0, 0, 0)) + (i // 20 + 1) * 2 * 86400)),
+              "planned": 100000, "unit_cost": 1000} for i in range(500)]
+    status, _ = svc.request("POST", "/v1/risk", json.dumps({"lines": lines}), key=svc.read_key)
+    deadline = time.time() + 10
+    while cancelled(svc) == 0 and time.time() < deadline:
+        time.sleep(0.01)
+    stopped_jobs = cancelled(svc)
     took, code = svc.stop()
-    with open(svc.log.name) as f:
-        log = f.read()
-    report("sigterm: right after a timed-out request", "503, then exit 0 well before the deadline",
-           status == 503 and code == 0 and took < 5, f"{status}, exit {code} after {took:.2f} s")
+    report("timeout: a 500-line risk request at 50 ms", "503, and its work stopped (counted)",
+           status == 503 and stopped_jobs >= 1, f"{status}, civicast_cancelled_work_total {stopped_jobs}")
+    report("sigterm: right after a timed-out request", "exit 0 well before the 5 s deadline",
+           code == 0 and took < 5, f"exit {code} after {took:.2f} s")
     return took
 
 

@@ -483,20 +483,21 @@ impl Plan {
             }
             series.push((loaded.clone(), key));
         }
-        if values > config.max_answer_values {
-            return Err(ApiError::OverLimit {
-                field: "series × horizon × quantiles".into(),
-                limit: "max_answer_values",
-                maximum: config.max_answer_values,
-                value: values,
-            });
-        }
+        // Sampling is the costlier work, so it is the limit named when both are over.
         if sampled > config.max_sampled_values {
             return Err(ApiError::OverLimit {
                 field: "rollup: series × horizon × sample paths".into(),
                 limit: "max_sampled_values",
                 maximum: config.max_sampled_values,
                 value: sampled,
+            });
+        }
+        if values > config.max_answer_values {
+            return Err(ApiError::OverLimit {
+                field: "series × horizon × quantiles".into(),
+                limit: "max_answer_values",
+                maximum: config.max_answer_values,
+                value: values,
             });
         }
         Ok(Plan {

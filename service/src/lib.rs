@@ -261,6 +261,20 @@ async fn shed_and_time(
     mut request: Request,
     next: Next,
 ) -> Response {
+    // A declared length over the limit is refused before a byte of the body is read: waiting for
+    // the body would hold a place for the whole request timeout, and the client waiting on
+    // `Expect: 100-continue` would never learn why.
+    let declared = request
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > state.config.body_limit_bytes as u64) {
+        return ApiError::TooLarge {
+            limit: state.config.body_limit_bytes,
+        }
+        .into_response();
+    }
     let Ok(permit) = state.limiter.clone().try_acquire_owned() else {
         state
             .metrics

@@ -391,6 +391,36 @@ async fn a_dataset_whose_alias_is_removed_or_names_another_dataset_is_not_served
 }
 
 #[tokio::test]
+async fn a_body_declared_over_the_limit_is_refused_before_it_is_read() {
+    // The request timeout is far beyond the guard: only a verdict taken from the declared length
+    // can answer before the guard fires, since the rest of the body never comes.
+    let (_dir, state) = state_with(|c| {
+        c.body_limit_bytes = 4096;
+        c.request_timeout_ms = 600_000;
+        c.idle_timeout_ms = 700_000;
+    })
+    .await;
+    let address = serve_in_process(state).await;
+    let mut client = Connection::open(address).await.unwrap();
+    let head = format!(
+        "POST /v1/forecast HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {READ_KEY}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{{\"series\":",
+        1 << 20
+    );
+    client.write(head.as_bytes()).await.unwrap();
+    let response = tokio::time::timeout(GUARD, client.read_response())
+        .await
+        .expect("guard")
+        .unwrap();
+    assert_eq!(response.status, 413);
+    let problem: serde_json::Value = serde_json::from_slice(&response.body).unwrap();
+    assert!(
+        problem["detail"].as_str().unwrap().contains("4096"),
+        "{problem}"
+    );
+}
+
+#[tokio::test]
 async fn a_client_that_sends_half_a_header_is_disconnected() {
     let (_dir, state) = state_with(|c| c.header_read_timeout_ms = 100).await;
     let address = serve_in_process(state).await;
