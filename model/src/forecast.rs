@@ -101,7 +101,15 @@ pub fn empirical_quantile(values: &mut [f64], probability: f64) -> f64 {
     if values.is_empty() {
         return f64::NAN;
     }
-    values.sort_by(f64::total_cmp);
+    values.sort_unstable_by(f64::total_cmp);
+    sorted_quantile(values, probability)
+}
+
+/// [`empirical_quantile`] of values already in ascending order: no copy, no sort.
+pub fn sorted_quantile(values: &[f64], probability: f64) -> f64 {
+    if values.is_empty() {
+        return f64::NAN;
+    }
     let position = probability.clamp(0.0, 1.0) * (values.len() - 1) as f64;
     let below = position.floor() as usize;
     let above = position.ceil() as usize;

@@ -34,7 +34,7 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
 use crate::error::ModelError;
-use crate::forecast::{SamplePaths, empirical_quantile};
+use crate::forecast::{SamplePaths, sorted_quantile};
 use crate::time::{Frequency, TimePoint};
 
 /// Tolerance used when a line gives none: waste "counts" when demand falls more than 10% short
@@ -236,7 +236,7 @@ impl PeriodDemand {
         if draws.is_empty() {
             return None;
         }
-        draws.sort_by(f64::total_cmp);
+        draws.sort_unstable_by(f64::total_cmp);
         let mean = draws.iter().sum::<f64>() / draws.len() as f64;
         Some(PeriodDemand { draws, mean })
     }
@@ -260,9 +260,7 @@ impl PeriodDemand {
 
     /// The type-7 empirical quantile of the total.
     pub fn quantile(&self, probability: f64) -> f64 {
-        // Already sorted: sorting again in `empirical_quantile` is a linear pass.
-        let mut draws = self.draws.clone();
-        empirical_quantile(&mut draws, probability)
+        sorted_quantile(&self.draws, probability)
     }
 
     /// `P(D < x)`, the share of draws strictly below `x`.
