@@ -31,9 +31,7 @@ pub enum ModelError {
     #[error("probability {0} is not in the open interval (0, 1)")]
     BadProbability(f64),
     /// A model id that is not one of ours.
-    #[error(
-        "unknown model {0:?}; expected one of snaive, ets, mstl, theta, linear, gbm, neural, auto"
-    )]
+    #[error("unknown model {0:?}; expected one of {names}", names = crate::models::ModelId::names())]
     UnknownModel(String),
     /// Too few observations for the model.
     #[error("the series has {got} observations; the model needs at least {needed}")]
@@ -53,6 +51,48 @@ pub enum ModelError {
         field: String,
         /// What is wrong with it.
         detail: String,
+    },
+    /// Two parts that must agree in size do not.
+    #[error("{what}: expected {expected}, got {got}")]
+    ShapeMismatch {
+        /// What was counted.
+        what: &'static str,
+        /// The size required.
+        expected: usize,
+        /// The size given.
+        got: usize,
+    },
+    /// A series the model or panel does not have.
+    #[error("unknown series {id:?}")]
+    UnknownSeries {
+        /// The series id.
+        id: String,
+    },
+    /// A series index past the end of a fitted forecaster's series.
+    #[error("no series at index {index}: the forecaster has {len}")]
+    NoSeriesAt {
+        /// The index asked for.
+        index: usize,
+        /// How many series there are.
+        len: usize,
+    },
+    /// What went wrong with one series of a panel.
+    #[error("series {id:?}: {source}")]
+    InSeries {
+        /// The series id.
+        id: String,
+        /// What went wrong.
+        source: Box<ModelError>,
+    },
+    /// A parameter outside its valid range.
+    #[error("parameter {name} = {value} is not valid: expected {expected}")]
+    BadParameter {
+        /// The parameter's name.
+        name: &'static str,
+        /// Its value, as given.
+        value: String,
+        /// What it must be.
+        expected: &'static str,
     },
     /// The model cannot be fitted to this series (e.g. a constant series for a multiplicative
     /// model), or a feature it needs is missing.

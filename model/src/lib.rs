@@ -12,6 +12,10 @@
 //! - [`calendar`]: [`HolidayCalendar`], public holidays for calendar features.
 //! - [`forecast`]: [`Forecast`] (points and quantiles) and [`SamplePaths`] (joint draws for
 //!   roll-ups).
+//! - [`forecaster`]: the one interface every model family implements and everything else uses:
+//!   [`ForecasterParams`] checked into a [`Forecaster`], fitted on a panel into a
+//!   [`FittedForecaster`]. A new model goes in [`models`] (per series) or [`learned`] (global) and
+//!   is reached from here.
 //! - [`models`]: the [`Fit`]/[`Predict`] traits and the statistical models (seasonal naive, ETS,
 //!   MSTL, Theta), with [`fit_model`] choosing a fallback for series a model cannot handle.
 //! - [`metrics`]: the evaluation protocol's accuracy and calibration metrics.
@@ -31,6 +35,7 @@ pub mod calendar;
 pub mod error;
 pub mod features;
 pub mod forecast;
+pub mod forecaster;
 pub mod learned;
 pub mod metrics;
 pub mod models;
@@ -44,6 +49,7 @@ pub mod time;
 pub use calendar::{Holiday, HolidayCalendar};
 pub use error::ModelError;
 pub use forecast::{Forecast, SamplePaths};
+pub use forecaster::{FittedForecaster, Forecaster, ForecasterParams, Made, Recipe};
 pub use models::{Fit, Fitted, FittedModel, ModelId, Predict, SeriesContext, fit_model};
 pub use panel::{ExogenousRole, ExogenousSpec, Panel, Series};
 pub use time::{Frequency, TimePoint};

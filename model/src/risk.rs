@@ -194,23 +194,12 @@ pub fn period_steps(
         if step > max_steps {
             // The period still goes on: tell the caller how far it would have to look.
             let days_left = (end - date).num_days().max(0) as usize;
-            let per_day = steps_per_day(frequency).max(1.0);
+            let per_day = frequency.steps_per_day().max(1.0);
             let needed = step + (days_left as f64 * per_day).ceil() as usize;
             return Err(PeriodProblem::BeyondHorizon { needed });
         }
     }
     range.ok_or(PeriodProblem::NoStepInside)
-}
-
-fn steps_per_day(frequency: Frequency) -> f64 {
-    let day = TimePoint::date(NaiveDate::MIN);
-    frequency
-        .advance(day, 1)
-        .and_then(|t| t.as_datetime())
-        .zip(day.as_datetime())
-        .map_or(1.0, |(next, start)| {
-            86_400.0 / (next - start).num_seconds().max(1) as f64
-        })
 }
 
 /// Draws of one period's total demand, sorted, and their mean.

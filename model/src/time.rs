@@ -138,6 +138,18 @@ impl Frequency {
         }
     }
 
+    /// Steps per day: 24 for hourly data, 1 for daily, 1/7 for weekly; 1 for integer-indexed data
+    /// and calendar months and years, whose steps have no fixed length in days.
+    pub fn steps_per_day(&self) -> f64 {
+        let day = TimePoint::date(chrono::NaiveDate::MIN);
+        self.advance(day, 1)
+            .and_then(|t| t.as_datetime())
+            .zip(day.as_datetime())
+            .map_or(1.0, |(next, start)| {
+                86_400.0 / (next - start).num_seconds().max(1) as f64
+            })
+    }
+
     /// Whether steps are shorter than a day, so that time points need their time of day.
     pub fn is_sub_daily(&self) -> bool {
         matches!(self, Frequency::Minutes(_) | Frequency::Hours(_))

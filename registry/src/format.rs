@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use civicast_model::learned::published::PublishedGlobal;
 use civicast_model::metrics::Scores;
-use civicast_model::{ExogenousSpec, Fitted};
+use civicast_model::{ExogenousSpec, Fitted, FittedForecaster, ModelId};
 use serde::{Deserialize, Serialize};
 
 /// The version of these file formats. Format 2 added learned global models and recent history to
@@ -17,8 +17,13 @@ use serde::{Deserialize, Serialize};
 /// format-3 one without level scalings. Format 4 adds windows over future-known columns to a
 /// learned model's features (`known_windows`; a format-3 reader would build rows without those
 /// columns) and per-phase error sizes (`phase_scale`, by which the stored errors are divided); a
-/// format-3 version reads as a format-4 one with neither.
-pub const FORMAT_VERSION: u32 = 4;
+/// format-3 version reads as a format-4 one with neither. Format 5 stores every model as one
+/// forecaster (`forecasters`, by model id, each holding the series that chose it) instead of
+/// statistical models by series and learned ones apart, and is the first format whose readers
+/// know condition profiles (`condition`, by whose scale a learned series' stored errors are
+/// divided; a reader without them would serve wrongly scaled intervals). A format-1 to -4
+/// version reads as a format-5 one, its models regrouped by the model each series asked for.
+pub const FORMAT_VERSION: u32 = 5;
 
 /// The oldest format this release reads.
 pub const OLDEST_FORMAT: u32 = 1;
@@ -126,51 +131,105 @@ pub struct SeriesEntry {
 
 /// The fitted models of a version (`models.json`).
 ///
-/// A series is forecast by its statistical model in `series` or, when its manifest entry names a
-/// learned model, by that model's entry in `global` (one model shared by every series of the
-/// dataset, which also holds the series' recent data and the climatology of future-known inputs).
+/// A series is forecast by the forecaster its manifest entry names (`model`): the per-series
+/// models of the series that chose a statistical model, or a learned model that learned from
+/// every series and also holds their recent data and the climatology of future-known inputs.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "StoredModels")]
 pub struct ModelsFile {
     /// File format version.
     pub format: u32,
-    /// The fitted statistical model of each series that uses one, by series id.
-    pub series: BTreeMap<String, Fitted>,
-    /// Learned global models, by model id (`auto`, `gbm`, ...).
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub global: BTreeMap<String, PublishedGlobal>,
+    /// Fitted forecasters, by model id (`ets`, `auto`, ...).
+    pub forecasters: BTreeMap<String, FittedForecaster>,
     /// The last observations of each series (ending at its `end`), for charts.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub history: BTreeMap<String, Vec<f64>>,
 }
 
+/// `models.json` of any format this release reads.
+#[derive(Deserialize)]
+struct StoredModels {
+    format: u32,
+    #[serde(default)]
+    forecasters: BTreeMap<String, FittedForecaster>,
+    /// Formats 1 to 4: each statistical series' model, by series id.
+    #[serde(default)]
+    series: BTreeMap<String, Fitted>,
+    /// Formats 2 to 4: learned models, by model id.
+    #[serde(default)]
+    global: BTreeMap<String, PublishedGlobal>,
+    #[serde(default)]
+    history: BTreeMap<String, Vec<f64>>,
+}
+
+impl TryFrom<StoredModels> for ModelsFile {
+    type Error = String;
+
+    fn try_from(stored: StoredModels) -> Result<Self, String> {
+        let StoredModels {
+            format,
+            mut forecasters,
+            series,
+            global,
+            history,
+        } = stored;
+        // Before format 5 every statistical series sat in one map; group them by what they
+        // were asked to be, which is what their manifest entries name.
+        let mut by_model: BTreeMap<ModelId, Vec<(String, Fitted)>> = BTreeMap::new();
+        for (id, fitted) in series {
+            by_model
+                .entry(fitted.requested)
+                .or_default()
+                .push((id, fitted));
+        }
+        for (model, series) in by_model {
+            forecasters.insert(
+                model.to_string(),
+                FittedForecaster::from_series_models(model, series),
+            );
+        }
+        for (name, published) in global {
+            let model: ModelId = name
+                .parse()
+                .map_err(|e| format!("learned model {name:?}: {e}"))?;
+            let forecaster = FittedForecaster::from_published(model, published)
+                .map_err(|e| format!("learned model {name:?}: {e}"))?;
+            forecasters.insert(name, forecaster);
+        }
+        Ok(ModelsFile {
+            format,
+            forecasters,
+            history,
+        })
+    }
+}
+
 impl ModelsFile {
-    /// What is wrong with these models as the models of `manifest`: a series without a model, a
-    /// learned model that does not know its series or does not fit together.
+    /// What is wrong with these models as the models of `manifest`: a model whose parts do not
+    /// fit together, a series whose model is missing or does not know it.
     pub fn problems(&self, manifest: &VersionManifest) -> Vec<String> {
         let mut problems = Vec::new();
-        for (id, global) in &self.global {
-            if let Err(e) = global.check() {
-                problems.push(format!("{MODELS_FILE}: learned model {id}: {e}"));
+        for (id, forecaster) in &self.forecasters {
+            if let Err(e) = forecaster.check() {
+                problems.push(format!("{MODELS_FILE}: model {id}: {e}"));
             }
         }
         let indices: BTreeMap<&str, _> = self
-            .global
+            .forecasters
             .iter()
-            .map(|(id, global)| (id.as_str(), global.model.series_indices()))
+            .map(|(id, forecaster)| (id.as_str(), forecaster.series_indices()))
             .collect();
         for s in &manifest.series {
-            match self.global.get(&s.model) {
-                Some(_) if !indices[s.model.as_str()].contains_key(s.id.as_str()) => {
-                    problems.push(format!(
-                        "{MODELS_FILE}: learned model {} has no series {:?}",
-                        s.model, s.id
-                    ))
-                }
+            match indices.get(s.model.as_str()) {
+                Some(series) if !series.contains_key(s.id.as_str()) => problems.push(format!(
+                    "{MODELS_FILE}: model {} has no series {:?}",
+                    s.model, s.id
+                )),
                 Some(_) => {}
-                None if !self.series.contains_key(&s.id) => {
-                    problems.push(format!("{MODELS_FILE} has no model for series {:?}", s.id))
-                }
-                None => {}
+                None => problems.push(format!(
+                    "{MODELS_FILE} has no model {} for series {:?}",
+                    s.model, s.id
+                )),
             }
         }
         problems

@@ -8,7 +8,9 @@
 //! Versions are immutable folders with a `manifest.json` that records the SHA-256 of every other
 //! file; loading verifies them, so a tampered or half-copied version is refused, never served.
 //! Writes are atomic and durable (see [`store`] and [`fsio`]) and the formats are plain JSON
-//! ([`format`]): loading a model runs no code from the file. A version may also hold a waste-risk
+//! ([`format`]): loading a model runs no code from the file. Models are stored as the model
+//! crate's `FittedForecaster`s, so a new model needs no change here; a change to what a stored
+//! model means bumps [`format::FORMAT_VERSION`]. A version may also hold a waste-risk
 //! classifier ([`risk`]). Which version of a dataset is served is its production alias
 //! ([`alias`]), whose every change is logged ([`history`]).
 //!

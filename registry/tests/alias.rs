@@ -29,7 +29,11 @@ fn load_production_loads_the_version_the_alias_names() {
     let version = publish(&registry, "rides", false);
     let (manifest, models) = registry.load_production("rides").unwrap().unwrap();
     assert_eq!(manifest.version, version);
-    assert!(models.series.contains_key("a"));
+    assert!(
+        models.forecasters["snaive"]
+            .series_indices()
+            .contains_key("a")
+    );
 }
 
 #[test]

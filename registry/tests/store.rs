@@ -25,7 +25,9 @@ fn a_published_version_loads_verified_with_its_models() {
     let (manifest, models) = registry.load(&version).unwrap();
     assert_eq!(manifest.version, version);
     assert_eq!(manifest.files.len(), 1);
-    assert_eq!(models.series["a"].model.id(), ModelId::Snaive);
+    let snaive = &models.forecasters["snaive"];
+    assert_eq!(snaive.series_id(0), Some("a"));
+    assert_eq!(snaive.requested(0), Some(ModelId::Snaive));
     assert_eq!(
         registry.production("rides").unwrap(),
         Some(version),

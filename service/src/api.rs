@@ -370,13 +370,7 @@ fn find<'a>(
 
 /// A stable seed per series, so the same request gives the same roll-up.
 pub fn seed_for(dataset: &str, id: &str) -> u64 {
-    // FNV-1a: stable across runs and platforms, unlike `DefaultHasher`.
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in dataset.bytes().chain([0]).chain(id.bytes()) {
-        hash ^= u64::from(byte);
-        hash = hash.wrapping_mul(0x0100_0000_01b3);
-    }
-    hash
+    civicast_model::forecast::stable_seed(&[dataset.as_bytes(), id.as_bytes()])
 }
 
 /// Forecast one or many series.

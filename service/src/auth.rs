@@ -23,7 +23,17 @@ use axum::http::HeaderMap;
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
-use crate::config::ApiKey;
+/// One API key, as its hash.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiKey {
+    /// Who holds it (logged, never the key).
+    pub name: String,
+    /// What it may do.
+    pub role: Role,
+    /// Hex SHA-256 of the key (`civicast-serve hash-key` prints it, reading the key from standard input).
+    pub sha256: String,
+}
 
 /// What a key may do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]

@@ -15,9 +15,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
 use axum::body::Bytes;
-use civicast_model::learned::published::{FutureInputError, FutureValues, PublishedGlobal};
+use civicast_model::learned::published::{FutureInputError, FutureValues};
 use civicast_model::rollup::Period;
-use civicast_model::{Fitted, Forecast, Frequency, ModelError, Predict, SamplePaths, TimePoint};
+use civicast_model::{FittedForecaster, Forecast, Frequency, ModelError, SamplePaths, TimePoint};
 use civicast_registry::{ModelsFile, Registry, RiskFile, VersionManifest};
 
 /// One dataset's served version.
@@ -27,10 +27,11 @@ pub struct LoadedVersion {
     pub manifest: VersionManifest,
     /// Its frequency, parsed once.
     pub frequency: Frequency,
-    /// The model of each series, by position in `manifest.series`.
-    served: Vec<Served>,
-    /// Learned global models, by model id.
-    global: BTreeMap<String, PublishedGlobal>,
+    /// The version's forecasters, by model id.
+    forecasters: BTreeMap<String, FittedForecaster>,
+    /// Which forecaster serves each series (by position in `manifest.series`) and the series'
+    /// index in it.
+    served: Vec<(String, usize)>,
     /// Recent observations of each series, by series id.
     pub history: BTreeMap<String, Vec<f64>>,
     /// Position of each series in `manifest.series`.
@@ -43,15 +44,6 @@ pub struct LoadedVersion {
     answers: Mutex<AnswerCache>,
     /// Sample paths already drawn, by key.
     paths: Mutex<PathCache>,
-}
-
-/// How one series is forecast.
-#[derive(Debug)]
-enum Served {
-    /// By its own statistical model.
-    Statistical(Box<Fitted>),
-    /// By a learned global model of the version: its id and the series' index in it.
-    Learned { model: String, index: usize },
 }
 
 /// A forecast and the notes that go with it.
@@ -136,51 +128,32 @@ impl LoadedVersion {
         if let Some(fallback) = &self.manifest.series[position].fallback {
             notes.push(fallback.clone());
         }
-        match self.served(position)? {
-            Served::Statistical(fitted) => {
-                if given.is_some() {
-                    notes.push(format!(
-                        "exogenous values were ignored: the {} model of this series does not use \
-                         them",
-                        fitted.model.id()
-                    ));
-                }
-                let forecast = fitted.model.predict(horizon, probabilities)?;
-                Ok(ServedForecast { forecast, notes })
-            }
-            Served::Learned { model, index } => {
-                let published = self.global_model(model)?;
-                let empty = FutureValues::new();
-                let made =
-                    published.forecast(*index, horizon, probabilities, given.unwrap_or(&empty))?;
-                notes.extend(made.notes);
-                Ok(ServedForecast {
-                    forecast: made.forecast,
-                    notes,
-                })
-            }
-        }
+        let (forecaster, index) = self.served(position)?;
+        let made = forecaster.forecast(index, horizon, probabilities, given)?;
+        notes.extend(made.notes);
+        Ok(ServedForecast {
+            forecast: made.forecast,
+            notes,
+        })
     }
 
     /// Whether the series at `position` reads future exogenous values (a learned model does).
     pub fn reads_future(&self, position: usize) -> bool {
-        matches!(self.served.get(position), Some(Served::Learned { .. }))
+        self.served(position)
+            .is_ok_and(|(forecaster, _)| forecaster.reads_future())
     }
 
-    /// Checks a caller's future exogenous values for the series at `position`. A statistical
-    /// model ignores them (and its answer says so), so they are checked only for learned ones.
+    /// Checks a caller's future exogenous values for the series at `position`. A model that
+    /// reads none ignores them (and its answer says so).
     pub fn check_future(
         &self,
         position: usize,
         given: &FutureValues,
         horizon: usize,
     ) -> Result<(), FutureInputError> {
-        match self.served.get(position) {
-            Some(Served::Learned { model, .. }) => match self.global.get(model) {
-                Some(published) => published.check_future(given, horizon),
-                None => Ok(()),
-            },
-            _ => Ok(()),
+        match self.served(position) {
+            Ok((forecaster, _)) => forecaster.check_future(given, horizon),
+            Err(_) => Ok(()),
         }
     }
 
@@ -242,31 +215,20 @@ impl LoadedVersion {
         seed: u64,
         given: Option<&FutureValues>,
     ) -> Result<SamplePaths, ModelError> {
-        match self.served(position)? {
-            Served::Statistical(fitted) => fitted.model.sample_paths(horizon, n_paths, seed),
-            Served::Learned { model, index } => {
-                let empty = FutureValues::new();
-                self.global_model(model)?.sample_paths(
-                    *index,
-                    horizon,
-                    n_paths,
-                    seed,
-                    given.unwrap_or(&empty),
-                )
-            }
-        }
+        let (forecaster, index) = self.served(position)?;
+        forecaster.sample_paths(index, horizon, n_paths, seed, given)
     }
 
-    fn served(&self, position: usize) -> Result<&Served, ModelError> {
-        self.served.get(position).ok_or_else(|| {
-            ModelError::Unsupported(format!("no series at position {position} in the version"))
-        })
-    }
-
-    fn global_model(&self, model: &str) -> Result<&PublishedGlobal, ModelError> {
-        self.global.get(model).ok_or_else(|| {
-            ModelError::Unsupported(format!("the version has no learned model {model}"))
-        })
+    fn served(&self, position: usize) -> Result<(&FittedForecaster, usize), ModelError> {
+        let (model, index) = self.served.get(position).ok_or(ModelError::NoSeriesAt {
+            index: position,
+            len: self.served.len(),
+        })?;
+        let forecaster = self
+            .forecasters
+            .get(model)
+            .ok_or_else(|| ModelError::UnknownModel(model.clone()))?;
+        Ok((forecaster, *index))
     }
 
     /// The rendered answer for `key`, if the cache has it.
@@ -359,17 +321,16 @@ fn warm(
         .parse()
         .map_err(|e| format!("version {version}: {e}"))?;
     let ModelsFile {
-        series: mut statistical,
-        global,
+        forecasters,
         history,
         ..
     } = models;
     let mut ends = Vec::with_capacity(manifest.series.len());
     let mut index = HashMap::with_capacity(manifest.series.len());
     let mut served = Vec::with_capacity(manifest.series.len());
-    let learned_indices: HashMap<&str, HashMap<&str, usize>> = global
+    let indices: HashMap<&str, HashMap<&str, usize>> = forecasters
         .iter()
-        .map(|(id, published)| (id.as_str(), published.model.series_indices()))
+        .map(|(id, forecaster)| (id.as_str(), forecaster.series_indices()))
         .collect();
     for (i, s) in manifest.series.iter().enumerate() {
         let end = frequency.parse_time(&s.end).ok_or_else(|| {
@@ -380,36 +341,21 @@ fn warm(
         })?;
         ends.push(end);
         index.insert(s.id.clone(), i);
-        let cannot =
-            |e: ModelError| format!("version {version}: series {:?} cannot forecast: {e}", s.id);
+        let at = indices
+            .get(s.model.as_str())
+            .and_then(|series| series.get(s.id.as_str()))
+            .copied()
+            .ok_or_else(|| {
+                format!(
+                    "version {version}: model {} has no series {:?}",
+                    s.model, s.id
+                )
+            })?;
         // Warm-up: every model must forecast before the version is served.
-        match global.get(&s.model) {
-            Some(published) => {
-                let at = learned_indices[s.model.as_str()]
-                    .get(s.id.as_str())
-                    .copied()
-                    .ok_or_else(|| {
-                        format!(
-                            "version {version}: learned model {} lacks series {:?}",
-                            s.model, s.id
-                        )
-                    })?;
-                published
-                    .points(at, 1, &FutureValues::new())
-                    .map_err(cannot)?;
-                served.push(Served::Learned {
-                    model: s.model.clone(),
-                    index: at,
-                });
-            }
-            None => {
-                let model = statistical
-                    .remove(&s.id)
-                    .ok_or_else(|| format!("version {version}: no model for series {:?}", s.id))?;
-                model.model.predict(1, &[0.5]).map_err(cannot)?;
-                served.push(Served::Statistical(Box::new(model)));
-            }
-        }
+        forecasters[&s.model]
+            .forecast(at, 1, &[0.5], None)
+            .map_err(|e| format!("version {version}: series {:?} cannot forecast: {e}", s.id))?;
+        served.push((s.model.clone(), at));
     }
     // Verified with the rest of the version by `load`; a classifier for other features (an older
     // or newer format) is left unused rather than refusing the whole version.
@@ -420,8 +366,8 @@ fn warm(
     Ok(LoadedVersion {
         manifest,
         frequency,
+        forecasters,
         served,
-        global,
         history,
         index,
         ends,

@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 use civicast_model::risk::FlagThresholds;
 
-use crate::auth::Role;
+pub use crate::auth::ApiKey;
 
 /// Environment variable naming the configuration file.
 pub const CONFIG_VAR: &str = "CIVICAST_CONFIG";
@@ -26,18 +26,6 @@ pub const API_KEYS_VAR: &str = "CIVICAST_API_KEYS";
 /// Most sample paths a configuration may ask for: one series at the longest horizon then draws
 /// ten million values (80 MB), still inside `max_sampled_values`' purpose of bounding one draw.
 const MAX_SAMPLE_PATHS: usize = 10_000;
-
-/// One API key, as its hash.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ApiKey {
-    /// Who holds it (logged, never the key).
-    pub name: String,
-    /// What it may do.
-    pub role: Role,
-    /// Hex SHA-256 of the key (`civicast-serve hash-key` prints it, reading the key from standard input).
-    pub sha256: String,
-}
 
 /// Route groups that can be opened to callers without a key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize)]
@@ -371,6 +359,7 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::auth::Role;
 
     const HASH: &str = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
 

@@ -13,6 +13,8 @@
 //! - Models live in an immutable [`catalog::Catalog`] behind an `ArcSwap`: requests read it
 //!   without locks, and a reload (polling the aliases, or `POST /v1/admin/reload`) verifies and
 //!   warms new versions before swapping them in; a version that fails keeps the old one serving.
+//!   Each series is forecast by its version's `civicast_model::FittedForecaster`, whatever the
+//!   model: a new model needs no change here.
 //! - A forecast answer is rendered to JSON once per version and request shape and then served as
 //!   bytes ([`catalog::LoadedVersion::answer`]): formatting times and numbers cost more than the
 //!   rest of a request. The state is one `Arc` because every layer clones it per request.

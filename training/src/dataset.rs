@@ -10,7 +10,10 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use chrono::{NaiveDate, NaiveDateTime};
-use civicast_model::{Frequency, HolidayCalendar, Panel, Series, TimePoint};
+use civicast_model::{
+    Forecaster, ForecasterParams, Frequency, HolidayCalendar, ModelError, ModelId, Panel, Recipe,
+    Series, TimePoint,
+};
 
 use crate::calendar::load_calendar;
 use crate::manifest::{FillGaps, Manifest};
@@ -28,6 +31,28 @@ pub struct Dataset {
     pub calendar: Option<HolidayCalendar>,
     /// Facts about the load that are not part of the data.
     pub info: LoadInfo,
+}
+
+impl Dataset {
+    /// The forecaster of `model` for this dataset: its seasons, horizon and holidays, per-series
+    /// models fitted on at most `input_size` observations. Checked before any work.
+    pub fn forecaster(
+        &self,
+        model: ModelId,
+        input_size: Option<usize>,
+    ) -> Result<Forecaster, ModelError> {
+        let forecast = &self.manifest.forecast;
+        ForecasterParams::new(
+            model,
+            Recipe {
+                season_lengths: forecast.season_lengths.clone(),
+                horizon: forecast.horizon,
+                input_size,
+                holidays: self.calendar.clone(),
+            },
+        )
+        .check()
+    }
 }
 
 /// What happened while loading, for summaries.

@@ -6,28 +6,27 @@
 //! to the candidate listed first (the simpler one, in the default order). The winner is then fitted
 //! on the whole series (up to the input-size cap), which is what forecasts are made from.
 //!
-//! Learned models (`auto` by default) are global: when any series chooses one, it is fitted once
-//! on every series to its end and published whole, with each series' recent data and the
-//! climatology of the future-known columns ([`PublishedGlobal`]), so the service can forecast
-//! without the training data. Selection is nested in time like the backtest itself: each
-//! window's learned fit and its interval calibration only see data before that window.
+//! Every chosen model is fitted once through the forecaster interface on every series to its
+//! end ([`civicast_model::Forecaster::fit_for`]) and published with the series that chose it; a
+//! learned model (`auto` by default) learns from every series and keeps each series' recent data
+//! and the climatology of the future-known columns, so the service can forecast without the
+//! training data. Selection is nested in time like the backtest itself: each window's fit and its
+//! interval calibration only see data before that window.
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
-use civicast_model::learned::global::fit_global;
-use civicast_model::learned::published::PublishedGlobal;
 use civicast_model::metrics::{PairScores, Scores};
-use civicast_model::{ModelId, SeriesContext, fit_model};
+use civicast_model::{FittedForecaster, ModelId};
 use civicast_registry::{
     DatasetInfo, FeatureSchema, ModelsFile, Registry, Selection, SeriesEntry, VersionManifest,
 };
-use rayon::prelude::*;
 
-use crate::backtest::{BacktestOptions, learned_featurizer, learned_params, run_backtest};
+use crate::backtest::{BacktestOptions, run_backtest};
 use crate::dataset::Dataset;
 use crate::error::Error;
+use crate::progress;
 
 /// The metric a model is chosen by.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -133,9 +132,6 @@ pub fn fit_dataset(
             progress: options.progress,
         },
     )?;
-    let context = SeriesContext {
-        season_lengths: manifest.forecast.season_lengths.clone(),
-    };
 
     // Per series, per candidate: the pair scores of its windows.
     let series_count = panel.series().len();
@@ -149,89 +145,87 @@ pub fn fit_dataset(
                 .push(window.scores);
         }
     }
-    let chosen: Vec<ModelId> = per_series
+    // Per series, the candidates best first (a stable sort: ties go to the one listed first).
+    let ranked: Vec<Vec<ModelId>> = per_series
         .iter()
         .map(|by_model| {
-            options
-                .candidates
-                .iter()
-                .copied()
-                .min_by(|a, b| {
-                    mean_metric(by_model, a, options.metric).total_cmp(&mean_metric(
-                        by_model,
-                        b,
-                        options.metric,
-                    ))
-                })
-                .unwrap_or(ModelId::Snaive)
+            let mut ranked = options.candidates.clone();
+            ranked.sort_by(|a, b| {
+                mean_metric(by_model, a, options.metric).total_cmp(&mean_metric(
+                    by_model,
+                    b,
+                    options.metric,
+                ))
+            });
+            ranked
         })
         .collect();
+    let mut choice = vec![0usize; series_count];
+    let ends: Vec<usize> = panel.series().iter().map(|s| s.len()).collect();
 
-    // Learned models are global: one fit per learned model any series chose, on every series.
-    let mut global = BTreeMap::new();
-    for model in options.candidates.iter().filter(|m| m.is_learned()) {
-        if chosen.contains(model) {
-            global.insert(*model, fit_learned(dataset, *model, options.progress)?);
-        }
-    }
-    // A series that chose a learned model the published model cannot forecast (too short for its
-    // lags) falls back to its best statistical candidate, and says so.
+    // Each chosen model is fitted once on every series to its end, keeping the series that chose
+    // it. A series whose model cannot forecast it (too short for a learned model's lags) moves to
+    // its next-best candidate, and says so.
+    let mut fitted: BTreeMap<ModelId, (Vec<bool>, FittedForecaster)> = BTreeMap::new();
     let mut fallbacks: Vec<Option<String>> = vec![None; series_count];
-    let mut chosen = chosen;
-    for (s, model) in chosen.iter_mut().enumerate() {
-        let Some(published) = global.get(model) else {
-            continue;
-        };
-        let id = &panel.series()[s].id;
-        let fails = published
-            .model
-            .series_index(id)
-            .ok_or_else(|| "it is not in the model".to_owned())
-            .and_then(|index| {
-                published
-                    .points(index, 1, &Default::default())
-                    .map_err(|e| e.to_string())
-            })
-            .err();
-        if let Some(reason) = fails {
-            let statistical = options
-                .candidates
-                .iter()
+    loop {
+        let chosen: Vec<ModelId> = (0..series_count)
+            .map(|s| ranked[s].get(choice[s]).copied().unwrap_or(ModelId::Snaive))
+            .collect();
+        fitted.retain(|model, _| chosen.contains(model));
+        for &model in &options.candidates {
+            let wanted: Vec<bool> = chosen.iter().map(|&m| m == model).collect();
+            if !wanted.contains(&true) || fitted.get(&model).is_some_and(|(w, _)| *w == wanted) {
+                continue;
+            }
+            let forecaster = fit_chosen(dataset, options, model, &ends, &wanted)?;
+            fitted.insert(model, (wanted, forecaster));
+        }
+        let mut moved = false;
+        for s in 0..series_count {
+            let model = chosen[s];
+            let id = &panel.series()[s].id;
+            let Some((_, forecaster)) = fitted.get(&model) else {
+                continue;
+            };
+            let reason = forecaster
+                .series_indices()
+                .get(id.as_str())
                 .copied()
-                .filter(|m| !m.is_learned())
-                .min_by(|a, b| {
-                    mean_metric(&per_series[s], a, options.metric).total_cmp(&mean_metric(
-                        &per_series[s],
-                        b,
-                        options.metric,
-                    ))
+                .ok_or_else(|| "it is not in the model".to_owned())
+                .and_then(|index| {
+                    forecaster
+                        .forecast(index, 1, &[0.5], None)
+                        .map_err(|e| e.to_string())
                 })
-                .unwrap_or(ModelId::Snaive);
-            fallbacks[s] = Some(format!(
-                "{model} was chosen but cannot forecast this series ({reason}); {statistical} \
-                 forecasts it instead"
-            ));
-            *model = statistical;
+                .err();
+            if let Some(reason) = reason
+                && choice[s] + 1 < ranked[s].len()
+            {
+                choice[s] += 1;
+                let next = ranked[s][choice[s]];
+                fallbacks[s] = Some(format!(
+                    "{model} was chosen but cannot forecast this series ({reason}); {next} \
+                     forecasts it instead"
+                ));
+                moved = true;
+            }
+        }
+        if !moved {
+            break;
         }
     }
-    let fitted = panel
-        .series()
-        .par_iter()
-        .zip(&chosen)
-        .map(|(series, &model)| {
-            if model.is_learned() {
-                return Ok(None);
-            }
-            let first = options
-                .input_size
-                .map_or(0, |size| series.len().saturating_sub(size));
-            fit_model(model, &context, &series.target[first..])
-                .map(Some)
-                .map_err(|e| Error::Backtest {
-                    message: format!("refitting {model} on series {:?}: {e}", series.id),
-                })
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+    let chosen: Vec<ModelId> = (0..series_count)
+        .map(|s| ranked[s].get(choice[s]).copied().unwrap_or(ModelId::Snaive))
+        .collect();
+    let fallback_of = |s: usize| -> Option<String> {
+        let (_, forecaster) = fitted.get(&chosen[s])?;
+        let index = forecaster
+            .series_indices()
+            .get(panel.series()[s].id.as_str())
+            .copied()?;
+        forecaster.fallback(index).map(str::to_owned)
+    };
 
     let frequency = panel.frequency();
     let (start, end) = panel.span();
@@ -242,10 +236,7 @@ pub fn fit_dataset(
         .map(|(s, series)| SeriesEntry {
             id: series.id.clone(),
             model: chosen[s].to_string(),
-            fallback: fitted[s]
-                .as_ref()
-                .and_then(|f| f.fallback.clone())
-                .or_else(|| fallbacks[s].clone()),
+            fallback: fallback_of(s).or_else(|| fallbacks[s].clone()),
             start: frequency.format_time(series.start),
             end: frequency.format_time(panel.end_of(series)),
             length: series.len(),
@@ -295,15 +286,9 @@ pub fn fit_dataset(
     };
     let models = ModelsFile {
         format: civicast_registry::format::FORMAT_VERSION,
-        series: panel
-            .series()
-            .iter()
-            .zip(fitted)
-            .filter_map(|(s, f)| Some((s.id.clone(), f?)))
-            .collect(),
-        global: global
+        forecasters: fitted
             .into_iter()
-            .map(|(model, published)| (model.to_string(), published))
+            .map(|(model, (_, forecaster))| (model.to_string(), forecaster))
             .collect(),
         history: panel
             .series()
@@ -354,32 +339,30 @@ fn history_length(forecast: &crate::manifest::ForecastSpec) -> usize {
     (8 * forecast.horizon).max(2 * seasons).min(4000)
 }
 
-/// Fits the learned `model` on every series to its end and publishes it with the series' tails
-/// and the climatology of the future-known columns.
-fn fit_learned(
+/// Fits `model` on every series to its end, for the series that chose it.
+fn fit_chosen(
     dataset: &Dataset,
+    options: &FitOptions,
     model: ModelId,
-    progress: bool,
-) -> Result<PublishedGlobal, Error> {
+    ends: &[usize],
+    wanted: &[bool],
+) -> Result<FittedForecaster, Error> {
     let panel = &dataset.panel;
     let fail = |e: civicast_model::ModelError| Error::Backtest {
-        message: format!("fitting {model} on all series: {e}"),
+        message: format!("fitting {model} for production: {e}"),
     };
-    let featurizer = learned_featurizer(dataset)?;
-    let params = learned_params(dataset, model)?;
-    let spinner = if progress {
-        let bar = indicatif::ProgressBar::new_spinner().with_message(format!(
-            "fitting {model} on all {} series of {}",
+    let forecaster = dataset
+        .forecaster(model, options.input_size)
+        .map_err(fail)?;
+    let spinner = progress::spinner(
+        options.progress,
+        format!(
+            "fitting {model} on {} of {}",
             panel.series().len(),
             dataset.manifest.name
-        ));
-        bar.enable_steady_tick(std::time::Duration::from_millis(200));
-        bar
-    } else {
-        indicatif::ProgressBar::hidden()
-    };
-    let cutoffs: Vec<usize> = panel.series().iter().map(|s| s.len()).collect();
-    let fitted = fit_global(&params, &featurizer, panel, &cutoffs).map_err(fail)?;
+        ),
+    );
+    let fitted = forecaster.fit_for(panel, ends, wanted).map_err(fail)?;
     spinner.finish_and_clear();
-    PublishedGlobal::new(fitted, panel).map_err(fail)
+    Ok(fitted)
 }

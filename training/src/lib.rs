@@ -19,7 +19,12 @@
 //! - [`fit`] chooses each series' model by backtest, refits it and publishes a registry version
 //!   (see the `civicast-registry` crate).
 //! - [`risk`] backtests budget plans made by a documented rule and fits the logistic classifier
-//!   that calibrates the waste probability; [`risk_report`] scores it and writes its report.
+//!   that calibrates the waste probability; [`risk_report`] scores it and writes its report;
+//! - [`progress`] is the progress bar all three show.
+//!
+//! Models are reached only through the model crate's forecaster interface
+//! ([`civicast_model::Forecaster`], configured for a dataset by [`dataset::Dataset::forecaster`]):
+//! a new model goes in `civicast-model`, and nothing here changes for it.
 //!
 //! Why polars: it is the data frame library of the project's data scientists (and of the Python
 //! ecosystem they come from), its CSV reader is multi-threaded, and it reads Parquet. It is kept
@@ -33,6 +38,7 @@ pub mod fit;
 pub mod manifest;
 pub mod output;
 pub mod problem;
+pub mod progress;
 pub mod report;
 pub mod risk;
 pub mod risk_report;

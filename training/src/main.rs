@@ -8,7 +8,8 @@ use civicast_model::ModelId;
 use civicast_registry::{PRODUCTION, RISK_FORMAT, Registry, RegistryError, RiskFile};
 use civicast_training::backtest::{BacktestOptions, run_backtest};
 use civicast_training::fit::{FitOptions, SelectionMetric, fit_dataset};
-use civicast_training::output::{MetricsReport, write_backtest};
+use civicast_training::output::MetricsReport;
+use civicast_training::report::write_backtest;
 use civicast_training::risk::{RiskOptions, backtest_plans};
 use civicast_training::risk_report::{evaluate, markdown, write_report};
 use civicast_training::{Summary, load_dataset};
@@ -131,7 +132,7 @@ enum Command {
         /// Folder for the report and the classifier (created if missing).
         #[arg(long)]
         out: PathBuf,
-        /// The statistical model that forecasts: snaive, ets, mstl or theta.
+        /// The model that forecasts (any model id; see --models of backtest).
         #[arg(long, default_value = "ets", value_parser = parse_model)]
         model: ModelId,
         /// Origins per series, one period apart, latest first.
@@ -143,16 +144,8 @@ enum Command {
         /// Tolerance of the waste label: waste when actual < planned x (1 - tolerance).
         #[arg(long, default_value_t = civicast_model::risk::DEFAULT_TOLERANCE)]
         tolerance: f64,
-        /// Fit on at most this many of the latest observations (default: the manifest's
-        /// forecast.input_size, else all).
-        #[arg(long)]
-        input_size: Option<usize>,
-        /// Worker threads (default: all cores).
-        #[arg(long)]
-        threads: Option<usize>,
-        /// No progress bar and no summary: for scripts.
-        #[arg(long, short)]
-        quiet: bool,
+        #[command(flatten)]
+        options: RunOptions,
         /// Publish the dataset's production models again with the classifier (risk.json) as a
         /// new version of this registry.
         #[arg(long)]
@@ -171,14 +164,21 @@ enum Command {
     },
 }
 
-/// Options shared by the commands that fit models.
+/// The models and options of the commands that compare models (backtest, fit).
 #[derive(clap::Args)]
 struct RunArgs {
-    /// Models, comma-separated: the statistical snaive, ets, mstl and theta, and the learned
-    /// linear, gbm, neural and auto (a per-series combination of the learned three). Default:
-    /// the statistical four for backtest; those and auto for fit.
+    /// Models, comma-separated: the statistical snaive, ets, mstl, theta and tsb (intermittent
+    /// demand), and the learned linear, gbm, neural and auto (a per-series combination of the
+    /// learned three). Default: snaive, ets, mstl and theta for backtest; those and auto for fit.
     #[arg(long, value_delimiter = ',', value_parser = parse_model)]
     models: Option<Vec<ModelId>>,
+    #[command(flatten)]
+    options: RunOptions,
+}
+
+/// Options of every command that fits models (backtest, fit, risk).
+#[derive(clap::Args)]
+struct RunOptions {
     /// Fit on at most this many of the latest observations (default: the manifest's
     /// forecast.input_size, else all).
     #[arg(long)]
@@ -252,17 +252,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             origins,
             paths,
             tolerance,
-            input_size,
-            threads,
-            quiet,
+            options:
+                RunOptions {
+                    input_size,
+                    threads,
+                    quiet,
+                },
             registry,
             promote,
         } => {
-            if model.is_learned() {
-                anyhow::bail!(
-                    "--model {model}: risk calibration uses the statistical models (snaive, ets, mstl, theta)"
-                );
-            }
             if origins == 0 {
                 anyhow::bail!("--origins must be at least 1");
             }
@@ -368,16 +366,19 @@ fn backtest(
 ) -> anyhow::Result<ExitCode> {
     let RunArgs {
         models,
-        input_size,
-        threads,
-        quiet,
+        options:
+            RunOptions {
+                input_size,
+                threads,
+                quiet,
+            },
     } = run;
     let Some(dataset) = load_for_run(manifest, input_size)? else {
         return Ok(ExitCode::FAILURE);
     };
     let input_size = input_size.or(dataset.manifest.forecast.input_size);
     let options = BacktestOptions {
-        models: models.unwrap_or_else(|| ModelId::STATISTICAL.to_vec()),
+        models: models.unwrap_or_else(|| ModelId::DEFAULT_BACKTEST.to_vec()),
         input_size,
         progress: !quiet,
     };
@@ -447,7 +448,7 @@ fn fit(
     promote: bool,
     settings: RunArgs,
 ) -> anyhow::Result<ExitCode> {
-    let Some(dataset) = load_for_run(manifest, settings.input_size)? else {
+    let Some(dataset) = load_for_run(manifest, settings.options.input_size)? else {
         return Ok(ExitCode::FAILURE);
     };
     let options = FitOptions {
@@ -455,13 +456,16 @@ fn fit(
             .models
             .unwrap_or_else(|| civicast_training::fit::DEFAULT_CANDIDATES.to_vec()),
         metric,
-        input_size: settings.input_size.or(dataset.manifest.forecast.input_size),
+        input_size: settings
+            .options
+            .input_size
+            .or(dataset.manifest.forecast.input_size),
         promote,
-        progress: !settings.quiet,
+        progress: !settings.options.quiet,
     };
-    let pool = worker_pool(settings.threads)?;
+    let pool = worker_pool(settings.options.threads)?;
     let outcome = pool.install(|| fit_dataset(&dataset, &options, registry))?;
-    if !settings.quiet {
+    if !settings.options.quiet {
         let mut counts = std::collections::BTreeMap::new();
         for s in &outcome.manifest.series {
             *counts.entry(s.model.as_str()).or_insert(0) += 1;

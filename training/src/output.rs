@@ -2,15 +2,12 @@
 //! reference scorer reads it), and `metrics.csv` / `metrics.json`.
 
 use std::fmt::Write as _;
-use std::path::Path;
 
 use civicast_model::metrics::PROTOCOL_QUANTILES;
 use serde::Serialize;
 
 use crate::backtest::{Backtest, FallbackNote, cutoff_time};
 use crate::dataset::Dataset;
-use crate::error::Error;
-use civicast_registry::fsio;
 
 /// A quantile level as Python's `format(tau, "g")` writes it (`0.025`, `0.1`, `0.5`).
 pub fn quantile_label(tau: f64) -> String {
@@ -226,32 +223,4 @@ impl ModelMetrics {
             self.seconds,
         ]
     }
-}
-
-/// Writes `predictions.csv`, `metrics.csv`, `metrics.json` and `report.html` into `folder`
-/// (created if needed).
-pub fn write_backtest(
-    folder: &Path,
-    dataset: &Dataset,
-    backtest: &Backtest,
-    report: &MetricsReport,
-) -> Result<(), Error> {
-    std::fs::create_dir_all(folder).map_err(Error::io(folder))?;
-    let json = serde_json::to_string_pretty(report).unwrap_or_default();
-    for (name, bytes) in [
-        (
-            "predictions.csv",
-            predictions_csv(dataset, backtest).into_bytes(),
-        ),
-        ("metrics.csv", report.to_csv().into_bytes()),
-        ("metrics.json", json.into_bytes()),
-        (
-            "report.html",
-            crate::report::report_html(dataset, backtest, report).into_bytes(),
-        ),
-    ] {
-        let path = folder.join(name);
-        fsio::write_atomic(&path, &bytes).map_err(Error::io(&path))?;
-    }
-    Ok(())
 }

@@ -1,18 +1,51 @@
 //! `report.html`: a backtest a person can read — the metrics table and, for a few series, charts
-//! of actuals against each model's forecasts with 80% and 95% bands.
+//! of actuals against each model's forecasts with 80% and 95% bands — and [`write_backtest`],
+//! which writes it with the files of [`crate::output`].
 //!
 //! The page is one self-contained file (inline CSS and SVG, no scripts, nothing fetched), so it
 //! can be mailed or opened from a shared drive. The SVG is written by hand: a line chart with two
 //! bands needs a few dozen lines, less than adapting a plotting crate's output to our page.
 
 use std::fmt::Write as _;
+use std::path::Path;
 
 use civicast_model::metrics::INTERVAL_80;
 use civicast_model::metrics::INTERVAL_95;
 
+use civicast_registry::fsio;
+
 use crate::backtest::{Backtest, cutoff_time};
 use crate::dataset::Dataset;
+use crate::error::Error;
 use crate::output::MetricsReport;
+
+/// Writes `predictions.csv`, `metrics.csv`, `metrics.json` and `report.html` into `folder`
+/// (created if needed).
+pub fn write_backtest(
+    folder: &Path,
+    dataset: &Dataset,
+    backtest: &Backtest,
+    report: &MetricsReport,
+) -> Result<(), Error> {
+    std::fs::create_dir_all(folder).map_err(Error::io(folder))?;
+    let json = serde_json::to_string_pretty(report).unwrap_or_default();
+    for (name, bytes) in [
+        (
+            "predictions.csv",
+            crate::output::predictions_csv(dataset, backtest).into_bytes(),
+        ),
+        ("metrics.csv", report.to_csv().into_bytes()),
+        ("metrics.json", json.into_bytes()),
+        (
+            "report.html",
+            report_html(dataset, backtest, report).into_bytes(),
+        ),
+    ] {
+        let path = folder.join(name);
+        fsio::write_atomic(&path, &bytes).map_err(Error::io(&path))?;
+    }
+    Ok(())
+}
 
 /// Series charted in the report (the first ones of the panel).
 const CHARTED_SERIES: usize = 3;

@@ -39,11 +39,12 @@
 //! few thousand backtested periods to beat it, and the issue admits them only if they do.
 
 use chrono::Datelike;
+use civicast_model::forecast::stable_seed;
 use civicast_model::risk::classifier::{
     CLASSIFIER_FORMAT, FEATURE_NAMES, RiskClassifier, RiskFeatures,
 };
 use civicast_model::risk::{BudgetLine, Flag, FlagThresholds, PeriodDemand, raw_waste_probability};
-use civicast_model::{Frequency, ModelId, Predict, SeriesContext, fit_model};
+use civicast_model::{Frequency, ModelId};
 use linfa::traits::Fit;
 use ndarray::{Array1, Array2};
 use rayon::prelude::*;
@@ -51,6 +52,7 @@ use serde::Serialize;
 
 use crate::dataset::Dataset;
 use crate::error::Error;
+use crate::progress;
 
 /// How to build and split the backtested budget lines.
 #[derive(Clone, Debug)]
@@ -100,7 +102,7 @@ impl PlanningRule {
     /// The rule for series of at least `shortest` observations: a year back when two years and
     /// the origins fit, else a week back.
     pub fn for_data(frequency: Frequency, shortest: usize, needed_after: usize) -> Self {
-        let per_day = steps_per_day(frequency);
+        let per_day = frequency.steps_per_day();
         let steps = |days: f64| ((days * per_day).round() as usize).max(1);
         let year = PlanningRule {
             lag: steps(364.0),
@@ -151,21 +153,9 @@ impl PlanningRule {
     }
 }
 
-fn steps_per_day(frequency: Frequency) -> f64 {
-    use civicast_model::TimePoint;
-    let day = TimePoint::date(chrono::NaiveDate::MIN);
-    frequency
-        .advance(day, 1)
-        .and_then(|t| t.as_datetime())
-        .zip(day.as_datetime())
-        .map_or(1.0, |(next, start)| {
-            86_400.0 / (next - start).num_seconds().max(1) as f64
-        })
-}
-
 /// Period length in steps for a frequency: a week of days, a day of sub-daily steps, else 1.
 pub fn period_length(frequency: Frequency) -> usize {
-    let per_day = steps_per_day(frequency);
+    let per_day = frequency.steps_per_day();
     if frequency.is_sub_daily() {
         per_day.round() as usize
     } else if (per_day - 1.0).abs() < 1e-9 {
@@ -240,10 +230,12 @@ pub fn backtest_plans(dataset: &Dataset, options: &RiskOptions) -> Result<PlanBa
             "the forecast horizon ({horizon} steps) is shorter than one period ({len} steps)"
         )));
     }
-    let context = SeriesContext {
-        season_lengths: manifest.forecast.season_lengths.clone(),
-    };
-    let season = context.primary_season();
+    let season = manifest
+        .forecast
+        .season_lengths
+        .first()
+        .copied()
+        .unwrap_or(1);
     let shortest = panel.series().iter().map(|s| s.len()).min().unwrap_or(0);
     let span = options.origins * len + horizon;
     let rule = PlanningRule::for_data(frequency, shortest, span);
@@ -261,7 +253,7 @@ pub fn backtest_plans(dataset: &Dataset, options: &RiskOptions) -> Result<PlanBa
             if origin < min_history {
                 break;
             }
-            tasks.push((i, origin));
+            tasks.push((i, origin, k));
         }
     }
     if tasks.is_empty() {
@@ -269,91 +261,123 @@ pub fn backtest_plans(dataset: &Dataset, options: &RiskOptions) -> Result<PlanBa
             "no series is long enough: the planning rule and model need {min_history} observations before an origin"
         )));
     }
-    let progress = progress_bar(options.progress, tasks.len());
-    let results: Vec<((usize, usize), OriginResult)> = tasks
-        .par_iter()
-        .map(|&(i, origin)| {
-            let s = &panel.series()[i];
-            let y = &s.target;
-            let first = options
-                .input_size
-                .map_or(0, |size| origin.saturating_sub(size));
-            let fitted = fit_model(options.model, &context, &y[first..origin]).map_err(|e| {
-                fail(format!(
-                    "{} on series {:?} at origin {origin}: {e}",
-                    options.model, s.id
-                ))
-            })?;
-            let seed = seed(&s.id, origin);
-            let paths = fitted
-                .model
-                .sample_paths(horizon, options.paths, seed)
-                .map_err(|e| fail(format!("sampling series {:?}: {e}", s.id)))?;
-            let point: Vec<f64> = (0..horizon)
-                .map(|t| paths.paths.iter().map(|p| p[t]).sum::<f64>() / paths.paths.len() as f64)
-                .collect();
-            let actual_steps = &y[origin..origin + horizon];
-            let mase = civicast_model::metrics::mase_scale(&y[first..origin], season)
-                .filter(|scale| *scale > 0.0)
-                .map(|scale| {
-                    point
-                        .iter()
-                        .zip(actual_steps)
-                        .map(|(f, a)| (f - a).abs())
-                        .sum::<f64>()
-                        / horizon as f64
-                        / scale
-                });
-            let mut examples = Vec::new();
-            for &offset in &periods {
-                let start = origin + offset;
-                let Some(planned) = rule.plan(y, origin, start, len) else {
-                    continue;
-                };
-                let Some(demand) = PeriodDemand::from_paths(&paths, offset..offset + len) else {
-                    continue;
-                };
-                let plan_line = BudgetLine { planned, ..line };
-                let raw = raw_waste_probability(&plan_line, &demand);
-                let actual: f64 = y[start..start + len].iter().sum();
-                let sd = demand.sd();
-                let day_of_year = frequency
-                    .advance(s.start, start as i64)
-                    .and_then(|t| t.as_datetime())
-                    .map_or(1.0, |d| f64::from(d.ordinal()));
-                examples.push(Example {
-                    series: i,
-                    series_id: s.id.clone(),
-                    origin,
-                    start,
-                    len,
-                    planned,
-                    actual,
-                    mean: demand.mean(),
-                    raw_probability: raw,
-                    features: RiskFeatures {
-                        raw_probability: raw,
-                        gap_sd: if sd > 0.0 {
-                            (planned - demand.mean()) / sd
-                        } else {
-                            0.0
-                        },
-                        horizon_steps: (offset + len) as f64,
-                        period_steps: len as f64,
-                        day_of_year,
-                        backtest_mase: 1.0,
-                    },
-                    wasted: actual < planned * (1.0 - options.tolerance),
-                    has_backtest_error: false,
-                    train: false,
-                    test: false,
-                });
+    // One fit per origin `k`, every series cut `k` periods before its last full horizon (a
+    // global model learns from all of them; only the series with enough history are assessed).
+    let forecaster = dataset
+        .forecaster(options.model, options.input_size)
+        .map_err(|e| fail(format!("--model {}: {e}", options.model)))?;
+    let progress = progress::bar(options.progress, tasks.len(), "risk backtest", "origins");
+    // Origin by origin, so that only the fits in progress are held.
+    let per_origin: Vec<Vec<((usize, usize), OriginResult)>> = (0..options.origins)
+        .into_par_iter()
+        .map(|k| {
+            let mut cutoffs = Vec::with_capacity(panel.series().len());
+            let mut wanted = Vec::with_capacity(panel.series().len());
+            for (i, s) in panel.series().iter().enumerate() {
+                let origin = s.len().saturating_sub(horizon).saturating_sub(k * len);
+                cutoffs.push(origin.max(1));
+                wanted.push(tasks.contains(&(i, origin, k)));
             }
-            progress.inc(1);
-            Ok(((i, origin), OriginResult { examples, mase }))
+            if !wanted.contains(&true) {
+                return Ok(Vec::new());
+            }
+            let fitted = forecaster
+                .fit_for(panel, &cutoffs, &wanted)
+                .map_err(|e| fail(format!("{} at origin {}: {e}", options.model, k + 1)))?;
+            let indices = fitted.series_indices();
+            tasks
+                .par_iter()
+                .filter(|task| task.2 == k)
+                .map(|&(i, origin, _)| {
+                    let s = &panel.series()[i];
+                    let y = &s.target;
+                    let first = options
+                        .input_size
+                        .map_or(0, |size| origin.saturating_sub(size));
+                    let index = indices.get(s.id.as_str()).copied().ok_or_else(|| {
+                        fail(format!(
+                            "series {:?} was not fitted at origin {origin}",
+                            s.id
+                        ))
+                    })?;
+                    let seed = seed(&s.id, origin);
+                    let paths = fitted
+                        .sample_paths(index, horizon, options.paths, seed, None)
+                        .map_err(|e| fail(format!("sampling series {:?}: {e}", s.id)))?;
+                    let point: Vec<f64> = (0..horizon)
+                        .map(|t| {
+                            paths.paths.iter().map(|p| p[t]).sum::<f64>() / paths.paths.len() as f64
+                        })
+                        .collect();
+                    let actual_steps = &y[origin..origin + horizon];
+                    let mase = civicast_model::metrics::mase_scale(&y[first..origin], season)
+                        .filter(|scale| *scale > 0.0)
+                        .map(|scale| {
+                            point
+                                .iter()
+                                .zip(actual_steps)
+                                .map(|(f, a)| (f - a).abs())
+                                .sum::<f64>()
+                                / horizon as f64
+                                / scale
+                        });
+                    let mut examples = Vec::new();
+                    for &offset in &periods {
+                        let start = origin + offset;
+                        let Some(planned) = rule.plan(y, origin, start, len) else {
+                            continue;
+                        };
+                        let Some(demand) = PeriodDemand::from_paths(&paths, offset..offset + len)
+                        else {
+                            continue;
+                        };
+                        let plan_line = BudgetLine { planned, ..line };
+                        let raw = raw_waste_probability(&plan_line, &demand);
+                        let actual: f64 = y[start..start + len].iter().sum();
+                        let sd = demand.sd();
+                        let day_of_year = frequency
+                            .advance(s.start, start as i64)
+                            .and_then(|t| t.as_datetime())
+                            .map_or(1.0, |d| f64::from(d.ordinal()));
+                        examples.push(Example {
+                            series: i,
+                            series_id: s.id.clone(),
+                            origin,
+                            start,
+                            len,
+                            planned,
+                            actual,
+                            mean: demand.mean(),
+                            raw_probability: raw,
+                            features: RiskFeatures {
+                                raw_probability: raw,
+                                gap_sd: if sd > 0.0 {
+                                    (planned - demand.mean()) / sd
+                                } else {
+                                    0.0
+                                },
+                                horizon_steps: (offset + len) as f64,
+                                period_steps: len as f64,
+                                day_of_year,
+                                backtest_mase: 1.0,
+                            },
+                            wasted: actual < planned * (1.0 - options.tolerance),
+                            has_backtest_error: false,
+                            train: false,
+                            test: false,
+                        });
+                    }
+                    progress.inc(1);
+                    Ok(((i, origin), OriginResult { examples, mase }))
+                })
+                .collect::<Result<Vec<_>, Error>>()
         })
         .collect::<Result<_, Error>>()?;
     progress.finish_and_clear();
+    // In the order of the tasks: by series, latest origin first.
+    let mut results: Vec<((usize, usize), OriginResult)> =
+        per_origin.into_iter().flatten().collect();
+    results.sort_by_key(|&((i, origin), _)| (i, std::cmp::Reverse(origin)));
     let mut examples = with_backtest_error(results, horizon);
     let n_series = panel.series().len();
     split(&mut examples, n_series);
@@ -418,13 +442,7 @@ fn split(examples: &mut [Example], n_series: usize) {
 }
 
 fn seed(id: &str, origin: usize) -> u64 {
-    // FNV-1a, as the service's seeds: stable across runs and platforms.
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in id.bytes().chain([0]).chain(origin.to_le_bytes()) {
-        hash ^= u64::from(byte);
-        hash = hash.wrapping_mul(0x0100_0000_01b3);
-    }
-    hash
+    stable_seed(&[id.as_bytes(), &origin.to_le_bytes()])
 }
 
 /// Fits the classifier on `examples` (features standardised on them).
@@ -489,19 +507,6 @@ pub fn fit_classifier(examples: &[&Example]) -> Result<RiskClassifier, Error> {
 /// The flag the service would raise from the raw probability, with its default thresholds.
 pub fn raw_flag(e: &Example) -> Flag {
     FlagThresholds::default().flag(e.raw_probability)
-}
-
-fn progress_bar(show: bool, total: usize) -> indicatif::ProgressBar {
-    if !show {
-        return indicatif::ProgressBar::hidden();
-    }
-    let bar = indicatif::ProgressBar::new(total as u64);
-    if let Ok(style) = indicatif::ProgressStyle::with_template(
-        "{spinner} risk backtest [{bar:30}] {pos}/{len} origins, {elapsed}",
-    ) {
-        bar.set_style(style.progress_chars("=> "));
-    }
-    bar
 }
 
 #[cfg(test)]

@@ -51,7 +51,7 @@ fn fit_publishes_a_verified_version_with_per_series_choices() {
     assert_eq!(manifest.series[0].end, "2024-01-30");
     assert_eq!(manifest.series[0].model, "snaive");
     assert!(manifest.series[0].backtest.contains_key("snaive"));
-    assert_eq!(models.series.len(), 2);
+    assert_eq!(models.forecasters["snaive"].len(), 2);
     let data = std::fs::read(fixture.path("data.csv")).unwrap();
     assert_eq!(
         manifest.dataset.data_sha256,
@@ -278,20 +278,19 @@ fn fit_publishes_a_learned_global_model_that_forecasts_from_the_version_alone() 
     let version = reg.production("tiny").unwrap().unwrap();
     let (manifest, models) = reg.load(&version).unwrap();
     assert!(manifest.series.iter().all(|s| s.model == "linear"));
-    assert!(models.series.is_empty(), "no statistical model was chosen");
-    let published = &models.global["linear"];
-    assert_eq!(published.model.series.len(), 2);
-    // The last observation of "b" (day 219: 10 + 219 % 7) ends its history and its tail.
-    assert_eq!(models.history["b"].last(), Some(&(10.0 + (219 % 7) as f64)));
-    let index = published.model.series_index("b").unwrap();
     assert_eq!(
-        published.tails[index].target.last(),
-        models.history["b"].last()
+        models.forecasters.keys().collect::<Vec<_>>(),
+        ["linear"],
+        "no statistical model was chosen"
     );
+    let published = &models.forecasters["linear"];
+    assert_eq!(published.len(), 2);
+    // The last observation of "b" (day 219: 10 + 219 % 7) ends its history.
+    assert_eq!(models.history["b"].last(), Some(&(10.0 + (219 % 7) as f64)));
+    let index = published.series_indices()["b"];
     // It forecasts from the version alone; without future temperatures it says it used the
     // climatology, and given ones are used instead.
-    let none = Default::default();
-    let forecast = published.forecast(index, 3, &[0.1, 0.9], &none).unwrap();
+    let forecast = published.forecast(index, 3, &[0.1, 0.9], None).unwrap();
     assert!(
         forecast.notes.iter().any(|n| n.contains("temp")),
         "{:?}",
@@ -301,7 +300,7 @@ fn fit_publishes_a_learned_global_model_that_forecasts_from_the_version_alone() 
     let given = std::collections::BTreeMap::from([("temp".to_owned(), vec![21.0, 22.0, 23.0])]);
     assert!(
         published
-            .forecast(index, 3, &[0.5], &given)
+            .forecast(index, 3, &[0.5], Some(&given))
             .unwrap()
             .notes
             .is_empty()

@@ -110,7 +110,7 @@ fn risk_writes_the_evaluation_and_a_classifier_the_service_can_apply() {
 fn risk_refuses_bad_options_naming_them() {
     let fixture = fixture();
     for (args, expected) in [
-        (vec!["--model", "gbm"], "--model gbm"),
+        (vec!["--model", "prophet"], "unknown model \"prophet\""),
         (vec!["--tolerance", "1.5"], "--tolerance"),
         (vec!["--origins", "0"], "--origins"),
     ] {
@@ -211,4 +211,34 @@ fn risk_with_a_registry_needs_a_production_version_of_the_same_data() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("has no production version"), "{err}");
+}
+
+#[test]
+fn risk_backtests_plans_with_a_learned_model_through_the_same_interface() {
+    let fixture = fixture();
+    let out_dir = fixture.path("out");
+    let out = train()
+        .args([
+            "risk",
+            "--quiet",
+            "--model",
+            "linear",
+            "--origins",
+            "6",
+            "--paths",
+            "100",
+            "--out",
+        ])
+        .arg(&out_dir)
+        .arg(fixture.manifest())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let examples = std::fs::read_to_string(out_dir.join("examples.csv")).unwrap();
+    // Five series, six origins, two weeks per origin.
+    assert!(examples.lines().count() > 5 * 5 * 2, "{examples}");
 }

@@ -300,17 +300,39 @@ impl PublishedGlobal {
     /// Publishes `model`, fitted on `panel` with every series trained to its end: keeps each
     /// series' last `lookback` observations and the climatology of its future-known columns.
     pub fn new(model: FittedGlobal, panel: &Panel) -> Result<PublishedGlobal, ModelError> {
+        let ends: Vec<usize> = model
+            .series
+            .iter()
+            .map(|known| panel.get(&known.id).map_or(0, Series::len))
+            .collect();
+        PublishedGlobal::at(model, panel, &ends)
+    }
+
+    /// Publishes `model` as fitted on `panel` up to `cutoffs` (by the model's series order):
+    /// each series' forecasts start at its cutoff, and the climatology sees only data before it.
+    pub fn at(
+        model: FittedGlobal,
+        panel: &Panel,
+        cutoffs: &[usize],
+    ) -> Result<PublishedGlobal, ModelError> {
         let keep = model.featurizer.lookback().max(1);
         let frequency = panel.frequency();
+        if cutoffs.len() != model.series.len() {
+            return Err(ModelError::ShapeMismatch {
+                what: "cutoffs of a published model",
+                expected: model.series.len(),
+                got: cutoffs.len(),
+            });
+        }
         let mut tails = Vec::with_capacity(model.series.len());
-        for known in &model.series {
-            let series = panel.get(&known.id).ok_or_else(|| {
-                ModelError::Unsupported(format!(
-                    "series {:?} of the model is not in the panel",
-                    known.id
-                ))
-            })?;
-            let first = series.len().saturating_sub(keep);
+        for (known, &cutoff) in model.series.iter().zip(cutoffs) {
+            let series = panel
+                .get(&known.id)
+                .ok_or_else(|| ModelError::UnknownSeries {
+                    id: known.id.clone(),
+                })?;
+            let cutoff = cutoff.min(series.len());
+            let first = cutoff.saturating_sub(keep);
             let start = frequency
                 .advance(series.start, first as i64)
                 .ok_or_else(|| {
@@ -321,19 +343,14 @@ impl PublishedGlobal {
                 })?;
             tails.push(SeriesTail {
                 start,
-                target: series.target[first..].to_vec(),
+                target: series.target[first..cutoff].to_vec(),
                 exogenous: series
                     .exogenous
                     .iter()
-                    .map(|column| column[first..].to_vec())
+                    .map(|column| column[first..cutoff].to_vec())
                     .collect(),
             });
         }
-        let cutoffs: Vec<usize> = model
-            .series
-            .iter()
-            .map(|known| panel.get(&known.id).map_or(0, Series::len))
-            .collect();
         // The climatology must be in the model's series order, which is the panel's filtered to
         // the model's series; build it on exactly those.
         let ordered = Panel::new(
@@ -345,7 +362,7 @@ impl PublishedGlobal {
                 .filter_map(|known| panel.get(&known.id).cloned())
                 .collect(),
         )?;
-        let climatology = Climatology::of(&ordered, &cutoffs);
+        let climatology = Climatology::of(&ordered, cutoffs);
         let published = PublishedGlobal {
             model,
             tails,

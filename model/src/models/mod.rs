@@ -21,6 +21,7 @@ pub mod ets;
 pub mod mstl;
 pub mod snaive;
 pub mod theta;
+pub mod tsb;
 
 /// Unfitted parameters of a univariate forecasting model.
 pub trait Fit {
@@ -55,6 +56,8 @@ pub enum ModelId {
     Mstl,
     /// Optimised / dynamic optimised Theta.
     Theta,
+    /// Teunter–Syntetos–Babai, for intermittent demand.
+    Tsb,
     /// Global ridge regression on lags, calendar and exogenous features.
     Linear,
     /// Global gradient-boosted trees on the same features.
@@ -67,11 +70,12 @@ pub enum ModelId {
 
 impl ModelId {
     /// Every model, in the order they are listed in help and output.
-    pub const ALL: [ModelId; 8] = [
+    pub const ALL: [ModelId; 9] = [
         ModelId::Snaive,
         ModelId::Ets,
         ModelId::Mstl,
         ModelId::Theta,
+        ModelId::Tsb,
         ModelId::Linear,
         ModelId::Gbm,
         ModelId::Neural,
@@ -79,8 +83,23 @@ impl ModelId {
     ];
 
     /// The univariate statistical models, fitted one series at a time by [`fit_model`].
-    pub const STATISTICAL: [ModelId; 4] =
+    pub const STATISTICAL: [ModelId; 5] = [
+        ModelId::Snaive,
+        ModelId::Ets,
+        ModelId::Mstl,
+        ModelId::Theta,
+        ModelId::Tsb,
+    ];
+
+    /// What `backtest` runs when no models are named: the statistical models the evaluation
+    /// protocol's references also run.
+    pub const DEFAULT_BACKTEST: [ModelId; 4] =
         [ModelId::Snaive, ModelId::Ets, ModelId::Mstl, ModelId::Theta];
+
+    /// Every id, comma-separated, for messages.
+    pub fn names() -> String {
+        ModelId::ALL.map(|m| m.as_str()).join(", ")
+    }
 
     /// Whether this is a global model learned across series (see [`crate::learned`]).
     pub fn is_learned(&self) -> bool {
@@ -94,6 +113,7 @@ impl ModelId {
             ModelId::Ets => "ets",
             ModelId::Mstl => "mstl",
             ModelId::Theta => "theta",
+            ModelId::Tsb => "tsb",
             ModelId::Linear => "linear",
             ModelId::Gbm => "gbm",
             ModelId::Neural => "neural",
@@ -148,6 +168,8 @@ pub enum FittedModel {
     Mstl(mstl::FittedMstl),
     /// A fitted Theta model.
     Theta(theta::FittedTheta),
+    /// A fitted TSB model.
+    Tsb(tsb::FittedTsb),
 }
 
 impl FittedModel {
@@ -158,6 +180,7 @@ impl FittedModel {
             FittedModel::Ets(_) => ModelId::Ets,
             FittedModel::Mstl(_) => ModelId::Mstl,
             FittedModel::Theta(_) => ModelId::Theta,
+            FittedModel::Tsb(_) => ModelId::Tsb,
         }
     }
 
@@ -167,6 +190,7 @@ impl FittedModel {
             FittedModel::Ets(m) => m,
             FittedModel::Mstl(m) => m,
             FittedModel::Theta(m) => m,
+            FittedModel::Tsb(m) => m,
         }
     }
 }
@@ -225,6 +249,7 @@ pub fn fit_model(id: ModelId, context: &SeriesContext, y: &[f64]) -> Result<Fitt
         ModelId::Theta => theta::ThetaParams::auto(context.primary_season())
             .fit(y)
             .map(FittedModel::Theta),
+        ModelId::Tsb => tsb::TsbParams::auto().fit(y).map(FittedModel::Tsb),
         ModelId::Linear | ModelId::Gbm | ModelId::Neural | ModelId::Auto => {
             return Err(ModelError::UnknownModel(id.to_string()));
         }

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use civicast_model::{ModelId, SeriesContext, fit_model};
+use civicast_model::{FittedForecaster, ModelId, SeriesContext, fit_model};
 use civicast_registry::{
     DatasetInfo, FeatureSchema, ModelsFile, Selection, SeriesEntry, VersionManifest,
 };
@@ -63,8 +63,10 @@ pub fn models() -> ModelsFile {
     let fitted = fit_model(ModelId::Snaive, &context, &y).unwrap();
     ModelsFile {
         format: 1,
-        series: BTreeMap::from([("a".to_owned(), fitted)]),
-        global: BTreeMap::new(),
+        forecasters: BTreeMap::from([(
+            "snaive".to_owned(),
+            FittedForecaster::from_series_models(ModelId::Snaive, vec![("a".to_owned(), fitted)]),
+        )]),
         history: BTreeMap::new(),
     }
 }

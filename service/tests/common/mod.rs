@@ -10,7 +10,7 @@ use std::path::Path;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use civicast_model::{ModelId, SeriesContext, fit_model};
+use civicast_model::{FittedForecaster, ModelId, SeriesContext, fit_model};
 use civicast_registry::{
     DatasetInfo, FeatureSchema, ModelsFile, Registry, Selection, SeriesEntry, VersionManifest,
 };
@@ -47,7 +47,7 @@ pub fn publish(registry: &Registry, model: ModelId, scale: f64, promote: bool) -
         let fitted = fit_model(model, &context, &values(days, scale)).unwrap();
         series.push(SeriesEntry {
             id: id.into(),
-            model: fitted.model.id().to_string(),
+            model: model.to_string(),
             fallback: fitted.fallback.clone(),
             start: "2024-01-01".into(),
             end: "2024-02-25".into(),
@@ -62,8 +62,10 @@ pub fn publish(registry: &Registry, model: ModelId, scale: f64, promote: bool) -
             manifest,
             &ModelsFile {
                 format: 1,
-                series: models,
-                global: BTreeMap::new(),
+                forecasters: BTreeMap::from([(
+                    model.to_string(),
+                    FittedForecaster::from_series_models(model, models.into_iter().collect()),
+                )]),
                 history,
             },
             promote,
@@ -149,8 +151,10 @@ pub fn publish_learned(registry: &Registry, promote: bool) -> String {
             rides_manifest(series, &["linear".to_owned()], exogenous),
             &ModelsFile {
                 format: civicast_registry::format::FORMAT_VERSION,
-                series: BTreeMap::new(),
-                global: BTreeMap::from([("linear".to_owned(), published)]),
+                forecasters: BTreeMap::from([(
+                    "linear".to_owned(),
+                    FittedForecaster::from_published(ModelId::Linear, published).unwrap(),
+                )]),
                 history,
             },
             promote,

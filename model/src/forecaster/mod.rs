@@ -1,0 +1,431 @@
+//! One forecaster interface for every model family.
+//!
+//! Everything outside this crate — backtests, `fit`, the risk backtest, the service — fits and
+//! forecasts through these types and never asks which family a model belongs to:
+//!
+//! 1. [`ForecasterParams`] names a model and the [`Recipe`] a dataset gives it (seasons, horizon,
+//!    input-size cap, holidays). [`ForecasterParams::check`] validates it once, before any work,
+//!    as linfa's `ParamGuard` does, and gives a [`Forecaster`].
+//! 2. [`Forecaster::fit`] fits on a panel, each series up to its own cutoff, and gives a
+//!    [`FittedForecaster`]: plain serde data that the registry stores.
+//! 3. A [`FittedForecaster`] forecasts any of its series from its cutoff, with quantiles or joint
+//!    sample paths, reading future-known values a caller gives and saying in notes what it filled
+//!    in or ignored.
+//!
+//! Inside, a statistical model is one fit per series ([`statistical`]) and a learned model one
+//! fit across the panel ([`crate::learned::published`]); the difference stays here.
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::calendar::HolidayCalendar;
+use crate::error::ModelError;
+use crate::features::{FeatureSpec, Featurizer};
+use crate::forecast::{Forecast, SamplePaths};
+use crate::learned::global::{ForecastInput, GlobalParams, fit_global};
+use crate::learned::published::{FutureInputError, FutureValues, PublishedGlobal};
+use crate::models::{Fitted, ModelId, SeriesContext};
+use crate::panel::Panel;
+
+pub mod statistical;
+
+use statistical::StatisticalPanel;
+
+/// What a dataset tells a model besides its values.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Recipe {
+    /// Season lengths in steps; the first is the primary season.
+    pub season_lengths: Vec<usize>,
+    /// The horizon forecasts are made for (learned models calibrate their intervals for it).
+    pub horizon: usize,
+    /// Per-series models fit on at most this many observations before a cutoff; learned models
+    /// see every series whole, since the panel is what they learn from.
+    pub input_size: Option<usize>,
+    /// Public holidays, for the learned models' calendar features.
+    pub holidays: Option<HolidayCalendar>,
+}
+
+/// A model and its recipe, not yet checked.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ForecasterParams {
+    /// The model.
+    pub model: ModelId,
+    /// What the dataset tells it.
+    pub recipe: Recipe,
+}
+
+impl ForecasterParams {
+    /// `model` with `recipe`.
+    pub fn new(model: ModelId, recipe: Recipe) -> ForecasterParams {
+        ForecasterParams { model, recipe }
+    }
+
+    /// Checks every parameter before any work and gives the forecaster that fits.
+    pub fn check(self) -> Result<Forecaster, ModelError> {
+        let recipe = &self.recipe;
+        if recipe.horizon == 0 {
+            return Err(ModelError::BadParameter {
+                name: "horizon",
+                value: "0".into(),
+                expected: "at least 1",
+            });
+        }
+        if let Some(&bad) = recipe.season_lengths.iter().find(|&&m| m == 0) {
+            return Err(ModelError::BadParameter {
+                name: "season_lengths",
+                value: bad.to_string(),
+                expected: "season lengths of at least 1",
+            });
+        }
+        if recipe.input_size == Some(0) {
+            return Err(ModelError::BadParameter {
+                name: "input_size",
+                value: "0".into(),
+                expected: "at least 1 when given",
+            });
+        }
+        let kind = if self.model.is_learned() {
+            let mut params = GlobalParams::for_model(self.model, recipe.horizon)?;
+            params.calibration.phase_period = phase_period(&recipe.season_lengths);
+            Kind::Learned(Box::new(params))
+        } else {
+            Kind::Statistical(SeriesContext {
+                season_lengths: recipe.season_lengths.clone(),
+            })
+        };
+        Ok(Forecaster {
+            model: self.model,
+            recipe: self.recipe,
+            kind,
+        })
+    }
+}
+
+/// Learned models profile their error sizes over the shortest season: the time of day of
+/// sub-daily data, the weekday of daily data (see `CalibrationSpec::phase_period`).
+///
+/// Calibration origins aligned to that season (the same weekday or time of day as the forecast
+/// origin) were tried instead and covered worse; `docs/accuracy.md` has the figures.
+fn phase_period(season_lengths: &[usize]) -> usize {
+    season_lengths
+        .iter()
+        .copied()
+        .filter(|&m| m > 1)
+        .min()
+        .unwrap_or(0)
+}
+
+/// Checked parameters: fits a [`FittedForecaster`] on a panel.
+#[derive(Clone, Debug)]
+pub struct Forecaster {
+    model: ModelId,
+    recipe: Recipe,
+    kind: Kind,
+}
+
+#[derive(Clone, Debug)]
+enum Kind {
+    Statistical(SeriesContext),
+    Learned(Box<GlobalParams>),
+}
+
+impl Forecaster {
+    /// The model this fits.
+    pub fn model(&self) -> ModelId {
+        self.model
+    }
+
+    /// The recipe it was checked with.
+    pub fn recipe(&self) -> &Recipe {
+        &self.recipe
+    }
+
+    /// Fits on `panel`, series `s` on `target[..cutoffs[s]]` (at most `input_size` of them for
+    /// per-series models). Series are fitted in parallel.
+    pub fn fit(&self, panel: &Panel, cutoffs: &[usize]) -> Result<FittedForecaster, ModelError> {
+        self.fit_for(panel, cutoffs, &vec![true; panel.series().len()])
+    }
+
+    /// [`Self::fit`] for the series where `wanted` is true: a per-series model fits and keeps
+    /// only those; a global model still learns from every series and keeps them all.
+    pub fn fit_for(
+        &self,
+        panel: &Panel,
+        cutoffs: &[usize],
+        wanted: &[bool],
+    ) -> Result<FittedForecaster, ModelError> {
+        if wanted.len() != panel.series().len() {
+            return Err(ModelError::ShapeMismatch {
+                what: "wanted series, one per series of the panel",
+                expected: panel.series().len(),
+                got: wanted.len(),
+            });
+        }
+        if cutoffs.len() != panel.series().len() {
+            return Err(ModelError::ShapeMismatch {
+                what: "cutoffs, one per series of the panel",
+                expected: panel.series().len(),
+                got: cutoffs.len(),
+            });
+        }
+        for (series, &cutoff) in panel.series().iter().zip(cutoffs) {
+            if cutoff == 0 || cutoff > series.len() {
+                return Err(ModelError::BadParameter {
+                    name: "cutoff",
+                    value: format!("{cutoff} for series {:?}", series.id),
+                    expected: "between 1 and the series' length",
+                });
+            }
+        }
+        let family = match &self.kind {
+            Kind::Statistical(context) => Family::Statistical(StatisticalPanel::fit(
+                self.model,
+                context,
+                self.recipe.input_size,
+                panel,
+                cutoffs,
+                wanted,
+            )?),
+            Kind::Learned(params) => {
+                let featurizer = self.featurizer(panel)?;
+                let fitted = fit_global(params, &featurizer, panel, cutoffs)?;
+                Family::Learned(Box::new(PublishedGlobal::at(fitted, panel, cutoffs)?))
+            }
+        };
+        Ok(FittedForecaster {
+            model: self.model,
+            family,
+        })
+    }
+
+    /// The features a learned model sees on `panel`: the defaults for its frequency and seasons.
+    fn featurizer(&self, panel: &Panel) -> Result<Featurizer, ModelError> {
+        let spec = FeatureSpec::default_for(panel.frequency(), &self.recipe.season_lengths);
+        Featurizer::for_panel(spec, panel, self.recipe.holidays.clone())
+    }
+}
+
+/// A forecast and what the caller should know about it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Made {
+    /// The forecast.
+    pub forecast: Forecast,
+    /// Fallbacks, inputs ignored or taken from the climatology, in plain words.
+    pub notes: Vec<String>,
+}
+
+/// A model fitted on a panel: forecasts each of its series from its cutoff.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FittedForecaster {
+    /// The model that was fitted (a series may be forecast by its fallback).
+    model: ModelId,
+    family: Family,
+}
+
+/// Adjacently tagged so that a model's own field names can never collide with the tag.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "family", content = "fitted", rename_all = "snake_case")]
+enum Family {
+    Statistical(StatisticalPanel),
+    Learned(Box<PublishedGlobal>),
+}
+
+impl FittedForecaster {
+    /// Per-series statistical models fitted elsewhere (a registry version written before the
+    /// forecaster interface): `model` is what was asked of them.
+    pub fn from_series_models(model: ModelId, series: Vec<(String, Fitted)>) -> FittedForecaster {
+        FittedForecaster {
+            model,
+            family: Family::Statistical(StatisticalPanel::from_parts(series)),
+        }
+    }
+
+    /// A published learned model (a registry version written before the forecaster interface).
+    pub fn from_published(
+        model: ModelId,
+        published: PublishedGlobal,
+    ) -> Result<FittedForecaster, ModelError> {
+        published.check()?;
+        Ok(FittedForecaster {
+            model,
+            family: Family::Learned(Box::new(published)),
+        })
+    }
+
+    /// Checks that the parts fit together, after reading it from a file.
+    pub fn check(&self) -> Result<(), ModelError> {
+        match &self.family {
+            Family::Statistical(panel) => panel.check(),
+            Family::Learned(published) => published.check(),
+        }
+    }
+
+    /// The model that was fitted.
+    pub fn model(&self) -> ModelId {
+        self.model
+    }
+
+    /// Number of series.
+    pub fn len(&self) -> usize {
+        match &self.family {
+            Family::Statistical(panel) => panel.len(),
+            Family::Learned(published) => published.model.series.len(),
+        }
+    }
+
+    /// Whether it has no series.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The id of series `index`.
+    pub fn series_id(&self, index: usize) -> Option<&str> {
+        match &self.family {
+            Family::Statistical(panel) => panel.id(index),
+            Family::Learned(published) => published.model.series.get(index).map(|s| &*s.id),
+        }
+    }
+
+    /// Every series' index by id, in one pass.
+    pub fn series_indices(&self) -> std::collections::HashMap<&str, usize> {
+        (0..self.len())
+            .filter_map(|i| Some((self.series_id(i)?, i)))
+            .collect()
+    }
+
+    /// The model asked of series `index`: [`Self::model`], or for a version that chose per
+    /// series, that series' choice.
+    pub fn requested(&self, index: usize) -> Option<ModelId> {
+        match &self.family {
+            Family::Statistical(panel) => panel.fitted(index).map(|f| f.requested),
+            Family::Learned(_) => (index < self.len()).then_some(self.model),
+        }
+    }
+
+    /// Why series `index` is forecast by a simpler model than the one asked, if it is.
+    pub fn fallback(&self, index: usize) -> Option<&str> {
+        match &self.family {
+            Family::Statistical(panel) => panel.fitted(index)?.fallback.as_deref(),
+            Family::Learned(_) => None,
+        }
+    }
+
+    /// Whether forecasts read future-known exogenous values.
+    pub fn reads_future(&self) -> bool {
+        matches!(self.family, Family::Learned(_))
+    }
+
+    /// Checks a caller's future values for a forecast of `horizon` steps. A model that reads none
+    /// accepts any (its answer says they were ignored).
+    pub fn check_future(
+        &self,
+        given: &FutureValues,
+        horizon: usize,
+    ) -> Result<(), FutureInputError> {
+        match &self.family {
+            Family::Statistical(_) => Ok(()),
+            Family::Learned(published) => published.check_future(given, horizon),
+        }
+    }
+
+    /// The forecast of series `index`, `horizon` steps from its cutoff with quantiles at
+    /// `probabilities`, reading `given` future values (the climatology fills the rest).
+    pub fn forecast(
+        &self,
+        index: usize,
+        horizon: usize,
+        probabilities: &[f64],
+        given: Option<&FutureValues>,
+    ) -> Result<Made, ModelError> {
+        match &self.family {
+            Family::Statistical(panel) => panel.forecast(index, horizon, probabilities, given),
+            Family::Learned(published) => {
+                self.check_index(index)?;
+                let empty = FutureValues::new();
+                let made =
+                    published.forecast(index, horizon, probabilities, given.unwrap_or(&empty))?;
+                Ok(Made {
+                    forecast: made.forecast,
+                    notes: made.notes,
+                })
+            }
+        }
+    }
+
+    /// `n_paths` joint draws of series `index`'s next `horizon` steps, reproducible for `seed`.
+    pub fn sample_paths(
+        &self,
+        index: usize,
+        horizon: usize,
+        n_paths: usize,
+        seed: u64,
+        given: Option<&FutureValues>,
+    ) -> Result<SamplePaths, ModelError> {
+        match &self.family {
+            Family::Statistical(panel) => panel.sample_paths(index, horizon, n_paths, seed),
+            Family::Learned(published) => {
+                self.check_index(index)?;
+                let empty = FutureValues::new();
+                published.sample_paths(index, horizon, n_paths, seed, given.unwrap_or(&empty))
+            }
+        }
+    }
+
+    /// Every series' forecast from its cutoff, reading the future-known columns over the horizon
+    /// from `panel` — the panel it was fitted on, in a backtest, where those values are known.
+    /// Learned models forecast all series in one batch.
+    pub fn forecast_in(
+        &self,
+        panel: &Panel,
+        horizon: usize,
+        probabilities: &[f64],
+    ) -> Result<Vec<Forecast>, ModelError> {
+        match &self.family {
+            Family::Statistical(panel) => (0..panel.len())
+                .into_par_iter()
+                .map(|i| Ok(panel.forecast(i, horizon, probabilities, None)?.forecast))
+                .collect(),
+            Family::Learned(published) => {
+                let model = &published.model;
+                let inputs = model
+                    .series
+                    .iter()
+                    .enumerate()
+                    .map(|(index, known)| {
+                        let series =
+                            panel
+                                .get(&known.id)
+                                .ok_or_else(|| ModelError::UnknownSeries {
+                                    id: known.id.clone(),
+                                })?;
+                        Ok(ForecastInput {
+                            index,
+                            series,
+                            origin: known.cutoff,
+                        })
+                    })
+                    .collect::<Result<Vec<_>, ModelError>>()?;
+                let points = model.points(&inputs, horizon)?;
+                inputs
+                    .iter()
+                    .zip(points)
+                    .map(|(input, point)| model.forecast(input, point, probabilities))
+                    .collect()
+            }
+        }
+    }
+
+    fn check_index(&self, index: usize) -> Result<(), ModelError> {
+        if index < self.len() {
+            Ok(())
+        } else {
+            Err(ModelError::NoSeriesAt {
+                index,
+                len: self.len(),
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,141 @@
+use super::*;
+use crate::learned::global::tests::panel;
+use crate::models::Predict;
+
+fn recipe(horizon: usize) -> Recipe {
+    Recipe {
+        season_lengths: vec![7],
+        horizon,
+        input_size: None,
+        holidays: None,
+    }
+}
+
+fn forecaster(model: ModelId) -> Forecaster {
+    ForecasterParams::new(model, recipe(7)).check().unwrap()
+}
+
+#[test]
+fn parameters_are_checked_before_any_work_naming_the_bad_one() {
+    let bad = ForecasterParams::new(ModelId::Ets, recipe(0))
+        .check()
+        .unwrap_err();
+    assert!(
+        matches!(
+            bad,
+            ModelError::BadParameter {
+                name: "horizon",
+                ..
+            }
+        ),
+        "{bad}"
+    );
+    let mut zero_season = recipe(7);
+    zero_season.season_lengths = vec![7, 0];
+    let bad = ForecasterParams::new(ModelId::Gbm, zero_season)
+        .check()
+        .unwrap_err();
+    assert!(bad.to_string().contains("season_lengths"), "{bad}");
+    let wrong = forecaster(ModelId::Snaive)
+        .fit(&panel(100), &[90])
+        .unwrap_err();
+    assert_eq!(
+        wrong,
+        ModelError::ShapeMismatch {
+            what: "cutoffs, one per series of the panel",
+            expected: 2,
+            got: 1
+        }
+    );
+}
+
+#[test]
+fn a_statistical_forecaster_is_each_series_own_model_up_to_its_cutoff() {
+    let panel = panel(200);
+    let cutoffs = [180, 170];
+    let context = SeriesContext {
+        season_lengths: vec![7],
+    };
+    let mut capped = recipe(7);
+    capped.input_size = Some(100);
+    for (input_size, params) in [
+        (None, forecaster(ModelId::Ets)),
+        (
+            Some(100),
+            ForecasterParams::new(ModelId::Ets, capped).check().unwrap(),
+        ),
+    ] {
+        let fitted = params.fit(&panel, &cutoffs).unwrap();
+        assert_eq!(fitted.len(), 2);
+        for (s, &cutoff) in cutoffs.iter().enumerate() {
+            let first = input_size.map_or(0, |n: usize| cutoff - n);
+            let target = &panel.series()[s].target[first..cutoff];
+            let direct = crate::models::fit_model(ModelId::Ets, &context, target).unwrap();
+            let made = fitted.forecast(s, 7, &[0.1, 0.9], None).unwrap();
+            assert_eq!(made.forecast, direct.model.predict(7, &[0.1, 0.9]).unwrap());
+            assert!(made.notes.is_empty());
+            assert_eq!(
+                fitted.sample_paths(s, 7, 20, 3, None).unwrap(),
+                direct.model.sample_paths(7, 20, 3).unwrap()
+            );
+        }
+        let given = FutureValues::from([("temp".to_owned(), vec![1.0; 7])]);
+        let noted = fitted.forecast(0, 7, &[0.5], Some(&given)).unwrap();
+        assert!(noted.notes[0].contains("ignored"), "{:?}", noted.notes);
+        assert!(matches!(
+            fitted.forecast(2, 7, &[0.5], None),
+            Err(ModelError::NoSeriesAt { index: 2, len: 2 })
+        ));
+    }
+}
+
+#[test]
+fn a_learned_forecaster_serves_what_its_backtest_forecasts() {
+    let panel = panel(300);
+    let cutoffs = [280, 273];
+    let fitted = forecaster(ModelId::Linear).fit(&panel, &cutoffs).unwrap();
+    assert!(fitted.reads_future());
+    let probabilities = [0.1, 0.5, 0.9];
+    let backtest = fitted.forecast_in(&panel, 7, &probabilities).unwrap();
+    // Serialized as the registry stores it, then served from the cutoff with the known values.
+    // (Compared as JSON: empty climatology cells are NaN, which is never equal to itself.)
+    let json = serde_json::to_string(&fitted).unwrap();
+    let stored: FittedForecaster = serde_json::from_str(&json).unwrap();
+    assert_eq!(serde_json::to_string(&stored).unwrap(), json);
+    for (s, &cutoff) in cutoffs.iter().enumerate() {
+        let temp = &panel.series()[s].exogenous[0][cutoff..cutoff + 7];
+        let given = FutureValues::from([("temp".to_owned(), temp.to_vec())]);
+        let served = stored.forecast(s, 7, &probabilities, Some(&given)).unwrap();
+        assert!(served.notes.is_empty(), "{:?}", served.notes);
+        assert_eq!(served.forecast, backtest[s], "series {s}");
+        assert_eq!(stored.requested(s), Some(ModelId::Linear));
+    }
+    let unknown = FutureValues::from([("rain".to_owned(), vec![0.0])]);
+    assert!(fitted.check_future(&unknown, 7).is_err());
+}
+
+#[test]
+fn fitting_for_some_series_keeps_those_of_a_per_series_model_and_all_of_a_global_one() {
+    let panel = panel(300);
+    let wanted = [false, true];
+    let ets = forecaster(ModelId::Ets)
+        .fit_for(&panel, &[300, 300], &wanted)
+        .unwrap();
+    assert_eq!(ets.len(), 1);
+    assert_eq!(ets.series_id(0), Some("s1"));
+    assert_eq!(ets.requested(0), Some(ModelId::Ets));
+    let linear = forecaster(ModelId::Linear)
+        .fit_for(&panel, &[300, 300], &wanted)
+        .unwrap();
+    assert_eq!(linear.len(), 2, "a global model learns from every series");
+    assert!(ets.check().is_ok() && linear.check().is_ok());
+}
+
+#[test]
+fn tsb_goes_through_the_same_interface_as_every_model() {
+    let panel = panel(100);
+    let fitted = forecaster(ModelId::Tsb).fit(&panel, &[100, 90]).unwrap();
+    let made = fitted.forecast(1, 7, &[0.1, 0.9], None).unwrap();
+    assert_eq!(made.forecast.point.len(), 7);
+    assert_eq!(fitted.fallback(1), None);
+}
