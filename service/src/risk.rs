@@ -32,10 +32,9 @@ use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use chrono::Datelike;
 use civicast_model::risk::classifier::RiskFeatures;
 use civicast_model::risk::{
-    Assessment, PeriodDemand, PeriodProblem, Wording, assess, period_steps, raw_waste_probability,
+    Assessment, PeriodDemand, PeriodProblem, Wording, assess, period_steps,
 };
 use civicast_registry::RiskFile;
 use serde::{Deserialize, Serialize};
@@ -296,23 +295,15 @@ fn assess_line(
         })?;
     let demand = PeriodDemand::from_paths(&paths, steps.clone())
         .ok_or_else(|| LineError::new("series", "the model returned no usable sample paths"))?;
-    let features = RiskFeatures {
-        raw_probability: raw_waste_probability(&f.line, &demand),
-        gap_sd: match demand.sd() {
-            sd if sd > 0.0 => (f.line.planned - demand.mean()) / sd,
-            _ => 0.0,
-        },
-        horizon_steps: steps.end as f64,
-        period_steps: steps.len() as f64,
-        day_of_year: f64::from(f.start.ordinal()),
-        backtest_mase: {
-            let entry = &loaded.manifest.series[position];
-            entry
-                .backtest
-                .get(&entry.model)
-                .map_or(1.0, |scores| scores.mase)
-        },
-    };
+    let entry = &loaded.manifest.series[position];
+    let backtest_mase = entry.backtest.get(&entry.model).map(|scores| scores.mase);
+    let features = RiskFeatures::of_line(
+        &f.line,
+        &demand,
+        steps.clone(),
+        Some(f.start),
+        backtest_mase,
+    );
     let served_model = &loaded.manifest.series[position].model;
     let (calibrated, note) = calibration(loaded.risk.as_ref(), &features, served_model);
     let mut a: Assessment = assess(

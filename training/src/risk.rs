@@ -38,12 +38,11 @@
 //! without any ML dependency ([`RiskClassifier`]). Trees or a network would need more data than a
 //! few thousand backtested periods to beat it, and the issue admits them only if they do.
 
-use chrono::Datelike;
 use civicast_model::forecast::stable_seed;
 use civicast_model::risk::classifier::{
     CLASSIFIER_FORMAT, FEATURE_NAMES, RiskClassifier, RiskFeatures,
 };
-use civicast_model::risk::{BudgetLine, Flag, FlagThresholds, PeriodDemand, raw_waste_probability};
+use civicast_model::risk::{BudgetLine, Flag, FlagThresholds, PeriodDemand};
 use civicast_model::{Frequency, ModelId};
 use linfa::traits::Fit;
 use ndarray::{Array1, Array2};
@@ -332,13 +331,19 @@ pub fn backtest_plans(dataset: &Dataset, options: &RiskOptions) -> Result<PlanBa
                             continue;
                         };
                         let plan_line = BudgetLine { planned, ..line };
-                        let raw = raw_waste_probability(&plan_line, &demand);
                         let actual: f64 = y[start..start + len].iter().sum();
-                        let sd = demand.sd();
-                        let day_of_year = frequency
+                        let first_day = frequency
                             .advance(s.start, start as i64)
                             .and_then(|t| t.as_datetime())
-                            .map_or(1.0, |d| f64::from(d.ordinal()));
+                            .map(|d| d.date());
+                        // The backtest MASE is filled in once every origin is done.
+                        let features = RiskFeatures::of_line(
+                            &plan_line,
+                            &demand,
+                            offset..offset + len,
+                            first_day,
+                            None,
+                        );
                         examples.push(Example {
                             series: i,
                             series_id: s.id.clone(),
@@ -348,19 +353,8 @@ pub fn backtest_plans(dataset: &Dataset, options: &RiskOptions) -> Result<PlanBa
                             planned,
                             actual,
                             mean: demand.mean(),
-                            raw_probability: raw,
-                            features: RiskFeatures {
-                                raw_probability: raw,
-                                gap_sd: if sd > 0.0 {
-                                    (planned - demand.mean()) / sd
-                                } else {
-                                    0.0
-                                },
-                                horizon_steps: (offset + len) as f64,
-                                period_steps: len as f64,
-                                day_of_year,
-                                backtest_mase: 1.0,
-                            },
+                            raw_probability: features.raw_probability,
+                            features,
                             wasted: actual < planned * (1.0 - options.tolerance),
                             has_backtest_error: false,
                             train: false,

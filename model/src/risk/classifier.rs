@@ -12,7 +12,12 @@
 //! their evaluation, which is a dot product, so the service needs no ML dependency to apply it.
 //! Features are standardised with the training set's mean and scale, stored beside the weights.
 
+use std::ops::Range;
+
+use chrono::{Datelike, NaiveDate};
 use serde::{Deserialize, Serialize};
+
+use super::{BudgetLine, PeriodDemand, raw_waste_probability};
 
 /// Version of the stored classifier format; bump it when [`FEATURE_NAMES`] change.
 pub const CLASSIFIER_FORMAT: u32 = 1;
@@ -51,6 +56,34 @@ pub struct RiskFeatures {
 }
 
 impl RiskFeatures {
+    /// The features of `line` against its period's `demand`: the one definition training and
+    /// serving both use. The period is steps `steps` after the forecast origin and starts on
+    /// `first_day` (unknown for integer-indexed data: day 1). `backtest_mase` is the forecasting
+    /// model's mean MASE on this series over backtest forecasts made before the origin: in
+    /// training, the risk backtest's earlier origins; in serving, the protocol backtest of the
+    /// served model, whose windows all end before the version's data do (unknown: 1.0).
+    pub fn of_line(
+        line: &BudgetLine,
+        demand: &PeriodDemand,
+        steps: Range<usize>,
+        first_day: Option<NaiveDate>,
+        backtest_mase: Option<f64>,
+    ) -> RiskFeatures {
+        let sd = demand.sd();
+        RiskFeatures {
+            raw_probability: raw_waste_probability(line, demand),
+            gap_sd: if sd > 0.0 {
+                (line.planned - demand.mean()) / sd
+            } else {
+                0.0
+            },
+            horizon_steps: steps.end as f64,
+            period_steps: steps.len() as f64,
+            day_of_year: first_day.map_or(1.0, |d| f64::from(d.ordinal())),
+            backtest_mase: backtest_mase.unwrap_or(1.0),
+        }
+    }
+
     /// The feature vector, in [`FEATURE_NAMES`] order. The season is a point on the unit circle
     /// so December and January are neighbours.
     pub fn vector(&self) -> [f64; 7] {
@@ -129,6 +162,23 @@ impl RiskClassifier {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_lines_features_follow_their_definitions() {
+        // Demand draws 80, 90, ..., 170: mean 125, and a plan of 150 with 10% tolerance wastes
+        // when demand is under 135, in 6 of 10 draws.
+        let demand =
+            PeriodDemand::from_draws((0..10).map(|k| 80.0 + 10.0 * k as f64).collect()).unwrap();
+        let line = BudgetLine::new(150.0, 1.0, Some(0.1), None, None).unwrap();
+        let day = NaiveDate::from_ymd_opt(2024, 2, 1).unwrap();
+        let f = RiskFeatures::of_line(&line, &demand, 14..21, Some(day), Some(0.8));
+        assert_eq!(f.raw_probability, raw_waste_probability(&line, &demand));
+        assert!((f.gap_sd - (150.0 - 125.0) / demand.sd()).abs() < 1e-12);
+        assert_eq!((f.horizon_steps, f.period_steps), (21.0, 7.0));
+        assert_eq!((f.day_of_year, f.backtest_mase), (32.0, 0.8));
+        let unknown = RiskFeatures::of_line(&line, &demand, 0..7, None, None);
+        assert_eq!((unknown.day_of_year, unknown.backtest_mase), (1.0, 1.0));
+    }
 
     fn features(raw: f64) -> RiskFeatures {
         RiskFeatures {
