@@ -145,7 +145,8 @@ pub fn fit_dataset(
                 .push(window.scores);
         }
     }
-    // Per series, the candidates best first (a stable sort: ties go to the one listed first).
+    // Per series, the candidates best first (a stable sort: ties go to the one listed first),
+    // then seasonal naive, which forecasts any series, as the last resort.
     let ranked: Vec<Vec<ModelId>> = per_series
         .iter()
         .map(|by_model| {
@@ -157,6 +158,9 @@ pub fn fit_dataset(
                     options.metric,
                 ))
             });
+            if !ranked.contains(&ModelId::Snaive) {
+                ranked.push(ModelId::Snaive);
+            }
             ranked
         })
         .collect();
@@ -173,7 +177,7 @@ pub fn fit_dataset(
             .map(|s| ranked[s].get(choice[s]).copied().unwrap_or(ModelId::Snaive))
             .collect();
         fitted.retain(|model, _| chosen.contains(model));
-        for &model in &options.candidates {
+        for model in ModelId::ALL {
             let wanted: Vec<bool> = chosen.iter().map(|&m| m == model).collect();
             if !wanted.contains(&true) || fitted.get(&model).is_some_and(|(w, _)| *w == wanted) {
                 continue;
@@ -357,7 +361,8 @@ fn fit_chosen(
     let spinner = progress::spinner(
         options.progress,
         format!(
-            "fitting {model} on {} of {}",
+            "fitting {model} for {} of the {} series of {}",
+            wanted.iter().filter(|&&w| w).count(),
             panel.series().len(),
             dataset.manifest.name
         ),
