@@ -185,6 +185,7 @@ pub fn fit_dataset(
             let forecaster = fit_chosen(dataset, options, model, &ends, &wanted)?;
             fitted.insert(model, (wanted, forecaster));
         }
+        let indices = series_indices(&fitted);
         let mut moved = false;
         for s in 0..series_count {
             let model = chosen[s];
@@ -192,8 +193,7 @@ pub fn fit_dataset(
             let Some((_, forecaster)) = fitted.get(&model) else {
                 continue;
             };
-            let reason = forecaster
-                .series_indices()
+            let reason = indices[&model]
                 .get(id.as_str())
                 .copied()
                 .ok_or_else(|| "it is not in the model".to_owned())
@@ -222,10 +222,10 @@ pub fn fit_dataset(
     let chosen: Vec<ModelId> = (0..series_count)
         .map(|s| ranked[s].get(choice[s]).copied().unwrap_or(ModelId::Snaive))
         .collect();
+    let indices = series_indices(&fitted);
     let fallback_of = |s: usize| -> Option<String> {
         let (_, forecaster) = fitted.get(&chosen[s])?;
-        let index = forecaster
-            .series_indices()
+        let index = indices[&chosen[s]]
             .get(panel.series()[s].id.as_str())
             .copied()?;
         forecaster.fallback(index).map(str::to_owned)
@@ -317,6 +317,16 @@ pub fn fit_dataset(
         manifest,
         production,
     })
+}
+
+/// Each fitted model's series indices by id, built once rather than per series looked up.
+fn series_indices(
+    fitted: &BTreeMap<ModelId, (Vec<bool>, FittedForecaster)>,
+) -> BTreeMap<ModelId, std::collections::HashMap<&str, usize>> {
+    fitted
+        .iter()
+        .map(|(model, (_, forecaster))| (*model, forecaster.series_indices()))
+        .collect()
 }
 
 /// The mean of `metric` over `model`'s backtest windows (infinite when undefined).

@@ -266,6 +266,8 @@ pub fn backtest_plans(dataset: &Dataset, options: &RiskOptions) -> Result<PlanBa
         .forecaster(options.model, options.input_size)
         .map_err(|e| fail(format!("--model {}: {e}", options.model)))?;
     let progress = progress::bar(options.progress, tasks.len(), "risk backtest", "origins");
+    let assessed: std::collections::HashSet<(usize, usize, usize)> =
+        tasks.iter().copied().collect();
     // Origin by origin, so that only the fits in progress are held.
     let per_origin: Vec<Vec<((usize, usize), OriginResult)>> = (0..options.origins)
         .into_par_iter()
@@ -275,7 +277,7 @@ pub fn backtest_plans(dataset: &Dataset, options: &RiskOptions) -> Result<PlanBa
             for (i, s) in panel.series().iter().enumerate() {
                 let origin = s.len().saturating_sub(horizon).saturating_sub(k * len);
                 cutoffs.push(origin.max(1));
-                wanted.push(tasks.contains(&(i, origin, k)));
+                wanted.push(assessed.contains(&(i, origin, k)));
             }
             if !wanted.contains(&true) {
                 return Ok(Vec::new());
