@@ -41,6 +41,32 @@ pub enum ModelError {
         /// Observations given.
         got: usize,
     },
+    /// A negative observation where the model counts things.
+    #[error("observation {index} is negative; the model counts demand, which is never below 0")]
+    Negative {
+        /// Its position.
+        index: usize,
+    },
+    /// An exogenous column the model does not have.
+    #[error("unknown column {column:?}; expected one of {}", expected.join(", "))]
+    UnknownColumn {
+        /// The column given.
+        column: String,
+        /// The columns the model has.
+        expected: Vec<String>,
+    },
+    /// An exogenous column the model reads but was not given.
+    #[error("column {column:?} is missing: the model reads it")]
+    MissingColumn {
+        /// The column's name.
+        column: String,
+    },
+    /// A time point outside what the calendar can represent.
+    #[error("{what} is outside the representable time range")]
+    OutOfTimeRange {
+        /// Which time point.
+        what: &'static str,
+    },
     /// A non-finite observation.
     #[error("observation {0} is not finite")]
     NonFinite(usize),

@@ -11,6 +11,8 @@
 //! 3. A [`FittedForecaster`] forecasts any of its series from its cutoff, with quantiles or joint
 //!    sample paths, reading future-known values a caller gives and saying in notes what it filled
 //!    in or ignored.
+//! 4. [`FittedForecaster::absorb`] takes in the observations that follow a series' data without
+//!    refitting, so forecasts start from the latest one.
 //!
 //! Inside, a statistical model is one fit per series ([`statistical`]) and a learned model one
 //! fit across the panel ([`crate::learned::published`]); the difference stays here.
@@ -325,6 +327,38 @@ impl FittedForecaster {
         match &self.family {
             Family::Statistical(_) => Ok(()),
             Family::Learned(published) => published.check_future(given, horizon),
+        }
+    }
+
+    /// The exogenous columns [`FittedForecaster::absorb`] needs with each observation: every
+    /// column a learned model was fitted with; none for per-series models.
+    pub fn observed_columns(&self) -> Vec<&str> {
+        match &self.family {
+            Family::Statistical(_) => Vec::new(),
+            Family::Learned(published) => published
+                .featurizer()
+                .exogenous()
+                .iter()
+                .map(|spec| spec.name.as_str())
+                .collect(),
+        }
+    }
+
+    /// Takes in the observations that follow series `index`'s data without refitting: `target`
+    /// and every column of [`FittedForecaster::observed_columns`] over the same steps (a model
+    /// without any ignores `exogenous`). The
+    /// parameters stay as fitted and the state moves on, so the next forecast starts after the
+    /// last of them and equals what the same fitted model gives on the extended series. An
+    /// error leaves the forecaster as it was.
+    pub fn absorb(
+        &mut self,
+        index: usize,
+        target: &[f64],
+        exogenous: &FutureValues,
+    ) -> Result<(), ModelError> {
+        match &mut self.family {
+            Family::Statistical(panel) => panel.absorb(index, target),
+            Family::Learned(published) => published.absorb(index, target, exogenous),
         }
     }
 

@@ -84,11 +84,25 @@ impl StatisticalPanel {
         self.fitted.get(index)
     }
 
+    #[cfg(test)]
+    pub(super) fn replace(&mut self, index: usize, model: crate::models::FittedModel) {
+        self.fitted[index].model = model;
+    }
+
     fn get(&self, index: usize) -> Result<&Fitted, ModelError> {
         self.fitted.get(index).ok_or(ModelError::NoSeriesAt {
             index,
             len: self.fitted.len(),
         })
+    }
+
+    pub(super) fn absorb(&mut self, index: usize, y: &[f64]) -> Result<(), ModelError> {
+        let len = self.fitted.len();
+        let fitted = self
+            .fitted
+            .get_mut(index)
+            .ok_or(ModelError::NoSeriesAt { index, len })?;
+        fitted.model.absorb(y)
     }
 
     pub(super) fn forecast(

@@ -139,3 +139,86 @@ fn tsb_goes_through_the_same_interface_as_every_model() {
     assert_eq!(made.forecast.point.len(), 7);
     assert_eq!(fitted.fallback(1), None);
 }
+
+/// Through the one interface, every model takes in the rest of a series and forecasts from its
+/// end: what it says equals the same fitted forecaster given the whole series (for per-series
+/// models, the model moved on by the model's own absorb, checked per model in `models/`; for
+/// learned ones, the same model published at the later cutoff).
+#[test]
+fn every_model_absorbs_the_rest_of_a_series_through_the_one_interface() {
+    let full = panel(227);
+    let (cut, end) = ([200, 200], [220, 220]);
+    for model in [
+        ModelId::Snaive,
+        ModelId::Ets,
+        ModelId::Mstl,
+        ModelId::Theta,
+        ModelId::Tsb,
+        ModelId::Linear,
+    ] {
+        let fitted = forecaster(model).fit(&full, &cut).unwrap();
+        let mut absorbed = fitted.clone();
+        let columns = absorbed
+            .observed_columns()
+            .iter()
+            .map(|c| c.to_string())
+            .collect::<Vec<_>>();
+        for s in 0..2 {
+            let series = &full.series()[s];
+            let exogenous: FutureValues = columns
+                .iter()
+                .map(|name| {
+                    let c = full
+                        .exogenous()
+                        .iter()
+                        .position(|e| &e.name == name)
+                        .unwrap();
+                    (name.clone(), series.exogenous[c][200..220].to_vec())
+                })
+                .collect();
+            absorbed
+                .absorb(s, &series.target[200..220], &exogenous)
+                .unwrap();
+        }
+        let given = |s: usize| {
+            FutureValues::from([(
+                "temp".to_owned(),
+                full.series()[s].exogenous[0][220..227].to_vec(),
+            )])
+        };
+        let reference = if model.is_learned() {
+            // The same fitted model read from the longer panel at the later cutoff.
+            let mut moved = fitted.clone();
+            if let Family::Learned(published) = &mut moved.family {
+                let mut whole = PublishedGlobal::at(published.model.clone(), &full, &end).unwrap();
+                whole.climatology = published.climatology.clone();
+                **published = whole;
+            }
+            moved
+        } else {
+            let mut moved = fitted.clone();
+            if let Family::Statistical(panel) = &mut moved.family {
+                for s in 0..2 {
+                    let mut model = panel.fitted(s).unwrap().model.clone();
+                    model.absorb(&full.series()[s].target[200..220]).unwrap();
+                    panel.replace(s, model);
+                }
+            }
+            moved
+        };
+        for s in 0..2 {
+            let a = absorbed
+                .forecast(s, 7, &[0.1, 0.9], Some(&given(s)))
+                .unwrap();
+            let b = reference
+                .forecast(s, 7, &[0.1, 0.9], Some(&given(s)))
+                .unwrap();
+            assert_eq!(a.forecast, b.forecast, "{model} series {s}");
+            let before = fitted.forecast(s, 7, &[0.5], Some(&given(s))).unwrap();
+            assert_ne!(
+                a.forecast.point, before.forecast.point,
+                "{model} did not move"
+            );
+        }
+    }
+}

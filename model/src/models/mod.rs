@@ -44,6 +44,15 @@ pub trait Predict {
     ) -> Result<SamplePaths, ModelError>;
 }
 
+/// A fitted model that takes in the observations that follow its data without refitting: its
+/// parameters stay as fitted and its state moves on, so that its forecast from the new origin is
+/// what the same fitted model gives on the extended series (each model's tests check this).
+pub trait Absorb {
+    /// Moves the state on over `y`, the observations after the last one seen (oldest first).
+    /// An error leaves the model as it was.
+    fn absorb(&mut self, y: &[f64]) -> Result<(), ModelError>;
+}
+
 /// The statistical models, by the ids used on the command line and as column names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -181,6 +190,21 @@ impl FittedModel {
             FittedModel::Mstl(_) => ModelId::Mstl,
             FittedModel::Theta(_) => ModelId::Theta,
             FittedModel::Tsb(_) => ModelId::Tsb,
+        }
+    }
+
+    /// Moves the model on over `y` (see [`Absorb`]); a value that is not a number is refused
+    /// before anything changes.
+    pub fn absorb(&mut self, y: &[f64]) -> Result<(), ModelError> {
+        if let Some(i) = y.iter().position(|v| !v.is_finite()) {
+            return Err(ModelError::NonFinite(i));
+        }
+        match self {
+            FittedModel::Snaive(m) => m.absorb(y),
+            FittedModel::Ets(m) => m.absorb(y),
+            FittedModel::Mstl(m) => m.absorb(y),
+            FittedModel::Theta(m) => m.absorb(y),
+            FittedModel::Tsb(m) => m.absorb(y),
         }
     }
 

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::ModelError;
 use crate::forecast::{Forecast, SamplePaths};
-use crate::models::{Fit, Predict};
+use crate::models::{Absorb, Fit, Predict};
 
 /// Unfitted seasonal naive.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -75,6 +75,16 @@ impl Fit for SeasonalNaiveParams {
     }
 }
 
+/// The last season moves on; the error scale stays as fitted.
+impl Absorb for FittedSeasonalNaive {
+    fn absorb(&mut self, y: &[f64]) -> Result<(), ModelError> {
+        self.last_season.extend_from_slice(y);
+        let surplus = self.last_season.len().saturating_sub(self.season_length);
+        self.last_season.drain(..surplus);
+        Ok(())
+    }
+}
+
 impl Predict for FittedSeasonalNaive {
     fn predict(&self, horizon: usize, probabilities: &[f64]) -> Result<Forecast, ModelError> {
         let point = (0..horizon)
@@ -120,6 +130,24 @@ mod tests {
         let fitted = SeasonalNaiveParams::new(3).fit(&y).unwrap();
         let f = fitted.predict(5, &[0.5]).unwrap();
         assert_eq!(f.point, vec![1.5, 2.5, 3.5, 1.5, 2.5]);
+    }
+
+    #[test]
+    fn absorbing_the_rest_forecasts_as_the_fitted_model_on_the_whole_series() {
+        let y: Vec<f64> = (0..40)
+            .map(|t| ((t * 7) % 5) as f64 + t as f64 * 0.1)
+            .collect();
+        let mut cut = SeasonalNaiveParams::new(7).fit(&y[..25]).unwrap();
+        cut.absorb(&y[25..28]).unwrap();
+        cut.absorb(&y[28..]).unwrap();
+        // The same parameter (the cut fit's error scale) with the whole series' last season.
+        let mut whole = SeasonalNaiveParams::new(7).fit(&y).unwrap();
+        whole.sigma = cut.sigma;
+        assert_eq!(cut, whole);
+        assert_eq!(
+            cut.predict(9, &[0.1]).unwrap(),
+            whole.predict(9, &[0.1]).unwrap()
+        );
     }
 
     #[test]

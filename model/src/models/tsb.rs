@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::ModelError;
 use crate::forecast::{Forecast, SamplePaths, check_probabilities, sorted};
-use crate::models::{Fit, Predict};
+use crate::models::{Absorb, Fit, Predict};
 
 /// Unfitted TSB: the smoothing weights of demand size and of demand probability.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -120,9 +120,9 @@ impl Fit for TsbParams {
             return Err(ModelError::NonFinite(i));
         }
         if y.iter().any(|&v| v < 0.0) {
-            return Err(ModelError::Unsupported(
-                "TSB models demand counts or quantities, and the series has negative values".into(),
-            ));
+            return Err(ModelError::Negative {
+                index: y.iter().position(|&v| v < 0.0).unwrap_or(0),
+            });
         }
         let probability = smoothed(
             y.iter().map(|&v| f64::from(u8::from(v != 0.0))),
@@ -143,6 +143,30 @@ impl Fit for TsbParams {
             size,
             relative_sizes,
         })
+    }
+}
+
+/// Both smoothings go on with the fitted weights; the shape of the size distribution (the relative
+/// sizes) stays as fitted. A series that had no demand when fitted starts its size at the first
+/// demand, as the fit would have, with that size alone as its distribution.
+impl Absorb for FittedTsb {
+    fn absorb(&mut self, y: &[f64]) -> Result<(), ModelError> {
+        if let Some(index) = y.iter().position(|&v| v < 0.0) {
+            return Err(ModelError::Negative { index });
+        }
+        for &v in y {
+            let demand = f64::from(u8::from(v != 0.0));
+            self.probability = self.alpha_p * demand + (1.0 - self.alpha_p) * self.probability;
+            if v > 0.0 {
+                if self.relative_sizes.is_empty() {
+                    self.size = v;
+                    self.relative_sizes = vec![1.0];
+                } else {
+                    self.size = self.alpha_d * v + (1.0 - self.alpha_d) * self.size;
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -187,6 +211,50 @@ impl Predict for FittedTsb {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn absorbing_the_rest_forecasts_as_the_fitted_model_on_the_whole_series() {
+        let y: Vec<f64> = (0..80)
+            .map(|t| {
+                if t % 3 == 0 || t % 7 == 0 {
+                    ((t * 13) % 5 + 1) as f64
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        let params = TsbParams::new(0.2, 0.1).unwrap();
+        let mut cut = params.fit(&y[..50]).unwrap();
+        cut.absorb(&y[50..52]).unwrap();
+        cut.absorb(&y[52..]).unwrap();
+        // Both smoothings start at the first value either way, so the whole-series fit has the
+        // same state; the relative sizes are the cut fit's (a parameter, kept).
+        let mut whole = params.fit(&y).unwrap();
+        assert!((cut.probability - whole.probability).abs() < 1e-12);
+        assert!((cut.size - whole.size).abs() < 1e-12);
+        whole.relative_sizes = cut.relative_sizes.clone();
+        let (a, b) = (
+            cut.predict(5, &[0.5, 0.9]).unwrap(),
+            whole.predict(5, &[0.5, 0.9]).unwrap(),
+        );
+        for (a, b) in a
+            .point
+            .iter()
+            .zip(&b.point)
+            .chain(a.quantiles[1].1.iter().zip(&b.quantiles[1].1))
+        {
+            assert!((a - b).abs() < 1e-12, "{a} vs {b}");
+        }
+
+        let mut silent = params.fit(&[0.0; 10]).unwrap();
+        silent.absorb(&[0.0, 4.0]).unwrap();
+        assert_eq!(silent.size(), 4.0);
+        assert!(silent.predict(1, &[0.99]).unwrap().quantiles[0].1[0] > 0.0);
+        assert_eq!(
+            silent.absorb(&[1.0, -2.0]),
+            Err(ModelError::Negative { index: 1 })
+        );
+    }
 
     #[test]
     fn smooths_probability_every_step_and_size_on_demand() {

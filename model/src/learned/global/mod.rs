@@ -271,7 +271,9 @@ pub struct GlobalParams {
 pub struct GlobalSeries {
     /// Series id.
     pub id: String,
-    /// The cutoff it was trained to (training part `target[..cutoff]`).
+    /// Where its forecasts start: the cutoff it was trained to (training part
+    /// `target[..cutoff]`), moved on by every observation taken in since
+    /// ([`FittedGlobal::advance`]).
     pub cutoff: usize,
     /// The scale of its training part.
     pub scale: SeriesScale,
@@ -1003,6 +1005,31 @@ pub struct ForecastInput<'a> {
 }
 
 impl FittedGlobal {
+    /// Moves series `index`'s forecast origin to `cutoff`: after observations taken in since the
+    /// fit (see [`PublishedGlobal::absorb`](crate::learned::published::PublishedGlobal::absorb)),
+    /// or when published at another cutoff. The phase its first forecast step lands on moves
+    /// with it; every profile has the same period, [`CalibrationSpec::phase_period`], and
+    /// without any the phase is never read.
+    pub fn move_origin(&mut self, index: usize, cutoff: usize) {
+        let period = self
+            .series
+            .iter()
+            .map(|s| s.phase_scale.len())
+            .find(|&len| len > 0);
+        if let Some(known) = self.series.get_mut(index) {
+            if let Some(period) = period {
+                let forward = cutoff.max(known.cutoff) - known.cutoff.min(cutoff);
+                let shift = forward % period;
+                known.cutoff_phase = if cutoff >= known.cutoff {
+                    (known.cutoff_phase + shift) % period
+                } else {
+                    (known.cutoff_phase + period - shift) % period
+                };
+            }
+            known.cutoff = cutoff;
+        }
+    }
+
     /// The index of series `id`.
     pub fn series_index(&self, id: &str) -> Option<usize> {
         self.series.iter().position(|s| s.id == id)

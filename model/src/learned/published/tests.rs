@@ -297,3 +297,108 @@ fn a_condition_profile_that_does_not_fit_the_columns_is_refused() {
         );
     }
 }
+
+#[test]
+fn absorbing_the_rest_forecasts_as_the_fitted_model_on_the_whole_series() {
+    let full = panel(300);
+    let seen = panel(280);
+    // A weekly phase profile, so that the phase its forecasts start at matters.
+    let featurizer = Featurizer::for_panel(
+        FeatureSpec::default_for(Frequency::Days(1), &[7]),
+        &seen,
+        None,
+    )
+    .unwrap();
+    let base = params(vec![LearnerParams::Linear(LinearParams::default())]);
+    let params = GlobalParams {
+        calibration: CalibrationSpec {
+            max_origins: 40,
+            phase_period: 7,
+            ..base.calibration
+        },
+        ..base
+    };
+    let model = fit_global(&params, &featurizer, &seen, &[280, 280]).unwrap();
+    assert!(model.series.iter().all(|s| s.phase_scale.len() == 7));
+    let cut = PublishedGlobal::new(model.clone(), &seen).unwrap();
+
+    let mut absorbed = cut.clone();
+    let observed = |s: usize, from: usize, to: usize| {
+        (
+            full.series()[s].target[from..to].to_vec(),
+            FutureValues::from([(
+                "temp".to_owned(),
+                full.series()[s].exogenous[0][from..to].to_vec(),
+            )]),
+        )
+    };
+    for (s, from, to) in [(0, 280, 290), (1, 280, 283), (1, 283, 290)] {
+        let (target, exogenous) = observed(s, from, to);
+        absorbed.absorb(s, &target, &exogenous).unwrap();
+    }
+
+    // The same fitted model published at the later cutoffs of the whole series, with the
+    // climatology of its training data (a parameter, kept).
+    let mut whole = PublishedGlobal::at(model, &full, &[290, 290]).unwrap();
+    whole.climatology = cut.climatology.clone();
+    // As JSON: the climatology's empty cells are NaN, which is not equal to itself.
+    let json = |p: &PublishedGlobal| serde_json::to_string(p).unwrap();
+    assert!(
+        json(&absorbed) == json(&whole),
+        "the absorbed model differs"
+    );
+    for s in 0..2 {
+        assert_eq!(absorbed.model.series[s].cutoff, 290);
+        assert_eq!(
+            absorbed.model.series[s].cutoff_phase,
+            (cut.model.series[s].cutoff_phase + 10) % 7
+        );
+        // And its forecast is the model's from the whole series at the new origin.
+        let made = absorbed
+            .forecast(s, 7, &[0.1, 0.9], &given(&full, s, 290, 7))
+            .unwrap();
+        let point = absorbed
+            .model
+            .points(
+                &[ForecastInput {
+                    index: s,
+                    series: &full.series()[s],
+                    origin: 290,
+                }],
+                7,
+            )
+            .unwrap();
+        assert_eq!(made.forecast.point, point[0]);
+    }
+
+    // Bad observations are refused, naming what is wrong, and change nothing.
+    let before = absorbed.clone();
+    let (target, mut exogenous) = observed(0, 290, 292);
+    assert_eq!(
+        absorbed.absorb(0, &target, &FutureValues::new()),
+        Err(ModelError::MissingColumn {
+            column: "temp".into()
+        })
+    );
+    exogenous.insert("rain".into(), vec![0.0, 0.0]);
+    assert!(matches!(
+        absorbed.absorb(0, &target, &exogenous),
+        Err(ModelError::UnknownColumn { .. })
+    ));
+    assert_eq!(
+        absorbed.absorb(0, &[1.0, f64::NAN], &observed(0, 290, 292).1),
+        Err(ModelError::NonFinite(1))
+    );
+    assert!(matches!(
+        absorbed.absorb(0, &target[..1], &observed(0, 290, 292).1),
+        Err(ModelError::ShapeMismatch { .. })
+    ));
+    assert_eq!(
+        absorbed.absorb(2, &target, &observed(0, 290, 292).1),
+        Err(ModelError::NoSeriesAt { index: 2, len: 2 })
+    );
+    assert!(
+        json(&absorbed) == json(&before),
+        "a refused absorb changed the model"
+    );
+}

@@ -38,7 +38,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::ModelError;
 use crate::forecast::{Forecast, SamplePaths};
-use crate::models::{Fit, Predict};
+use crate::models::{Absorb, Fit, Predict};
 
 use self::core::{Dynamics, State};
 use self::selection::{Bounds, Candidate, candidates, fit_candidate};
@@ -280,6 +280,19 @@ impl FittedEts {
     }
 }
 
+/// The filter runs on from the last state with the fitted parameters; sigma, the information
+/// criteria and the candidates stay those of the fit.
+impl Absorb for FittedEts {
+    fn absorb(&mut self, y: &[f64]) -> Result<(), ModelError> {
+        let d = self.dynamics();
+        let mut state = self.state()?;
+        d.filter(y, &mut state);
+        self.last_state = state.to_layout(d.trend, d.season);
+        self.n_obs += y.len();
+        Ok(())
+    }
+}
+
 /// Number of simulated paths used for intervals of models without a variance formula
 /// (StatsForecast's `nsim`).
 const INTERVAL_PATHS: usize = 5_000;
@@ -429,8 +442,61 @@ impl Predict for FittedEts {
 }
 
 #[cfg(test)]
+impl FittedEts {
+    /// The fitted model run over `y` from its initial state with its parameters: what the same
+    /// fitted model gives on a series longer than the one it was fitted to.
+    pub(crate) fn replayed(&self, y: &[f64]) -> FittedEts {
+        let d = self.dynamics();
+        let mut state = State::from_layout(&self.initial_state, d.trend, d.season, d.m);
+        d.filter(y, &mut state);
+        FittedEts {
+            last_state: state.to_layout(d.trend, d.season),
+            n_obs: y.len(),
+            ..self.clone()
+        }
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn absorbing_the_rest_forecasts_as_the_fitted_model_on_the_whole_series() {
+        let y: Vec<f64> = (0..120)
+            .map(|t| 40.0 + 0.2 * t as f64 + 6.0 * ((t % 7) as f64) + ((t * 37) % 11) as f64)
+            .collect();
+        for spec in ["ANN", "AAdN", "AAA", "MAM", "MNM", "MAdA"] {
+            let fitted = EtsParams::from_spec(spec, 7)
+                .unwrap()
+                .fit(&y[..90])
+                .unwrap();
+            let mut cut = fitted.clone();
+            cut.absorb(&y[90..93]).unwrap();
+            cut.absorb(&y[93..]).unwrap();
+            let whole = fitted.replayed(&y);
+            // The same recursion in two pieces or one: equal to rounding (1e-9 relative).
+            for (a, b) in cut.last_state.iter().zip(&whole.last_state) {
+                assert!(
+                    (a - b).abs() <= 1e-9 * b.abs().max(1.0),
+                    "{spec}: {a} vs {b}"
+                );
+            }
+            assert_eq!(cut.n_obs, 120);
+            let (a, b) = (
+                cut.predict(14, &[0.1, 0.9]).unwrap(),
+                whole.predict(14, &[0.1, 0.9]).unwrap(),
+            );
+            for (a, b) in a.point.iter().zip(&b.point) {
+                assert!(
+                    (a - b).abs() <= 1e-9 * b.abs().max(1.0),
+                    "{spec}: {a} vs {b}"
+                );
+            }
+            // And it moved: the forecast is not the cut fit's.
+            assert_ne!(a.point, fitted.predict(14, &[0.5]).unwrap().point, "{spec}");
+        }
+    }
 
     #[test]
     fn a_non_seasonal_spec_tries_the_six_non_seasonal_models() {

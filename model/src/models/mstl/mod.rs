@@ -34,7 +34,7 @@ pub use decompose::{Decomposition, decompose, usable_periods};
 use crate::error::ModelError;
 use crate::forecast::{Forecast, SamplePaths};
 use crate::models::ets::{EtsParams, FittedEts};
-use crate::models::{Fit, Predict};
+use crate::models::{Absorb, Fit, Predict};
 
 /// Unfitted MSTL.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -125,6 +125,23 @@ impl Fit for MstlParams {
     }
 }
 
+/// Each seasonal component goes on as its forecast does, repeating its last cycle; the trend model
+/// absorbs what is left, the seasonally adjusted observations.
+impl Absorb for FittedMstl {
+    fn absorb(&mut self, y: &[f64]) -> Result<(), ModelError> {
+        let seasonal = self.seasonal_forecast(y.len());
+        let adjusted: Vec<f64> = y.iter().zip(&seasonal).map(|(v, s)| v - s).collect();
+        self.trend.absorb(&adjusted)?;
+        for season in &mut self.seasons {
+            if !season.last_cycle.is_empty() {
+                let turn = y.len() % season.last_cycle.len();
+                season.last_cycle.rotate_left(turn);
+            }
+        }
+        Ok(())
+    }
+}
+
 impl Predict for FittedMstl {
     fn predict(&self, horizon: usize, probabilities: &[f64]) -> Result<Forecast, ModelError> {
         let mut forecast = self.trend.predict(horizon, probabilities)?;
@@ -187,6 +204,44 @@ mod tests {
             let hi = ours.quantile(0.9).unwrap()[h] - trend.quantile(0.9).unwrap()[h];
             assert!((hi - s).abs() < 1e-12, "intervals are shifted, not widened");
         }
+    }
+
+    #[test]
+    fn absorbing_the_rest_forecasts_as_the_fitted_model_on_the_whole_series() {
+        let y = weekly_with_trend(120);
+        let cut = 85;
+        let fitted = MstlParams::new(vec![7]).fit(&y[..cut]).unwrap();
+        let mut absorbed = fitted.clone();
+        absorbed.absorb(&y[cut..cut + 4]).unwrap();
+        absorbed.absorb(&y[cut + 4..]).unwrap();
+
+        // The reference: the fitted decomposition's season carried on over the rest as its
+        // forecast, and the fitted trend model run over the whole adjusted series.
+        let decomposition = decompose(&y[..cut], &[7]).unwrap();
+        let mut adjusted = decomposition.adjusted();
+        let rest = fitted.seasonal_forecast(y.len() - cut);
+        adjusted.extend(y[cut..].iter().zip(&rest).map(|(v, s)| v - s));
+        let mut whole = fitted.clone();
+        whole.trend = fitted.trend.replayed(&adjusted);
+        for season in &mut whole.seasons {
+            season
+                .last_cycle
+                .rotate_left((y.len() - cut) % season.period);
+        }
+
+        // Equal to rounding (1e-9 relative).
+        let a = absorbed.predict(21, &[0.1, 0.9]).unwrap();
+        let b = whole.predict(21, &[0.1, 0.9]).unwrap();
+        for (a, b) in a
+            .point
+            .iter()
+            .zip(&b.point)
+            .chain(a.quantiles[0].1.iter().zip(&b.quantiles[0].1))
+        {
+            assert!((a - b).abs() <= 1e-9 * b.abs().max(1.0), "{a} vs {b}");
+        }
+        assert_eq!(absorbed.seasons, whole.seasons);
+        assert_ne!(a.point, fitted.predict(21, &[0.5]).unwrap().point);
     }
 
     #[test]

@@ -47,7 +47,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::ModelError;
 use crate::forecast::{Forecast, SamplePaths};
-use crate::models::{Fit, Predict};
+use crate::models::{Absorb, Fit, Predict};
 use crate::optim::{NelderMead, StopCheck, nelder_mead};
 
 pub use seasonality::Seasonality;
@@ -376,6 +376,28 @@ impl Fit for ThetaParams {
     }
 }
 
+/// The recursion runs on over the deseasonalised observations with the fitted `α`, `θ` and (standard
+/// variants) trend line; the season indices turn with it, and `σ` stays as fitted.
+impl Absorb for FittedTheta {
+    fn absorb(&mut self, y: &[f64]) -> Result<(), ModelError> {
+        let deseasonalised: Vec<f64> = y
+            .iter()
+            .enumerate()
+            .map(|(step, &v)| self.seasonality.remove(step, v))
+            .collect();
+        let n = self.observations;
+        let state = self
+            .coefficients()
+            .absorb(&self.last_state, n, &deseasonalised);
+        let sum = self.mean * n as f64 + deseasonalised.iter().sum::<f64>();
+        self.observations = n + y.len();
+        self.mean = sum / self.observations as f64;
+        self.last_state = state;
+        self.seasonality.advance(y.len());
+        Ok(())
+    }
+}
+
 impl Predict for FittedTheta {
     fn predict(&self, horizon: usize, probabilities: &[f64]) -> Result<Forecast, ModelError> {
         if let Some(&p) = probabilities.iter().find(|p| !(**p > 0.0 && **p < 1.0)) {
@@ -436,6 +458,74 @@ mod tests {
                 (20.0 + 0.02 * t as f64) * week[t % 7] + noise
             })
             .collect()
+    }
+
+    #[test]
+    fn absorbing_the_rest_forecasts_as_the_fitted_model_on_the_whole_series() {
+        let y = weekly_with_trend(150);
+        let (cut, m) = (110, 7);
+        for variant in [
+            Variant::Standard,
+            Variant::Optimised,
+            Variant::DynamicStandard,
+            Variant::DynamicOptimised,
+        ] {
+            let fitted = ThetaParams::auto(m)
+                .with_variant(variant)
+                .fit(&y[..cut])
+                .unwrap();
+            assert!(!matches!(fitted.seasonality, Seasonality::None));
+            let mut absorbed = fitted.clone();
+            absorbed.absorb(&y[cut..cut + 3]).unwrap();
+            absorbed.absorb(&y[cut + 3..]).unwrap();
+
+            // The reference: the fitted model over the whole series. A classical decomposition's
+            // season is periodic, so the fitted indices, turned back, deseasonalise all of it;
+            // the recursion starts as the fit's did (the standard variants' trend line is the
+            // one through the fitted part) and runs to the end.
+            let d: Vec<f64> = y
+                .iter()
+                .enumerate()
+                .map(|(t, &v)| fitted.seasonality.remove((t + m - cut % m) % m, v))
+                .collect();
+            let c = fitted.coefficients();
+            let mut state = c.initial_state(&d[..cut]);
+            let mut decay = 1.0;
+            for (i, &v) in d.iter().enumerate().skip(1) {
+                decay *= 1.0 - c.alpha;
+                state = c.step(&state, i, decay, Some(v));
+            }
+            let mut whole = fitted.clone();
+            whole.last_state = state;
+            whole.observations = y.len();
+            whole.mean = d.iter().sum::<f64>() / d.len() as f64;
+            whole.seasonality.advance(y.len() - cut);
+
+            // Equal to rounding (1e-9 relative): the decay is a running product here and a
+            // power there.
+            let close = |a: f64, b: f64| (a - b).abs() <= 1e-9 * b.abs().max(1.0);
+            let (a, b) = (absorbed.last_state, whole.last_state);
+            for (a, b) in [
+                (a.level, b.level),
+                (a.mean, b.mean),
+                (a.intercept, b.intercept),
+                (a.slope, b.slope),
+                (a.forecast, b.forecast),
+            ] {
+                assert!(close(a, b), "{variant:?}: {a} vs {b}");
+            }
+            let a = absorbed.predict(14, &[0.1, 0.9]).unwrap();
+            let b = whole.predict(14, &[0.1, 0.9]).unwrap();
+            for (a, b) in a
+                .point
+                .iter()
+                .zip(&b.point)
+                .chain(a.quantiles[1].1.iter().zip(&b.quantiles[1].1))
+            {
+                assert!(close(*a, *b), "{variant:?}: {a} vs {b}");
+            }
+            assert_ne!(a.point, fitted.predict(14, &[0.5]).unwrap().point);
+        }
     }
 
     #[test]

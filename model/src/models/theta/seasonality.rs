@@ -49,6 +49,31 @@ impl Seasonality {
             Seasonality::Additive { indices } => value + index(indices).unwrap_or(0.0),
         }
     }
+
+    /// Takes the season out of `value`, an observation `step` steps after the data (0-based): the
+    /// inverse of [`Seasonality::apply`].
+    pub(super) fn remove(&self, step: usize, value: f64) -> f64 {
+        let index = |indices: &[f64]| indices.get(step % indices.len().max(1)).copied();
+        match self {
+            Seasonality::None => value,
+            Seasonality::Multiplicative { indices } => value / index(indices).unwrap_or(1.0),
+            Seasonality::Additive { indices } => value - index(indices).unwrap_or(0.0),
+        }
+    }
+
+    /// Moves the indices on by `steps` observations: the season is periodic, so the indices for
+    /// the steps after them are the same cycle, turned.
+    pub(super) fn advance(&mut self, steps: usize) {
+        match self {
+            Seasonality::None => {}
+            Seasonality::Multiplicative { indices } | Seasonality::Additive { indices } => {
+                if !indices.is_empty() {
+                    let turn = steps % indices.len();
+                    indices.rotate_left(turn);
+                }
+            }
+        }
+    }
 }
 
 /// The series with its season taken out, the in-sample season (one value per observation) and

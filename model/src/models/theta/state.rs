@@ -61,7 +61,7 @@ impl Coefficients {
     }
 
     /// The state after the first observation.
-    fn initial_state(&self, y: &[f64]) -> ThetaState {
+    pub(super) fn initial_state(&self, y: &[f64]) -> ThetaState {
         let y0 = y[0];
         let (intercept, slope, forecast) = if self.variant.is_dynamic() {
             (y0, 0.0, y0)
@@ -91,7 +91,13 @@ impl Coefficients {
 
     /// The state after step `i`, given the state after `i - 1`, `decay = (1 − α)^i`, and the
     /// observation at `i` (`None` when forecasting: the forecast stands in for it).
-    fn step(&self, prev: &ThetaState, i: usize, decay: f64, y: Option<f64>) -> ThetaState {
+    pub(super) fn step(
+        &self,
+        prev: &ThetaState,
+        i: usize,
+        decay: f64,
+        y: Option<f64>,
+    ) -> ThetaState {
         let alpha = self.alpha;
         let forecast = prev.level
             + self.trend_weight()
@@ -161,6 +167,19 @@ impl Coefficients {
             forecast: f64::NAN,
         });
         (criterion, residuals, last)
+    }
+
+    /// The state after the observations `y` that follow `n` observations ending in state
+    /// `last`: the recursion runs on with the same coefficients (and, for the standard variants,
+    /// the same trend line).
+    pub fn absorb(&self, last: &ThetaState, n: usize, y: &[f64]) -> ThetaState {
+        let mut state = *last;
+        for (j, &value) in y.iter().enumerate() {
+            let i = n + j;
+            let decay = (1.0 - self.alpha).powf(i as f64);
+            state = self.step(&state, i, decay, Some(value));
+        }
+        state
     }
 
     /// Point forecasts for `horizon` steps after `n` observations ending in state `last`.
