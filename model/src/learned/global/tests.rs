@@ -1,7 +1,15 @@
 use chrono::NaiveDate;
 
+use super::combine::{choose_weights, cross_fitted_weights, mean_abs_error, parity};
+use super::forecast::weighted_quantile;
+use super::level::fit_level_power;
+use super::phase::phase_profile;
+use super::scaling::adaptive_scale;
 use super::*;
 use crate::features::FeatureSpec;
+use crate::forecast::Forecast;
+use crate::learned::gbm::GbmParams;
+use crate::learned::linear::LinearParams;
 use crate::panel::{ExogenousRole, ExogenousSpec};
 use crate::time::{Frequency, TimePoint};
 

@@ -1,0 +1,205 @@
+//! Calibration origins and refit folds: out-of-sample forecasts of every member from origins
+//! inside each series' calibration span, which the combination and the conformal intervals are
+//! built from.
+//!
+//! The members are fitted on the data before `cutoff - span` and, with
+//! [`CalibrationSpec::refits`](super::CalibrationSpec::refits), again at even steps inside the
+//! span (the refit folds); each origin is forecast by the latest fit before it, so no forecast
+//! reads a value its fit saw.
+
+use super::forecast::{floor_of, recursive_points};
+use super::{Bounds, GlobalParams, MIN_ROWS, stacked};
+use crate::error::ModelError;
+use crate::features::{Featurizer, SeriesScale, TrainingSet};
+use crate::panel::Series;
+
+/// Every member's calibration forecasts and the actuals they are compared with.
+pub(super) struct Calibration {
+    /// Steps per trajectory.
+    pub horizon: usize,
+    /// `(series, origin)` of each trajectory.
+    pub origins: Vec<(usize, usize)>,
+    /// The scale of the fit each trajectory was forecast by.
+    pub scales: Vec<SeriesScale>,
+    /// Per member, the scaled forecast trajectories: `member_paths[m][k * horizon + j]`
+    /// (empty without origins).
+    pub member_paths: Vec<Vec<f64>>,
+    /// The scaled actuals, laid out as each member's paths.
+    pub actual: Vec<f64>,
+}
+
+impl Calibration {
+    /// The trajectories of series `s`.
+    pub fn rows_of(&self, s: usize) -> Vec<usize> {
+        self.origins
+            .iter()
+            .enumerate()
+            .filter(|(_, (series, _))| *series == s)
+            .map(|(k, _)| k)
+            .collect()
+    }
+}
+
+/// Fits the members on each refit fold and forecasts every calibration origin by the latest
+/// fold before it.
+pub(super) fn calibrate(
+    params: &GlobalParams,
+    featurizer: &Featurizer,
+    series: &[Series],
+    cutoffs: &[usize],
+    horizon: usize,
+) -> Result<Calibration, ModelError> {
+    let span = params.calibration.span.max(horizon);
+    let refits = params.calibration.refits.max(1);
+    let folds = fold_cutoffs(cutoffs, span, refits);
+    let mut fold_sets = vec![stacked(featurizer, series, &folds[0])?];
+    let origins = if fold_sets[0].n_rows() >= MIN_ROWS {
+        choose_origins(
+            params,
+            featurizer,
+            &fold_sets[0],
+            cutoffs,
+            &folds[0],
+            horizon,
+        )
+    } else {
+        Vec::new()
+    };
+    // The fit each origin is forecast by: the last whose cutoff is at or before it.
+    let origin_fold: Vec<usize> = origins
+        .iter()
+        .map(|&(s, o)| (0..refits).rev().find(|&f| folds[f][s] <= o).unwrap_or(0))
+        .collect();
+    if !origins.is_empty() {
+        for later in &folds[1..] {
+            fold_sets.push(stacked(featurizer, series, later)?);
+        }
+    }
+    let scales: Vec<SeriesScale> = origins
+        .iter()
+        .zip(&origin_fold)
+        .map(|(&(s, _), &f)| fold_sets[f].series[s].scale)
+        .collect();
+    let mut calibration = Calibration {
+        horizon,
+        origins,
+        scales,
+        member_paths: Vec::new(),
+        actual: Vec::new(),
+    };
+    calibration.member_paths = forecast_origins(
+        params,
+        featurizer,
+        series,
+        cutoffs,
+        &fold_sets,
+        &origin_fold,
+        &calibration,
+    )?;
+    drop(fold_sets);
+    calibration.actual = calibration
+        .origins
+        .iter()
+        .zip(&calibration.scales)
+        .flat_map(|(&(s, o), &scale)| {
+            series[s].target[o..o + horizon]
+                .iter()
+                .map(move |&y| scale.scale(y))
+        })
+        .collect();
+    Ok(calibration)
+}
+
+/// The cutoffs of each refit fold: the first `span` steps before each series' cutoff, the others
+/// at even steps inside the span.
+fn fold_cutoffs(cutoffs: &[usize], span: usize, refits: usize) -> Vec<Vec<usize>> {
+    (0..refits)
+        .map(|f| {
+            cutoffs
+                .iter()
+                .map(|&c| {
+                    let start = c.saturating_sub(span);
+                    start + (c - start) * f / refits
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// Up to [`CalibrationSpec::max_origins`](super::CalibrationSpec::max_origins) origins per series,
+/// evenly spread from its first fold's cutoff (or its lookback) to `horizon` steps before its
+/// cutoff, latest first.
+fn choose_origins(
+    params: &GlobalParams,
+    featurizer: &Featurizer,
+    first_fold: &TrainingSet,
+    cutoffs: &[usize],
+    fold_cutoffs: &[usize],
+    horizon: usize,
+) -> Vec<(usize, usize)> {
+    let mut origins = Vec::new();
+    for (s, (&c, &cal)) in cutoffs.iter().zip(fold_cutoffs).enumerate() {
+        let first = cal.max(featurizer.lookback());
+        let Some(last) = c.checked_sub(horizon) else {
+            continue;
+        };
+        if first > last || first_fold.series[s].cutoff <= featurizer.lookback() {
+            continue;
+        }
+        let count = last - first + 1;
+        let stride = count.div_ceil(params.calibration.max_origins.max(1));
+        origins.extend((first..=last).rev().step_by(stride).map(|o| (s, o)));
+    }
+    origins
+}
+
+/// Per member, the scaled forecast trajectory of every origin, by the fold `origin_fold` names.
+fn forecast_origins(
+    params: &GlobalParams,
+    featurizer: &Featurizer,
+    series: &[Series],
+    cutoffs: &[usize],
+    fold_sets: &[TrainingSet],
+    origin_fold: &[usize],
+    calibration: &Calibration,
+) -> Result<Vec<Vec<f64>>, ModelError> {
+    let Calibration {
+        horizon,
+        origins,
+        scales,
+        ..
+    } = calibration;
+    let horizon = *horizon;
+    if origins.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut member_paths = vec![vec![0.0; origins.len() * horizon]; params.members.len()];
+    for (f, fold_set) in fold_sets.iter().enumerate() {
+        let in_fold: Vec<usize> = (0..origins.len())
+            .filter(|&k| origin_fold[k] == f)
+            .collect();
+        if in_fold.is_empty() {
+            continue;
+        }
+        let starts: Vec<(&Series, usize, SeriesScale)> = in_fold
+            .iter()
+            .map(|&k| (&series[origins[k].0], origins[k].1, scales[k]))
+            .collect();
+        let bounds = Bounds::of(fold_set);
+        let floors: Vec<f64> = in_fold
+            .iter()
+            .map(|&k| {
+                let s = origins[k].0;
+                floor_of(&series[s].target[..cutoffs[s]], scales[k])
+            })
+            .collect();
+        for (member, paths) in params.members.iter().zip(&mut member_paths) {
+            let fitted = member.fit(fold_set, params.seed)?;
+            let points = recursive_points(&fitted, featurizer, &starts, horizon, bounds, &floors)?;
+            for (&k, trajectory) in in_fold.iter().zip(points.chunks_exact(horizon)) {
+                paths[k * horizon..(k + 1) * horizon].copy_from_slice(trajectory);
+            }
+        }
+    }
+    Ok(member_paths)
+}
