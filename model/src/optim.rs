@@ -143,6 +143,9 @@ fn rank(order: &mut [usize], values: &[f64]) {
 
 /// Minimises `f` from `x0` within the box `lower..=upper` (infinite bounds allowed), by
 /// StatsForecast's rules (module doc). `lower` and `upper` must be as long as `x0`.
+///
+/// One function, as long as StatsForecast's `nelder_mead`, so the two read side by side: the
+/// order of its steps decides ties, and ties decide which Theta variant and ETS model win.
 pub fn nelder_mead(
     mut f: impl FnMut(&[f64]) -> f64,
     x0: &[f64],

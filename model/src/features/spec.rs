@@ -158,13 +158,10 @@ pub struct FeatureSpec {
     /// heating and cooling demand beyond the temperature of the hour (buildings store heat, and a
     /// warm week says summer is coming where one year of data has no day-of-year to say so).
     /// Every value averaged is known at the forecast time, so these are as valid as the column
-    /// itself. The defaults use them for sub-daily data only: on the half-hourly electricity data
-    /// they took `auto`'s protocol MASE from 0.435 to 0.390 and sCRPS from 0.0134 to 0.0117 (over
-    /// 40 windows through the year 0.375 to 0.336 and 0.0131 to 0.0111), on hourly bike-share over
-    /// 40 windows MASE from 0.688 to 0.664 with sCRPS unchanged (on the protocol's last 14 of
-    /// those, though, from 0.513 to 0.526), while on the daily Chicago data, where a day's weather
-    /// is already one value, the protocol scores were slightly worse (MASE 0.775 against 0.767)
-    /// for 2.4 times the backtest time. Empty for models stored before they existed.
+    /// itself. The defaults use them for sub-daily data only: there they helped `auto` on both
+    /// bundled sub-daily datasets over many windows, while on daily data, where a day's weather
+    /// is already one value, they did not pay for their cost (`docs/accuracy.md`, "Calibration
+    /// choices", has the figures). Empty for models stored before they existed.
     #[serde(default)]
     pub known_windows: Vec<usize>,
     /// Whether targets are scaled per series by the mean and standard deviation of the series'

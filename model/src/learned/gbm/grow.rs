@@ -265,6 +265,9 @@ impl<'a> Grower<'a> {
     /// Grows a tree on the rows `indices` (distinct row numbers; reordered so that each leaf's rows
     /// are contiguous) with per-row gradients `grad`, splitting only on the features where
     /// `active` is true.
+    ///
+    /// One loop over the frontier, kept whole because the histogram subtraction (the larger
+    /// child's histogram is its parent's minus its sibling's) ties each split to the next.
     pub(super) fn grow(&mut self, indices: &mut [u32], grad: &[f64], active: &[bool]) -> Grown {
         let active: Vec<bool> = active
             .iter()

@@ -4,9 +4,8 @@
 //! Conformal quantiles are taken per horizon step over origins at every phase, so a forecast made
 //! at midnight gets, at 4 p.m., the spread of every hour's errors 16 hours ahead: a mixture of
 //! quiet night-time errors and large afternoon ones, too narrow for the afternoon at 80% and too
-//! wide for the night (its 95% band, set by the mixture's tail, is about right). Measured on the
-//! half-hourly electricity data, `auto`'s 80% coverage fell from 0.92 in the first forecast hours
-//! to 0.56 in the afternoon. With a profile each error is divided by its phase's entry and the
+//! wide for the night (its 95% band, set by the mixture's tail, is about right; `docs/accuracy.md`
+//! has how far coverage fell through the day). With a profile each error is divided by its phase's entry and the
 //! quantiles of a forecast step are multiplied by the entry of the phase it lands on, so each time
 //! of day gets its own spread while every step's quantiles still come from all origins (origins of
 //! one phase alone, a tenth as many, left the quantiles too noisy; see `learned_params` in the

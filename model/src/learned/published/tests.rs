@@ -1,4 +1,4 @@
-use chrono::NaiveDate;
+use chrono::{Datelike, NaiveDate, Timelike};
 
 use super::*;
 use crate::features::FeatureSpec;
@@ -9,6 +9,7 @@ use crate::learned::global::{
 };
 use crate::learned::linear::LinearParams;
 use crate::panel::ExogenousSpec;
+use crate::time::Frequency;
 
 fn fitted(panel: &Panel) -> FittedGlobal {
     let featurizer = Featurizer::for_panel(
