@@ -120,8 +120,57 @@ pub enum ModelError {
         /// What it must be.
         expected: &'static str,
     },
-    /// The model cannot be fitted to this series (e.g. a constant series for a multiplicative
-    /// model), or a feature it needs is missing.
-    #[error("{0}")]
-    Unsupported(String),
+    /// A model asked to do what its family does not: fit one series at a time when it is learned
+    /// across a panel, or be learned when it is per series.
+    #[error("{model} is not {expected}")]
+    WrongFamily {
+        /// The model.
+        model: crate::models::ModelId,
+        /// What it was asked to be.
+        expected: &'static str,
+    },
+    /// A model that needs strictly positive values was given others.
+    #[error("{model} needs strictly positive values")]
+    NotPositive {
+        /// The model.
+        model: &'static str,
+    },
+    /// A fit whose numbers did not stay finite, or that found no model to choose.
+    #[error("the {model} fit failed: {reason}")]
+    Diverged {
+        /// The model or step.
+        model: &'static str,
+        /// What went wrong.
+        reason: String,
+    },
+    /// A stored model (loaded from a file) whose parts do not fit together.
+    #[error("the stored {what} is not valid: {reason}")]
+    Corrupt {
+        /// What was loaded.
+        what: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// Something structurally wrong with an input: a feature specification, a training set.
+    #[error("{what} is not valid: {reason}")]
+    Invalid {
+        /// What was given.
+        what: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A series indexed by step number where a calendar is needed.
+    #[error("integer-indexed series have no calendar to {purpose}")]
+    NoCalendar {
+        /// What the calendar was needed for.
+        purpose: &'static str,
+    },
+    /// The numerical backend (candle) failed: not the input's fault.
+    #[error("{what} failed: {reason}")]
+    Backend {
+        /// What was being done.
+        what: &'static str,
+        /// The backend's message.
+        reason: String,
+    },
 }

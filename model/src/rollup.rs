@@ -54,9 +54,11 @@ impl FromStr for Period {
             "quarter" => Ok(Period::Quarter),
             "year" => Ok(Period::Year),
             "fiscal_year" => Ok(Period::FiscalYear { first_month: 1 }),
-            _ => Err(ModelError::Unsupported(format!(
-                "unknown period {s:?}; expected day, week, month, quarter, year or fiscal_year"
-            ))),
+            _ => Err(ModelError::BadParameter {
+                name: "period",
+                value: format!("{s:?}"),
+                expected: "day, week, month, quarter, year or fiscal_year",
+            }),
         }
     }
 }
@@ -173,9 +175,9 @@ pub fn roll_up(
     probabilities: &[f64],
 ) -> Result<Vec<PeriodTotal>, ModelError> {
     if frequency.is_index() {
-        return Err(ModelError::Unsupported(
-            "integer-indexed series have no calendar to roll up to".into(),
-        ));
+        return Err(ModelError::NoCalendar {
+            purpose: "roll forecasts up to",
+        });
     }
     let horizon = paths.horizon();
     let date_of = |step: usize| -> Option<NaiveDateTime> {
@@ -184,11 +186,13 @@ pub fn roll_up(
     let mut groups: Vec<(PeriodKey, std::ops::Range<usize>)> = Vec::new();
     for step in 0..horizon {
         let date = date_of(step)
-            .ok_or_else(|| ModelError::Unsupported("forecast time out of range".into()))?
+            .ok_or(ModelError::OutOfTimeRange {
+                what: "a forecast step",
+            })?
             .date();
-        let key = period
-            .key(date)
-            .ok_or_else(|| ModelError::Unsupported(format!("no {period} contains {date}")))?;
+        let key = period.key(date).ok_or(ModelError::OutOfTimeRange {
+            what: "the period of a forecast step",
+        })?;
         match groups.last_mut() {
             Some((last, range)) if *last == key => range.end = step + 1,
             _ => groups.push((key, step..step + 1)),

@@ -32,9 +32,10 @@ use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
+use civicast_model::SamplePaths;
 use civicast_model::risk::classifier::RiskFeatures;
 use civicast_model::risk::{
-    Assessment, PeriodDemand, PeriodProblem, Wording, assess, period_steps,
+    Assessment, BudgetLine, PeriodDemand, PeriodProblem, Wording, assess, period_steps,
 };
 use civicast_registry::RiskFile;
 use serde::{Deserialize, Serialize};
@@ -267,6 +268,22 @@ fn locate(state: &AppState, catalog: &Catalog, f: &Fields) -> Result<Located, Li
     })
 }
 
+/// The demand over `steps` of the served forecast whose joint sample paths are `paths`, and the
+/// risk features of `line` for the period starting on `start`, with the served model's protocol
+/// backtest MASE: the one definition training also uses ([`RiskFeatures::of_line`]; a test
+/// checks the two agree). `None` when the paths do not cover the steps.
+pub fn line_features(
+    line: &BudgetLine,
+    paths: &SamplePaths,
+    steps: std::ops::Range<usize>,
+    start: chrono::NaiveDate,
+    backtest_mase: Option<f64>,
+) -> Option<(PeriodDemand, RiskFeatures)> {
+    let demand = PeriodDemand::from_paths(paths, steps.clone())?;
+    let features = RiskFeatures::of_line(line, &demand, steps, Some(start), backtest_mase);
+    Some((demand, features))
+}
+
 fn assess_line(
     state: &AppState,
     number: usize,
@@ -293,17 +310,10 @@ fn assess_line(
             tracing::error!(dataset = %f.dataset, series = %f.series, error = %e, "risk: sampling failed");
             LineError::new("series", "the model of this series could not forecast it")
         })?;
-    let demand = PeriodDemand::from_paths(&paths, steps.clone())
-        .ok_or_else(|| LineError::new("series", "the model returned no usable sample paths"))?;
     let entry = &loaded.manifest.series[position];
     let backtest_mase = entry.backtest.get(&entry.model).map(|scores| scores.mase);
-    let features = RiskFeatures::of_line(
-        &f.line,
-        &demand,
-        steps.clone(),
-        Some(f.start),
-        backtest_mase,
-    );
+    let (demand, features) = line_features(&f.line, &paths, steps.clone(), f.start, backtest_mase)
+        .ok_or_else(|| LineError::new("series", "the model returned no usable sample paths"))?;
     let served_model = &loaded.manifest.series[position].model;
     let (calibrated, note) = calibration(loaded.risk.as_ref(), &features, served_model);
     let mut a: Assessment = assess(

@@ -543,3 +543,51 @@ async fn a_classifier_that_did_not_beat_the_raw_probability_is_not_applied() {
     );
     assert!(has_reason(week, "did not beat it"), "{week}");
 }
+
+/// Training and serving build a budget line's risk features with one definition: for the same
+/// sample paths, line, steps, first day and backtest MASE, the features the service calibrates
+/// a line with equal those the risk backtest trains the classifier on.
+#[tokio::test]
+async fn the_service_builds_the_risk_features_training_builds() {
+    let (_dir, state) = state().await;
+    let catalog = state.catalog.load();
+    let loaded = &catalog.datasets["rides"];
+    let paths = loaded
+        .sample_paths(
+            loaded.index["a"],
+            14,
+            state.config.sample_paths,
+            seed_for("rides", "a"),
+        )
+        .unwrap();
+    let start = chrono::NaiveDate::from_ymd_opt(2024, 3, 4).unwrap();
+    for (planned, steps, mase) in [
+        (95.0, 0..7, Some(0.8)),
+        (400.0, 7..14, None),
+        (10.0, 3..5, Some(1.7)),
+    ] {
+        let line = BudgetLine::new(planned, 1000.0, Some(0.1), None, None).unwrap();
+        let (served_demand, served) =
+            civicast_service::risk::line_features(&line, &paths, steps.clone(), start, mase)
+                .unwrap();
+        let (trained_demand, trained) = civicast_training::risk::example_features(
+            &line,
+            &paths,
+            steps.clone(),
+            Some(start),
+            mase,
+        )
+        .unwrap();
+        assert_eq!(served, trained, "planned {planned} over {steps:?}");
+        assert_eq!(served.vector(), trained.vector());
+        assert_eq!(served_demand.mean(), trained_demand.mean());
+        assert_eq!(served.backtest_mase, mase.unwrap_or(1.0));
+        assert_eq!(served.period_steps, steps.len() as f64);
+    }
+    let line = BudgetLine::new(95.0, 1000.0, None, None, None).unwrap();
+    assert!(civicast_service::risk::line_features(&line, &paths, 10..20, start, None).is_none());
+    assert!(
+        civicast_training::risk::example_features(&line, &paths, 10..20, Some(start), None)
+            .is_none()
+    );
+}

@@ -162,12 +162,7 @@ pub fn run_backtest(dataset: &Dataset, options: &BacktestOptions) -> Result<Back
     let mut models = Vec::with_capacity(options.models.len());
     for &model in &options.models {
         progress.set_message(model.to_string());
-        let forecaster =
-            dataset
-                .forecaster(model, options.input_size)
-                .map_err(|e| Error::Backtest {
-                    message: format!("{model}: {e}"),
-                })?;
+        let forecaster = dataset.forecaster(model, options.input_size)?;
         let started = Instant::now();
         // One fit per window across every series, each cut at its own protocol cutoff.
         let per_window: Vec<Vec<WindowForecast>> = (0..n_windows)
@@ -175,12 +170,13 @@ pub fn run_backtest(dataset: &Dataset, options: &BacktestOptions) -> Result<Back
             .map(|k| {
                 let window: Vec<usize> = per_series.iter().map(|c| c[k]).collect();
                 let out = forecast_window(panel, &forecaster, &window, horizon, mase_season)
-                    .map_err(|e| Error::Backtest {
-                        message: format!(
-                            "{model} at the cutoffs of window {} ({}): {e}",
+                    .map_err(|source| Error::InModel {
+                        context: format!(
+                            "backtest: {model} at the cutoffs of window {} ({})",
                             k + 1,
                             cutoff_time(panel, 0, window[0])
                         ),
+                        source,
                     })?;
                 progress.inc(out.len() as u64);
                 Ok(out)

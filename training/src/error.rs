@@ -24,6 +24,17 @@ pub enum Error {
         /// What went wrong.
         message: String,
     },
+    /// A model's parameters are not valid for the dataset (the error names the parameter).
+    #[error(transparent)]
+    Model(#[from] civicast_model::ModelError),
+    /// A model could not be fitted or could not forecast; `context` says which model, where.
+    #[error("{context}: {source}")]
+    InModel {
+        /// Which model, at which cutoff or series.
+        context: String,
+        /// What went wrong.
+        source: civicast_model::ModelError,
+    },
     /// The model registry refused or failed an operation.
     #[error(transparent)]
     Registry(#[from] civicast_registry::RegistryError),

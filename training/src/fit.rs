@@ -362,12 +362,11 @@ fn fit_chosen(
     wanted: &[bool],
 ) -> Result<FittedForecaster, Error> {
     let panel = &dataset.panel;
-    let fail = |e: civicast_model::ModelError| Error::Backtest {
-        message: format!("fitting {model} for production: {e}"),
+    let fail = |source: civicast_model::ModelError| Error::InModel {
+        context: format!("fitting {model} for production"),
+        source,
     };
-    let forecaster = dataset
-        .forecaster(model, options.input_size)
-        .map_err(fail)?;
+    let forecaster = dataset.forecaster(model, options.input_size)?;
     let spinner = progress::spinner(
         options.progress,
         format!(

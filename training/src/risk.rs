@@ -43,7 +43,7 @@ use civicast_model::risk::classifier::{
     CLASSIFIER_FORMAT, FEATURE_NAMES, RiskClassifier, RiskFeatures,
 };
 use civicast_model::risk::{BudgetLine, Flag, FlagThresholds, PeriodDemand};
-use civicast_model::{Frequency, ModelId};
+use civicast_model::{Frequency, ModelId, SamplePaths};
 use linfa::traits::Fit;
 use ndarray::{Array1, Array2};
 use rayon::prelude::*;
@@ -262,9 +262,7 @@ pub fn backtest_plans(dataset: &Dataset, options: &RiskOptions) -> Result<PlanBa
     }
     // One fit per origin `k`, every series cut `k` periods before its last full horizon (a
     // global model learns from all of them; only the series with enough history are assessed).
-    let forecaster = dataset
-        .forecaster(options.model, options.input_size)
-        .map_err(|e| fail(format!("--model {}: {e}", options.model)))?;
+    let forecaster = dataset.forecaster(options.model, options.input_size)?;
     let progress = progress::bar(options.progress, tasks.len(), "risk backtest", "origins");
     let assessed: std::collections::HashSet<(usize, usize, usize)> =
         tasks.iter().copied().collect();
@@ -284,7 +282,10 @@ pub fn backtest_plans(dataset: &Dataset, options: &RiskOptions) -> Result<PlanBa
             }
             let fitted = forecaster
                 .fit_for(panel, &cutoffs, &wanted)
-                .map_err(|e| fail(format!("{} at origin {}: {e}", options.model, k + 1)))?;
+                .map_err(|source| Error::InModel {
+                    context: format!("risk: {} at origin {}", options.model, k + 1),
+                    source,
+                })?;
             let indices = fitted.series_indices();
             tasks
                 .par_iter()
@@ -304,7 +305,10 @@ pub fn backtest_plans(dataset: &Dataset, options: &RiskOptions) -> Result<PlanBa
                     let seed = seed(&s.id, origin);
                     let paths = fitted
                         .sample_paths(index, horizon, options.paths, seed, None)
-                        .map_err(|e| fail(format!("sampling series {:?}: {e}", s.id)))?;
+                        .map_err(|source| Error::InModel {
+                            context: format!("risk: sampling series {:?}", s.id),
+                            source,
+                        })?;
                     let point: Vec<f64> = (0..horizon)
                         .map(|t| {
                             paths.paths.iter().map(|p| p[t]).sum::<f64>() / paths.paths.len() as f64
@@ -328,10 +332,6 @@ pub fn backtest_plans(dataset: &Dataset, options: &RiskOptions) -> Result<PlanBa
                         let Some(planned) = rule.plan(y, origin, start, len) else {
                             continue;
                         };
-                        let Some(demand) = PeriodDemand::from_paths(&paths, offset..offset + len)
-                        else {
-                            continue;
-                        };
                         let plan_line = BudgetLine { planned, ..line };
                         let actual: f64 = y[start..start + len].iter().sum();
                         let first_day = frequency
@@ -339,13 +339,15 @@ pub fn backtest_plans(dataset: &Dataset, options: &RiskOptions) -> Result<PlanBa
                             .and_then(|t| t.as_datetime())
                             .map(|d| d.date());
                         // The backtest MASE is filled in once every origin is done.
-                        let features = RiskFeatures::of_line(
+                        let Some((demand, features)) = example_features(
                             &plan_line,
-                            &demand,
+                            &paths,
                             offset..offset + len,
                             first_day,
                             None,
-                        );
+                        ) else {
+                            continue;
+                        };
                         examples.push(Example {
                             series: i,
                             series_id: s.id.clone(),
@@ -382,6 +384,22 @@ pub fn backtest_plans(dataset: &Dataset, options: &RiskOptions) -> Result<PlanBa
         examples,
         held_out_series: n_series >= HELD_OUT_SERIES_EVERY,
     })
+}
+
+/// The demand over `steps` of a forecast whose joint sample paths are `paths`, and the risk
+/// features of `line` planned for those steps, as every example of the risk backtest is built:
+/// the one definition the service also uses ([`RiskFeatures::of_line`]). `None` when the paths
+/// do not cover the steps.
+pub fn example_features(
+    line: &BudgetLine,
+    paths: &SamplePaths,
+    steps: std::ops::Range<usize>,
+    first_day: Option<chrono::NaiveDate>,
+    backtest_mase: Option<f64>,
+) -> Option<(PeriodDemand, RiskFeatures)> {
+    let demand = PeriodDemand::from_paths(paths, steps.clone())?;
+    let features = RiskFeatures::of_line(line, &demand, steps, first_day, backtest_mase);
+    Some((demand, features))
 }
 
 /// Sets each example's backtest MASE: the mean MASE of its series' origins whose whole horizon

@@ -189,10 +189,13 @@ impl Featurizer {
         }
         let mut seen = std::collections::HashSet::with_capacity(names.len());
         if let Some(duplicate) = names.iter().find(|n| !seen.insert(n.as_str())) {
-            return Err(ModelError::Unsupported(format!(
-                "feature spec: column {duplicate:?} would appear twice (a repeated lag or \
-                 exogenous column name)"
-            )));
+            return Err(ModelError::Invalid {
+                what: "the feature spec",
+                reason: format!(
+                    "column {duplicate:?} would appear twice (a repeated lag or exogenous column \
+                     name)"
+                ),
+            });
         }
 
         let target_lookback = spec

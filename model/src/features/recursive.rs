@@ -154,17 +154,14 @@ impl<'a> RecursiveState<'a> {
     ) -> Result<(), ModelError> {
         let expected = self.featurizer.future_known.len();
         if future_known.len() != expected {
-            return Err(ModelError::Unsupported(format!(
-                "the features need {expected} future-known values ({}) per step, got {}",
-                self.featurizer.future_known_names().join(", "),
-                future_known.len()
-            )));
+            return Err(ModelError::ShapeMismatch {
+                what: "future-known values per forecast step",
+                expected,
+                got: future_known.len(),
+            });
         }
-        let time = self.next_time().ok_or_else(|| {
-            ModelError::Unsupported(format!(
-                "step {} after the origin is out of the time range",
-                self.steps
-            ))
+        let time = self.next_time().ok_or(ModelError::OutOfTimeRange {
+            what: "a forecast step",
         })?;
         // A step whose row was never asked for (its value pushed directly) has unknown inputs.
         let at = self.known_before + self.steps;

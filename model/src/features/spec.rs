@@ -268,7 +268,12 @@ impl FeatureSpec {
 
     /// Checks the spec against a frequency, once, before any rows are built.
     pub(crate) fn check(&self, frequency: Frequency) -> Result<(), ModelError> {
-        let bad = |why: String| Err(ModelError::Unsupported(format!("feature spec: {why}")));
+        let bad = |reason: String| {
+            Err(ModelError::Invalid {
+                what: "the feature spec",
+                reason,
+            })
+        };
         if self.lags.is_empty() && self.rolling.is_empty() {
             return bad("it has neither lags nor rolling statistics of the target".into());
         }

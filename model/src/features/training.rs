@@ -97,10 +97,13 @@ impl Featurizer {
         cutoff: TimePoint,
     ) -> Result<TrainingSet, ModelError> {
         if cutoff.as_datetime().is_some() == self.frequency.is_index() {
-            return Err(ModelError::Unsupported(format!(
-                "cutoff {cutoff} is not a time point of a {} series",
-                self.frequency
-            )));
+            return Err(ModelError::Invalid {
+                what: "the cutoff",
+                reason: format!(
+                    "{cutoff} is not a time point of a {} series",
+                    self.frequency
+                ),
+            });
         }
         let mut set = self.empty_training_set();
         for series in panel.series() {
@@ -122,9 +125,10 @@ impl Featurizer {
             reason,
         };
         if set.names != self.names {
-            return Err(ModelError::Unsupported(
-                "the training set was built with other feature columns".into(),
-            ));
+            return Err(ModelError::Invalid {
+                what: "the training set",
+                reason: "it was built with other feature columns".into(),
+            });
         }
         self.check_series(series, cutoff).map_err(invalid)?;
         let training = series.target.get(..cutoff).unwrap_or_default();

@@ -102,10 +102,11 @@ impl RegressorParams for LinearParams {
         check_training(x, y, 2)?;
         let n = x.n_rows();
         if !(self.penalty >= 0.0 && self.penalty.is_finite()) {
-            return Err(ModelError::Unsupported(format!(
-                "linear: penalty {} must be a finite number >= 0",
-                self.penalty
-            )));
+            return Err(ModelError::BadParameter {
+                name: "penalty",
+                value: self.penalty.to_string(),
+                expected: "a finite number >= 0",
+            });
         }
         let (mean, std) = column_moments(x);
         let k = x.n_cols;
@@ -134,17 +135,21 @@ impl RegressorParams for LinearParams {
             let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
             gram[lo * k + hi] + if a == b { ridge } else { 0.0 }
         });
-        let b = Array2::from_shape_vec((k, 1), rhs)
-            .map_err(|e| ModelError::Unsupported(format!("ridge regression: {e}")))?;
-        let solution = system
-            .solvec(&b)
-            .map_err(|e| ModelError::Unsupported(format!("ridge regression failed: {e}")))?;
+        let b = Array2::from_shape_vec((k, 1), rhs).map_err(|e| ModelError::Backend {
+            what: "building the ridge system",
+            reason: e.to_string(),
+        })?;
+        let solution = system.solvec(&b).map_err(|e| ModelError::Diverged {
+            model: "ridge regression",
+            reason: e.to_string(),
+        })?;
         let coefficients: Vec<f64> = solution.iter().copied().collect();
         let intercept = y_mean;
         if coefficients.iter().any(|c| !c.is_finite()) || !intercept.is_finite() {
-            return Err(ModelError::Unsupported(
-                "ridge regression gave non-finite coefficients".into(),
-            ));
+            return Err(ModelError::Diverged {
+                model: "ridge regression",
+                reason: "non-finite coefficients".into(),
+            });
         }
         Ok(FittedLinear {
             mean,

@@ -35,10 +35,7 @@ impl<'a> Rows<'a> {
     /// Wraps `x` as rows of `n_cols` columns; the length must be a multiple of `n_cols`.
     pub fn new(x: &'a [f64], n_cols: usize) -> Result<Self, ModelError> {
         if n_cols == 0 || !x.len().is_multiple_of(n_cols) {
-            return Err(ModelError::Unsupported(format!(
-                "a feature matrix of {} values cannot have {n_cols} columns",
-                x.len()
-            )));
+            return Err(ragged(x.len(), n_cols));
         }
         Ok(Rows { x, n_cols })
     }
@@ -90,19 +87,14 @@ pub trait Regressor {
 /// target per row, and at least `min_rows` rows.
 pub(crate) fn check_training(x: Rows<'_>, y: &[f64], min_rows: usize) -> Result<(), ModelError> {
     if x.n_cols == 0 || !x.x.len().is_multiple_of(x.n_cols) {
-        return Err(ModelError::Unsupported(format!(
-            "a feature matrix of {} values cannot have {} columns",
-            x.x.len(),
-            x.n_cols
-        )));
+        return Err(ragged(x.x.len(), x.n_cols));
     }
     if y.len() != x.n_rows() {
-        return Err(ModelError::Unsupported(format!(
-            "{} targets for {} feature rows of {} columns",
-            y.len(),
-            x.n_rows(),
-            x.n_cols
-        )));
+        return Err(ModelError::ShapeMismatch {
+            what: "targets, one per feature row",
+            expected: x.n_rows(),
+            got: y.len(),
+        });
     }
     if y.len() < min_rows.max(1) {
         return Err(ModelError::TooShort {
@@ -118,7 +110,17 @@ pub(crate) fn check_training(x: Rows<'_>, y: &[f64], min_rows: usize) -> Result<
 
 /// The error for a matrix with the wrong number of columns.
 pub(crate) fn wrong_columns(expected: usize, got: usize) -> ModelError {
-    ModelError::Unsupported(format!(
-        "the regressor was fitted on {expected} feature columns, got rows of {got}"
-    ))
+    ModelError::ShapeMismatch {
+        what: "feature columns the regressor was fitted on",
+        expected,
+        got,
+    }
+}
+
+/// The error for `values` that do not make rows of `n_cols` columns.
+fn ragged(values: usize, n_cols: usize) -> ModelError {
+    ModelError::Invalid {
+        what: "the feature matrix",
+        reason: format!("{values} values do not make rows of {n_cols} columns"),
+    }
 }

@@ -223,7 +223,12 @@ impl PublishedGlobal {
     pub fn check(&self) -> Result<(), ModelError> {
         let n = self.model.series.len();
         let exogenous = self.model.featurizer.exogenous();
-        let bad = |what: String| Err(ModelError::Unsupported(format!("published model: {what}")));
+        let bad = |reason: String| {
+            Err(ModelError::Corrupt {
+                what: "published model",
+                reason,
+            })
+        };
         if self.tails.len() != n {
             return bad(format!("{} series but {} tails", n, self.tails.len()));
         }
@@ -322,8 +327,9 @@ impl PublishedGlobal {
         horizon: usize,
         given: &FutureValues,
     ) -> Result<Input, ModelError> {
-        let tail = self.tails.get(index).ok_or_else(|| {
-            ModelError::Unsupported(format!("no series {index} in the published model"))
+        let tail = self.tails.get(index).ok_or(ModelError::NoSeriesAt {
+            index,
+            len: self.tails.len(),
         })?;
         let frequency = self.model.featurizer.frequency();
         let origin = tail.target.len();

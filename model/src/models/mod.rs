@@ -257,10 +257,11 @@ pub fn fit_model(id: ModelId, context: &SeriesContext, y: &[f64]) -> Result<Fitt
         return Err(ModelError::NonFinite(i));
     }
     if id.is_learned() {
-        return Err(ModelError::Unsupported(format!(
-            "{id} is a global model: it is fitted across all series of a panel \
-             (civicast_model::learned::fit_global), not one series at a time"
-        )));
+        return Err(ModelError::WrongFamily {
+            model: id,
+            expected: "a per-series model: it is learned across the series of a panel \
+                       (civicast_model::Forecaster::fit)",
+        });
     }
     let attempt = match id {
         ModelId::Snaive => snaive_for(context, y).map(FittedModel::Snaive),

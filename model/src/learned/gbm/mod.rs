@@ -112,10 +112,12 @@ impl Default for GbmParams {
 impl GbmParams {
     /// Checks the hyper-parameters; [`RegressorParams::fit`] calls this before any work.
     pub fn check(&self) -> Result<(), ModelError> {
-        let bad = |what: &str, value: String, expected: &str| {
-            Err(ModelError::Unsupported(format!(
-                "GBM parameter {what} = {value} is invalid; expected {expected}"
-            )))
+        let bad = |name: &'static str, value: String, expected: &'static str| {
+            Err(ModelError::BadParameter {
+                name,
+                value,
+                expected,
+            })
         };
         let in_unit = |v: f64| v > 0.0 && v <= 1.0;
         if !in_unit(self.learning_rate) {
@@ -180,23 +182,26 @@ impl RegressorParams for GbmParams {
         self.check()?;
         check_training(x, y, 1)?;
         if u32::try_from(x.n_cols).is_err() || u32::try_from(x.n_rows()).is_err() {
-            return Err(ModelError::Unsupported(format!(
-                "a GBM fits at most {} rows and columns, got {} x {}",
-                u32::MAX,
-                x.n_rows(),
-                x.n_cols
-            )));
+            return Err(ModelError::Invalid {
+                what: "the GBM's training set",
+                reason: format!(
+                    "{} x {}: a GBM fits at most {} rows and columns",
+                    x.n_rows(),
+                    x.n_cols,
+                    u32::MAX
+                ),
+            });
         }
         let names = if names.is_empty() {
             (0..x.n_cols).map(|j| format!("x{j}")).collect()
         } else if names.len() == x.n_cols {
             names.to_vec()
         } else {
-            return Err(ModelError::Unsupported(format!(
-                "{} column names for {} feature columns",
-                names.len(),
-                x.n_cols
-            )));
+            return Err(ModelError::ShapeMismatch {
+                what: "column names, one per feature column",
+                expected: x.n_cols,
+                got: names.len(),
+            });
         };
         let ensemble = boost::boost(self, x, y, seed);
         Ok(FittedGbm {
@@ -238,17 +243,16 @@ impl TryFrom<FittedGbmData> for FittedGbm {
 
     fn try_from(d: FittedGbmData) -> Result<Self, ModelError> {
         if d.n_cols == 0 || d.names.len() != d.n_cols {
-            return Err(ModelError::Unsupported(format!(
-                "invalid GBM: {} column names for {} columns",
-                d.names.len(),
-                d.n_cols
-            )));
+            return Err(ModelError::Corrupt {
+                what: "GBM",
+                reason: format!("{} column names for {} columns", d.names.len(), d.n_cols),
+            });
         }
         if !d.base_score.is_finite() {
-            return Err(ModelError::Unsupported(format!(
-                "invalid GBM: base score {} is not finite",
-                d.base_score
-            )));
+            return Err(ModelError::Corrupt {
+                what: "GBM",
+                reason: format!("base score {} is not finite", d.base_score),
+            });
         }
         for tree in &d.trees {
             tree.check(d.n_cols)?;

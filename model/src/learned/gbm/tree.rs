@@ -57,7 +57,12 @@ impl Tree {
 
     /// Checks the invariants [`Tree::predict_row`] relies on, for a model of `n_cols` features.
     pub(super) fn check(&self, n_cols: usize) -> Result<(), ModelError> {
-        let bad = |why: String| Err(ModelError::Unsupported(format!("invalid GBM tree: {why}")));
+        let bad = |reason: String| {
+            Err(ModelError::Corrupt {
+                what: "GBM tree",
+                reason,
+            })
+        };
         let n_nodes = self.nodes.len();
         if self.leaves.len() != n_nodes + 1 {
             return bad(format!(

@@ -64,8 +64,9 @@ impl FittedGlobal {
         let starts = inputs
             .iter()
             .map(|input| {
-                let known = self.series.get(input.index).ok_or_else(|| {
-                    ModelError::Unsupported(format!("no series {} in the model", input.index))
+                let known = self.series.get(input.index).ok_or(ModelError::NoSeriesAt {
+                    index: input.index,
+                    len: self.series.len(),
                 })?;
                 Ok((input.series, input.origin, known.scale))
             })
@@ -172,8 +173,9 @@ impl FittedGlobal {
 
     /// The series of `input` or an error naming it.
     fn known(&self, input: &ForecastInput<'_>) -> Result<&GlobalSeries, ModelError> {
-        self.series.get(input.index).ok_or_else(|| {
-            ModelError::Unsupported(format!("no series {} in the model", input.index))
+        self.series.get(input.index).ok_or(ModelError::NoSeriesAt {
+            index: input.index,
+            len: self.series.len(),
         })
     }
 

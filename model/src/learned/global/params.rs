@@ -112,9 +112,10 @@ impl GlobalParams {
                 LearnerParams::Linear(LinearParams::default()),
             ],
             other => {
-                return Err(ModelError::Unsupported(format!(
-                    "{other} is not a learned model"
-                )));
+                return Err(ModelError::WrongFamily {
+                    model: other,
+                    expected: "a learned model",
+                });
             }
         };
         Ok(GlobalParams {

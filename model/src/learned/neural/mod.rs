@@ -118,39 +118,45 @@ impl Default for NeuralParams {
 impl NeuralParams {
     /// Checks the hyper-parameters (done by [`RegressorParams::fit`] before any work).
     pub fn check(&self) -> Result<(), ModelError> {
-        let bad = |what: &str| Err(ModelError::Unsupported(format!("neural params: {what}")));
-        if self.width == 0 {
-            return bad("width must be at least 1");
-        }
-        if self.batch_size == 0 {
-            return bad("batch_size must be at least 1");
-        }
-        if self.threads == 0 {
-            return bad("threads must be at least 1");
-        }
-        if self.max_epochs == 0 || self.max_steps == 0 {
-            return bad("max_epochs and max_steps must be at least 1");
-        }
-        if self.patience == 0 {
-            return bad("patience must be at least 1");
+        let bad = |name: &'static str, value: String, expected: &'static str| {
+            Err(ModelError::BadParameter {
+                name,
+                value,
+                expected,
+            })
+        };
+        for (name, value) in [
+            ("width", self.width),
+            ("batch_size", self.batch_size),
+            ("threads", self.threads),
+            ("max_epochs", self.max_epochs),
+            ("max_steps", self.max_steps),
+            ("patience", self.patience),
+        ] {
+            if value == 0 {
+                return bad(name, value.to_string(), "at least 1");
+            }
         }
         if !(self.learning_rate.is_finite() && self.learning_rate > 0.0) {
-            return bad(&format!(
-                "learning_rate {} must be positive",
-                self.learning_rate
-            ));
+            return bad(
+                "learning_rate",
+                self.learning_rate.to_string(),
+                "a positive number",
+            );
         }
         if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
-            return bad(&format!(
-                "weight_decay {} must be non-negative",
-                self.weight_decay
-            ));
+            return bad(
+                "weight_decay",
+                self.weight_decay.to_string(),
+                "a number >= 0",
+            );
         }
         if !(0.0..0.5).contains(&self.validation_fraction) {
-            return bad(&format!(
-                "validation_fraction {} must be in [0, 0.5)",
-                self.validation_fraction
-            ));
+            return bad(
+                "validation_fraction",
+                self.validation_fraction.to_string(),
+                "a fraction in [0, 0.5)",
+            );
         }
         Ok(())
     }
@@ -245,11 +251,14 @@ impl FittedNeural {
         bytes: &[u8],
     ) -> Result<Self, ModelError> {
         if config.names.is_empty() || config.width == 0 {
-            return Err(ModelError::Unsupported(format!(
-                "neural network config: {} inputs and width {} (both must be at least 1)",
-                config.names.len(),
-                config.width
-            )));
+            return Err(ModelError::Corrupt {
+                what: "neural network config",
+                reason: format!(
+                    "{} inputs and width {} (both must be at least 1)",
+                    config.names.len(),
+                    config.width
+                ),
+            });
         }
         let weights = NeuralWeights::from_safetensors(&config, bytes)?;
         Ok(FittedNeural {
@@ -293,20 +302,19 @@ impl RegressorParams for NeuralParams {
     ) -> Result<FittedNeural, ModelError> {
         self.check()?;
         if names.len() != x.n_cols {
-            return Err(ModelError::Unsupported(format!(
-                "{} column names for a matrix of {} columns",
-                names.len(),
-                x.n_cols
-            )));
+            return Err(ModelError::ShapeMismatch {
+                what: "column names, one per feature column",
+                expected: x.n_cols,
+                got: names.len(),
+            });
         }
         check_training(x, y, 1)?;
         let (weights, training) = train::train(self, x, y, seed)?;
         if !weights.is_finite() {
-            return Err(ModelError::Unsupported(
-                "neural network training diverged (non-finite weights); try a smaller \
-                 learning_rate"
-                    .into(),
-            ));
+            return Err(ModelError::Diverged {
+                model: "neural network",
+                reason: "non-finite weights; try a smaller learning_rate".into(),
+            });
         }
         Ok(FittedNeural {
             config: NeuralConfig {

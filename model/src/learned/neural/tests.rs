@@ -171,7 +171,7 @@ fn weights_of_the_wrong_shape_are_rejected() {
         ("no inputs", |c| c.names.clear()),
     ] {
         let err = with(change).unwrap_err();
-        assert!(matches!(err, ModelError::Unsupported(_)), "{what}: {err:?}");
+        assert!(matches!(err, ModelError::Corrupt { .. }), "{what}: {err:?}");
     }
     // A tensor of the right name and the wrong shape.
     let weights = &fitted.weights;

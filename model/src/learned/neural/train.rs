@@ -51,7 +51,10 @@ const LR_PATIENCE: usize = 2;
 pub(super) const CANDLE_PARALLEL_ELEMENTS: usize = 64 * 1024;
 
 fn candle_error(e: candle_core::Error) -> ModelError {
-    ModelError::Unsupported(format!("neural network training failed: {e}"))
+    ModelError::Backend {
+        what: "neural network training",
+        reason: e.to_string(),
+    }
 }
 
 /// Column means and standard deviations over the finite values of each column (0 and 1 for a
@@ -345,10 +348,9 @@ pub(super) fn train(
         .num_threads(params.threads)
         .thread_name(|i| format!("civicast-neural-{i}"))
         .build()
-        .map_err(|e| {
-            ModelError::Unsupported(format!(
-                "neural network: cannot start training threads: {e}"
-            ))
+        .map_err(|e| ModelError::Backend {
+            what: "starting the neural network's training threads",
+            reason: e.to_string(),
         })?;
     pool.install(|| train_on_pool(params, x, y, seed))
 }

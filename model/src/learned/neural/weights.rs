@@ -215,15 +215,17 @@ impl NeuralWeights {
     /// The safetensors encoding.
     pub fn to_safetensors(&self) -> Result<Vec<u8>, ModelError> {
         let metadata = HashMap::from([(FORMAT_KEY.to_owned(), FORMAT.to_owned())]);
-        safetensors::serialize(self.tensors(), Some(metadata)).map_err(|e| {
-            ModelError::Unsupported(format!("neural network: cannot encode the weights: {e}"))
+        safetensors::serialize(self.tensors(), Some(metadata)).map_err(|e| ModelError::Backend {
+            what: "encoding the neural network's weights",
+            reason: e.to_string(),
         })
     }
 
     /// Decodes safetensors `bytes` for a network of architecture `config`.
     pub fn from_safetensors(config: &NeuralConfig, bytes: &[u8]) -> Result<Self, ModelError> {
-        let bad = |reason: String| {
-            ModelError::Unsupported(format!("neural network weights are invalid: {reason}"))
+        let bad = |reason: String| ModelError::Corrupt {
+            what: "neural network weights",
+            reason,
         };
         let file = SafeTensors::deserialize(bytes).map_err(|e| bad(e.to_string()))?;
         let (_, metadata) = SafeTensors::read_metadata(bytes).map_err(|e| bad(e.to_string()))?;
@@ -295,10 +297,9 @@ struct Reader<'a, 'data> {
 
 impl Reader<'_, '_> {
     fn bytes(&mut self, name: &str, dtype: Dtype, shape: &[usize]) -> Result<&[u8], ModelError> {
-        let bad = |reason: String| {
-            ModelError::Unsupported(format!(
-                "neural network weights are invalid: tensor {name:?} {reason}"
-            ))
+        let bad = |reason: String| ModelError::Corrupt {
+            what: "neural network weights",
+            reason: format!("tensor {name:?} {reason}"),
         };
         let view = self
             .file

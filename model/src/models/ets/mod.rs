@@ -240,11 +240,14 @@ impl FittedEts {
         let expected =
             1 + usize::from(d.trend) + if d.season == SeasonKind::None { 0 } else { d.m };
         if self.last_state.len() != expected {
-            return Err(ModelError::Unsupported(format!(
-                "fitted ETS {} has {} states; expected {expected}",
-                self.model,
-                self.last_state.len()
-            )));
+            return Err(ModelError::Corrupt {
+                what: "ETS model",
+                reason: format!(
+                    "{} has {} states; expected {expected}",
+                    self.model,
+                    self.last_state.len()
+                ),
+            });
         }
         Ok(State::from_layout(&self.last_state, d.trend, d.season, d.m))
     }
@@ -319,10 +322,11 @@ impl Fit for EtsParams {
         let mut note = None;
         let wants_season = seasons.iter().any(|s| *s != SeasonKind::None);
         if wants_season && m == 1 && seasons.len() == 1 {
-            return Err(ModelError::Unsupported(format!(
-                "ETS model {} needs a season but the season length is 1",
-                self.spec
-            )));
+            return Err(ModelError::BadParameter {
+                name: "season_length",
+                value: "1".into(),
+                expected: "more than 1 for a seasonal ETS model",
+            });
         }
         if wants_season && m > MAX_SEASON {
             note = Some(format!(
@@ -343,9 +347,9 @@ impl Fit for EtsParams {
         }
         let data_positive = y.iter().all(|v| *v > 0.0);
         if !data_positive && spec.errors == [ErrorKind::Multiplicative] {
-            return Err(ModelError::Unsupported(
-                "multiplicative-error ETS needs strictly positive data".to_owned(),
-            ));
+            return Err(ModelError::NotPositive {
+                model: "multiplicative-error ETS",
+            });
         }
         let models = candidates(&spec.errors, &spec.trends, &seasons, m, data_positive);
         let mut bounds = Bounds::default();
@@ -365,10 +369,9 @@ impl Fit for EtsParams {
                 best = Some(fit);
             }
         }
-        let best = best.ok_or_else(|| {
-            ModelError::Unsupported(format!(
-                "no ETS model could be fitted to these {n} observations"
-            ))
+        let best = best.ok_or_else(|| ModelError::Diverged {
+            model: "ETS",
+            reason: format!("no candidate model could be fitted to these {n} observations"),
         })?;
         Ok(FittedEts::from_candidate(best, requested, n, scores, note))
     }
@@ -431,10 +434,10 @@ impl Predict for FittedEts {
         let state = self.state()?;
         let sigma = self.sigma2.max(0.0).sqrt();
         if !sigma.is_finite() {
-            return Err(ModelError::Unsupported(format!(
-                "fitted ETS has sigma^2 = {}",
-                self.sigma2
-            )));
+            return Err(ModelError::Corrupt {
+                what: "ETS model",
+                reason: format!("sigma^2 is {}", self.sigma2),
+            });
         }
         Ok(SamplePaths {
             paths: simulate::simulate(&d, &state, sigma, horizon, n_paths, seed),

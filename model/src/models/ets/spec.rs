@@ -88,10 +88,10 @@ pub(crate) struct Spec {
 }
 
 pub(crate) fn parse_spec(spec: &str) -> Result<Spec, ModelError> {
-    let bad = || {
-        ModelError::Unsupported(format!(
-            "ETS model {spec:?} is not valid: expected error A|M|Z, trend N|A|Ad|Z, season N|A|M|Z (e.g. \"ZZZ\", \"MAdM\")"
-        ))
+    let bad = || ModelError::BadParameter {
+        name: "ets model",
+        value: format!("{spec:?}"),
+        expected: "error A|M|Z, trend N|A|Ad|Z, season N|A|M|Z (e.g. \"ZZZ\", \"MAdM\")",
     };
     let mut chars = spec.trim().chars().peekable();
     let errors = match chars.next() {
@@ -138,9 +138,12 @@ pub(crate) fn parse_spec(spec: &str) -> Result<Spec, ModelError> {
         fixed_parameters += 2;
     }
     if errors == [ErrorKind::Additive] && seasons == [SeasonKind::Multiplicative] {
-        return Err(ModelError::Unsupported(format!(
-            "ETS model {spec:?} (additive error, multiplicative season) is excluded, as in R and StatsForecast"
-        )));
+        return Err(ModelError::BadParameter {
+            name: "ets model",
+            value: format!("{spec:?}"),
+            expected: "not additive error with a multiplicative season (excluded, as in R and \
+                       StatsForecast)",
+        });
     }
     Ok(Spec {
         errors,
@@ -162,9 +165,11 @@ impl FromStr for EtsModel {
                 trend,
                 season,
             }),
-            _ => Err(ModelError::Unsupported(format!(
-                "ETS model {s:?} is not fully specified"
-            ))),
+            _ => Err(ModelError::BadParameter {
+                name: "ets model",
+                value: format!("{s:?}"),
+                expected: "a fully specified model (no Z), e.g. \"MAdM\"",
+            }),
         }
     }
 }

@@ -131,12 +131,13 @@ pub fn decompose(y: &[f64], season_lengths: &[usize]) -> Result<Decomposition, M
                 *d += s;
             }
             // `usable_periods` keeps only periods with two full cycles, which is all STL needs.
-            let (season, fit_trend) = setting.fit(&deseasonalised).ok_or_else(|| {
-                ModelError::Unsupported(format!(
-                    "STL needs two full cycles of period {}",
-                    setting.period
-                ))
-            })?;
+            let (season, fit_trend) =
+                setting
+                    .fit(&deseasonalised)
+                    .ok_or_else(|| ModelError::TooShort {
+                        needed: 2 * setting.period,
+                        got: deseasonalised.len(),
+                    })?;
             *component = season;
             trend = fit_trend;
             for (d, s) in deseasonalised.iter_mut().zip(component.iter()) {
@@ -155,10 +156,13 @@ pub fn decompose(y: &[f64], season_lengths: &[usize]) -> Result<Decomposition, M
     };
     // Finite input can still overflow in the smoothers' sums (values near f64::MAX).
     if let Some(i) = remainder.iter().chain(&trend).position(|v| !v.is_finite()) {
-        return Err(ModelError::Unsupported(format!(
-            "the MSTL decomposition overflowed at observation {}; the values are too large",
-            i % n
-        )));
+        return Err(ModelError::Diverged {
+            model: "MSTL decomposition",
+            reason: format!(
+                "it overflowed at observation {}; the values are too large",
+                i % n
+            ),
+        });
     }
     Ok(Decomposition {
         season_lengths: periods,

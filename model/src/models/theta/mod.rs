@@ -319,11 +319,12 @@ impl Fit for ThetaParams {
             }
         }
         let Some((_, model)) = best else {
-            return Err(ModelError::Unsupported(
-                "no Theta variant could be fitted: every in-sample criterion is infinite or NaN \
-                 (are the values too large?)"
+            return Err(ModelError::Diverged {
+                model: "Theta",
+                reason: "every variant's in-sample criterion is infinite or NaN (are the values \
+                         too large?)"
                     .into(),
-            ));
+            });
         };
         let (criterion, mut residuals, last_state) = model.residuals(&d.y, mean_abs);
 
@@ -355,10 +356,13 @@ impl Fit for ThetaParams {
         .iter()
         .all(|v| v.is_finite());
         if !(state_finite && indices_finite && sigma.is_finite() && mean.is_finite()) {
-            return Err(ModelError::Unsupported(format!(
-                "Theta {} fitted to a non-finite state (the values are too large to smooth)",
-                model.variant.abbreviation()
-            )));
+            return Err(ModelError::Diverged {
+                model: "Theta",
+                reason: format!(
+                    "{} reached a non-finite state (the values are too large to smooth)",
+                    model.variant.abbreviation()
+                ),
+            });
         }
         Ok(FittedTheta {
             season_length: m,

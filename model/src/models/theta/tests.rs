@@ -189,7 +189,7 @@ fn degenerate_series_fit_or_fail_without_panicking() {
                     assert!(f.point.iter().all(|v| v.is_finite()), "{y:?} m={m}: {f:?}");
                 }
                 Err(e) => assert!(
-                    matches!(e, ModelError::Unsupported(_) | ModelError::TooShort { .. }),
+                    matches!(e, ModelError::Diverged { .. } | ModelError::TooShort { .. }),
                     "{e:?}"
                 ),
             }
