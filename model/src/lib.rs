@@ -14,10 +14,11 @@
 //!   roll-ups).
 //! - [`forecaster`]: the one interface every model family implements and everything else uses:
 //!   [`ForecasterParams`] checked into a [`Forecaster`], fitted on a panel into a
-//!   [`FittedForecaster`]. A new model goes in [`models`] (per series) or [`learned`] (global) and
-//!   is reached from here.
-//! - [`models`]: the [`Fit`]/[`Predict`] traits and the statistical models (seasonal naive, ETS,
-//!   MSTL, Theta), with [`fit_model`] choosing a fallback for series a model cannot handle.
+//!   [`FittedForecaster`], which forecasts and absorbs new observations without refitting. A new
+//!   model goes in [`models`] (per series) or [`learned`] (global) and is reached from here.
+//! - [`models`]: the [`Fit`]/[`Predict`]/[`Absorb`](models::Absorb) traits and the statistical
+//!   models (seasonal naive, ETS, MSTL, Theta, TSB), with [`fit_model`] choosing a fallback for
+//!   series a model cannot handle.
 //! - [`metrics`]: the evaluation protocol's accuracy and calibration metrics.
 //! - [`features`]: lags, rolling statistics, calendar, holiday and exogenous features for global
 //!   models, built leak-free for training and for recursive forecasting.
