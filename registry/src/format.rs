@@ -23,7 +23,10 @@ use serde::{Deserialize, Serialize};
 /// know condition profiles (`condition`, by whose scale a learned series' stored errors are
 /// divided; a reader without them would serve wrongly scaled intervals). A format-1 to -4
 /// version reads as a format-5 one, its models regrouped by the model each series asked for.
-pub const FORMAT_VERSION: u32 = 5;
+/// Format 6 gives a learned series seasonal naive's error scale (`naive`) for intervals when no
+/// series has calibration errors, where a format-5 reader would serve bands of zero width; a
+/// format-5 version reads as a format-6 one without it.
+pub const FORMAT_VERSION: u32 = 6;
 
 /// The oldest format this release reads.
 pub const OLDEST_FORMAT: u32 = 1;

@@ -434,7 +434,8 @@ impl PublishedGlobal {
     ) -> Result<PublishedForecast, ModelError> {
         let input = self.input(index, horizon, given)?;
         let point = self.points_of(index, &input.series, horizon)?;
-        let (known, notes) = input.into_known();
+        let (known, mut notes) = input.into_known();
+        notes.extend(self.model.interval_source(index).note().map(str::to_owned));
         let forecast =
             self.model
                 .forecast(&self.forecast_input(index, &known), point, probabilities)?;

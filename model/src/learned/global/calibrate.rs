@@ -51,7 +51,7 @@ pub(super) fn calibrate(
 ) -> Result<Calibration, ModelError> {
     let span = params.calibration.span.max(horizon);
     let refits = params.calibration.refits.max(1);
-    let folds = fold_cutoffs(cutoffs, span, refits);
+    let folds = fold_cutoffs(cutoffs, span, refits, featurizer.lookback(), horizon);
     let mut fold_sets = vec![stacked(featurizer, series, &folds[0])?];
     let origins = if fold_sets[0].n_rows() >= MIN_ROWS {
         choose_origins(
@@ -111,13 +111,23 @@ pub(super) fn calibrate(
 }
 
 /// The cutoffs of each refit fold: the first `span` steps before each series' cutoff, the others
-/// at even steps inside the span.
-fn fold_cutoffs(cutoffs: &[usize], span: usize, refits: usize) -> Vec<Vec<usize>> {
+/// at even steps inside the span. A series whose usable history (after the features' lookback)
+/// is shorter than twice the span gets a span of half that history (at least the horizon), so
+/// that the calibration fits see as much data as the span holds origins — a monthly series of
+/// ten years cannot give forty horizons to calibration and still have a model to calibrate.
+fn fold_cutoffs(
+    cutoffs: &[usize],
+    span: usize,
+    refits: usize,
+    lookback: usize,
+    horizon: usize,
+) -> Vec<Vec<usize>> {
     (0..refits)
         .map(|f| {
             cutoffs
                 .iter()
                 .map(|&c| {
+                    let span = span.min((c.saturating_sub(lookback) / 2).max(horizon));
                     let start = c.saturating_sub(span);
                     start + (c - start) * f / refits
                 })

@@ -7,7 +7,40 @@ use rand_chacha::ChaCha8Rng;
 
 use super::level::LevelScaling;
 use super::members::FittedLearner;
-use super::{Bounds, FittedGlobal, ForecastInput, GlobalSeries};
+use super::{Bounds, FittedGlobal, ForecastInput, GlobalSeries, MIN_OWN_TRAJECTORIES};
+
+/// Where a series' intervals come from (see [`FittedGlobal::interval_source`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IntervalSource {
+    /// Its own calibration errors.
+    Own,
+    /// The calibration errors of every series, pooled: it had too few of its own.
+    Pooled,
+    /// Seasonal naive's normal intervals: no series had calibration errors.
+    SeasonalNaive,
+    /// None: the quantiles equal the point (a fit made before the fallback existed, on a panel
+    /// without calibration errors).
+    None,
+}
+
+impl IntervalSource {
+    /// What a forecast's notes say of it, when it is not the series' own errors.
+    pub fn note(self) -> Option<&'static str> {
+        match self {
+            IntervalSource::Own => None,
+            IntervalSource::Pooled => Some(
+                "this series had too few calibration origins for intervals of its own: they \
+                 come from the calibration errors of every series, pooled",
+            ),
+            IntervalSource::SeasonalNaive => Some(
+                "no series had calibration origins: the intervals are seasonal naive's around \
+                 the forecast (normal, from the training data's seasonal differences), wider \
+                 than a calibrated model's",
+            ),
+            IntervalSource::None => Some("no calibration errors: the quantiles equal the point"),
+        }
+    }
+}
 use crate::error::ModelError;
 use crate::features::{Featurizer, RecursiveState, SeriesScale};
 use crate::forecast::{Forecast, SamplePaths};
@@ -161,12 +194,19 @@ impl FittedGlobal {
             }
         };
         let mut out = Vec::new();
-        if !known.errors.is_empty() {
-            pick(known, &mut out);
-        } else {
-            for s in &self.series {
-                pick(s, &mut out);
+        match self.interval_source(input.index) {
+            IntervalSource::Own => pick(known, &mut out),
+            IntervalSource::Pooled => {
+                for s in &self.series {
+                    pick(s, &mut out);
+                }
             }
+            IntervalSource::SeasonalNaive => {
+                if let Some(naive) = known.naive {
+                    out = naive.step_errors(j);
+                }
+            }
+            IntervalSource::None => {}
         }
         out
     }
@@ -183,8 +223,8 @@ impl FittedGlobal {
     /// conformal quantiles at `probabilities`. The forecast is taken to start at the series'
     /// cutoff, as backtests and published models forecast: step `j` reads the phase profile at
     /// `cutoff + j`, and the condition profile at `input`'s future value of its column at
-    /// `origin + j`. Without any calibration errors the quantiles equal the point (and say
-    /// nothing); callers can check [`FittedGlobal::is_calibrated`].
+    /// `origin + j`. The errors are the series' own or pooled, or seasonal naive's (see
+    /// [`FittedGlobal::interval_source`], whose note a caller should pass on).
     pub fn forecast(
         &self,
         input: &ForecastInput<'_>,
@@ -216,10 +256,22 @@ impl FittedGlobal {
         Ok(Forecast { point, quantiles })
     }
 
-    /// Whether series `index` has calibration errors (its own or pooled).
-    pub fn is_calibrated(&self, index: usize) -> bool {
-        self.series.get(index).is_some_and(|s| !s.errors.is_empty())
-            || self.series.iter().any(|s| !s.errors.is_empty())
+    /// Where series `index`'s intervals come from: its own calibration errors when it has
+    /// [`MIN_OWN_TRAJECTORIES`] of them, else every series' pooled, else seasonal naive's.
+    pub fn interval_source(&self, index: usize) -> IntervalSource {
+        let Some(known) = self.series.get(index) else {
+            return IntervalSource::None;
+        };
+        let h = self.horizon.max(1);
+        if known.errors.len() / h >= MIN_OWN_TRAJECTORIES {
+            IntervalSource::Own
+        } else if self.series.iter().any(|s| !s.errors.is_empty()) {
+            IntervalSource::Pooled
+        } else if known.naive.is_some() {
+            IntervalSource::SeasonalNaive
+        } else {
+            IntervalSource::None
+        }
     }
 
     /// `n_paths` sample paths around `point` (for `input`, as [`FittedGlobal::forecast`]): each

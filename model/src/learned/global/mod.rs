@@ -67,6 +67,7 @@ use serde::{Deserialize, Serialize};
 mod calibrate;
 mod combine;
 mod condition;
+mod fallback;
 mod forecast;
 mod level;
 mod members;
@@ -75,6 +76,8 @@ mod phase;
 mod scaling;
 
 pub use condition::ConditionProfile;
+pub use fallback::NaiveFallback;
+pub use forecast::IntervalSource;
 pub use level::LevelScaling;
 pub use members::{FittedLearner, LearnerParams};
 pub use params::{CalibrationSpec, GlobalParams};
@@ -139,7 +142,16 @@ pub struct GlobalSeries {
     /// the value their step landed on. `None`: no profile.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub condition: Option<ConditionProfile>,
+    /// Seasonal naive's error scale on its training part: its intervals when no series has
+    /// calibration errors (see [`NaiveFallback`]). `None` in fits made before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub naive: Option<NaiveFallback>,
 }
+
+/// A series with fewer calibration trajectories than this uses the errors of every series,
+/// pooled: the 95% band's 2.5% and 97.5% quantiles need about twenty errors a step to fall
+/// between errors rather than at the extremes.
+pub(super) const MIN_OWN_TRAJECTORIES: usize = 20;
 
 fn one() -> f64 {
     1.0

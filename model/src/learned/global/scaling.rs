@@ -7,6 +7,7 @@
 use super::calibrate::Calibration;
 use super::combine::Combination;
 use super::condition::{ConditionProfile, condition_profile};
+use super::fallback::NaiveFallback;
 use super::forecast::weighted_quantile;
 use super::level::LevelScaling;
 use super::phase::phase_profile;
@@ -81,6 +82,7 @@ pub(super) fn calibrate_series(
         phase_scale,
         cutoff_phase,
         condition,
+        naive: NaiveFallback::of(training, spec.phase_period),
     }
 }
 

@@ -14,6 +14,7 @@ use crate::panel::{ExogenousRole, ExogenousSpec};
 use crate::time::{Frequency, TimePoint};
 
 mod scaling;
+mod short;
 
 /// Two daily series with a weekly pattern, an exogenous effect and deterministic wiggle.
 pub(crate) fn panel(n: usize) -> Panel {
@@ -158,7 +159,7 @@ fn a_learned_model_beats_the_weekly_pattern_alone_and_intervals_are_ordered() {
     let f = featurizer(&data);
     let cutoff = 393;
     let model = fit_global(&params(vec![linear()]), &f, &data, &[cutoff, cutoff]).unwrap();
-    assert!(model.is_calibrated(0));
+    assert_eq!(model.interval_source(0), IntervalSource::Own);
     for (s, forecast) in forecasts(&model, &data, cutoff).iter().enumerate() {
         let actual = &data.series()[s].target[cutoff..cutoff + 7];
         let mae: f64 = forecast

@@ -1,0 +1,150 @@
+//! Short monthly and quarterly panels, the kind a budget office plans with: their intervals
+//! cover near their nominal level, and never claim certainty.
+
+use rand::SeedableRng;
+use rand_distr::{Distribution, Normal};
+
+use super::*;
+use crate::models::ModelId;
+
+/// `n_series` seasonal series of `n` steps of `frequency` from 2010, with season `m`, unlike
+/// levels and trends, and Gaussian noise of a tenth of the level.
+fn seasonal_panel(frequency: Frequency, n_series: usize, n: usize, m: usize) -> Panel {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+    let start = TimePoint::date(NaiveDate::from_ymd_opt(2010, 1, 1).unwrap());
+    let series = (0..n_series)
+        .map(|s| {
+            let level = 50.0 * (s + 1) as f64;
+            let noise = Normal::new(0.0, level / 10.0).unwrap();
+            let target = (0..n)
+                .map(|t| {
+                    let season =
+                        1.0 + 0.3 * (std::f64::consts::TAU * (t % m) as f64 / m as f64).sin();
+                    let trend = 1.0 + 0.002 * (s as f64 - 3.0) * t as f64;
+                    (level * season * trend + noise.sample(&mut rng)).max(0.0)
+                })
+                .collect();
+            Series {
+                id: format!("s{s}"),
+                start,
+                target,
+                exogenous: Vec::new(),
+            }
+        })
+        .collect();
+    Panel::new(frequency, Vec::new(), series).unwrap()
+}
+
+/// The product's linear model for `horizon`, its phase profile over the season `m`.
+fn product_params(horizon: usize, m: usize) -> GlobalParams {
+    let mut params = GlobalParams::for_model(ModelId::Linear, horizon).unwrap();
+    params.calibration.phase_period = m;
+    params
+}
+
+/// 80% and 95% coverage of `horizon`-step forecasts from `cutoffs` (the same for every series),
+/// and where each fit's intervals came from.
+fn coverage(
+    data: &Panel,
+    m: usize,
+    horizon: usize,
+    cutoffs: &[usize],
+) -> ((f64, f64), Vec<IntervalSource>) {
+    let f = Featurizer::for_panel(FeatureSpec::default_for(data.frequency(), &[m]), data, None)
+        .unwrap();
+    let params = product_params(horizon, m);
+    let (mut in80, mut in95, mut total, mut sources) = (0, 0, 0, Vec::new());
+    for &cutoff in cutoffs {
+        let cuts = vec![cutoff; data.series().len()];
+        let model = fit_global(&params, &f, data, &cuts).unwrap();
+        sources.push(model.interval_source(0));
+        for (s, series) in data.series().iter().enumerate() {
+            let input = ForecastInput {
+                index: s,
+                series,
+                origin: cutoff,
+            };
+            let point = model.points(&[input], horizon).unwrap().remove(0);
+            let forecast = model
+                .forecast(&input, point, &[0.025, 0.1, 0.9, 0.975])
+                .unwrap();
+            let q = |p: f64| forecast.quantile(p).unwrap().to_vec();
+            let (lo95, lo80, hi80, hi95) = (q(0.025), q(0.1), q(0.9), q(0.975));
+            for j in 0..horizon {
+                let y = series.target[cutoff + j];
+                assert!(
+                    hi95[j] - lo95[j] > 0.0,
+                    "a zero-width band at series {s} step {j}"
+                );
+                in80 += usize::from(lo80[j] <= y && y <= hi80[j]);
+                in95 += usize::from(lo95[j] <= y && y <= hi95[j]);
+                total += 1;
+            }
+        }
+    }
+    let share = |k: usize| k as f64 / total as f64;
+    ((share(in80), share(in95)), sources)
+}
+
+#[test]
+fn a_decade_of_monthly_data_gets_intervals_that_cover() {
+    // Eight series of ten years; four yearly windows over the last four years.
+    let data = seasonal_panel(Frequency::Months(1), 8, 120, 12);
+    let ((cov80, cov95), sources) = coverage(&data, 12, 12, &[72, 84, 96, 108]);
+    // Measured 0.771 / 0.888 over 384 forecast steps: the 95% band of a few dozen calibration
+    // origins under-covers (docs/accuracy.md, "Short series"); these bounds catch a regression
+    // to zero-width or wildly wide bands, not the last points.
+    assert!((0.68..=0.92).contains(&cov80), "80% coverage {cov80}");
+    assert!((0.86..=1.0).contains(&cov95), "95% coverage {cov95}");
+    assert!(!sources.contains(&IntervalSource::None), "{sources:?}");
+}
+
+#[test]
+fn twelve_years_of_quarterly_data_get_intervals_that_cover() {
+    let data = seasonal_panel(Frequency::Months(3), 8, 48, 4);
+    let ((cov80, cov95), sources) = coverage(&data, 4, 8, &[24, 32, 40]);
+    // Measured 0.818 / 0.911 over 192 forecast steps.
+    assert!((0.68..=0.95).contains(&cov80), "80% coverage {cov80}");
+    assert!((0.88..=1.0).contains(&cov95), "95% coverage {cov95}");
+    assert!(!sources.contains(&IntervalSource::None), "{sources:?}");
+}
+
+#[test]
+fn a_panel_too_short_for_calibration_gets_seasonal_naive_intervals_and_says_so() {
+    // Three years of monthly data: no room for calibration origins before the cutoff.
+    let data = seasonal_panel(Frequency::Months(1), 8, 48, 12);
+    let f = Featurizer::for_panel(
+        FeatureSpec::default_for(data.frequency(), &[12]),
+        &data,
+        None,
+    )
+    .unwrap();
+    let model = fit_global(&product_params(12, 12), &f, &data, &[36; 8]).unwrap();
+    assert!(model.series.iter().all(|s| s.errors.is_empty()));
+    assert_eq!(model.interval_source(0), IntervalSource::SeasonalNaive);
+    assert!(
+        IntervalSource::SeasonalNaive
+            .note()
+            .unwrap()
+            .contains("seasonal naive")
+    );
+    let series = &data.series()[0];
+    let input = ForecastInput {
+        index: 0,
+        series,
+        origin: 36,
+    };
+    let point = model.points(&[input], 12).unwrap().remove(0);
+    let forecast = model.forecast(&input, point.clone(), &[0.1, 0.9]).unwrap();
+    let naive = model.series[0].naive.unwrap();
+    let z = crate::forecast::standard_normal_quantile(0.9);
+    for j in 0..12 {
+        let width = forecast.quantile(0.9).unwrap()[j] - forecast.quantile(0.1).unwrap()[j];
+        // Seasonal naive's 80% band, to the interpolation between the fallback's draws.
+        let expected = 2.0 * z * naive.sigma;
+        assert!(
+            (width / expected - 1.0).abs() < 0.02,
+            "step {j}: {width} vs {expected}"
+        );
+    }
+}
