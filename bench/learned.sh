@@ -5,7 +5,7 @@
 # anchor on MASE and on sCRPS, and 80%/95% coverage within 3 points of nominal.
 #
 # Usage: bench/learned.sh [--datasets a,b] [--models m1,m2] [--threads n]
-#   --datasets  comma-separated subset (default: all three bundled datasets)
+#   --datasets  comma-separated subset (default: every bundled dataset)
 #   --models    learned models to run (default: linear,gbm,neural,auto)
 #   --threads   worker threads for the backtest (default: all cores); seconds are wall time
 #
@@ -14,7 +14,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-datasets="chicago_ridership,bikeshare_hourly,elecdemand_halfhourly"
+datasets="chicago_ridership,bikeshare_hourly,elecdemand_halfhourly,fpp_monthly,fpp_quarterly"
 models="linear,gbm,neural,auto"
 threads=""
 while [ $# -gt 0 ]; do

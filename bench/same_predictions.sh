@@ -15,7 +15,7 @@ cd "$(dirname "$0")/.."
 
 before="$1"
 models="${2:-snaive,ets,mstl,theta,linear,gbm,neural,auto}"
-datasets="${DATASETS:-chicago_ridership bikeshare_hourly elecdemand_halfhourly}"
+datasets="${DATASETS:-chicago_ridership bikeshare_hourly elecdemand_halfhourly fpp_monthly fpp_quarterly}"
 cargo build --release --quiet -p civicast-training
 after=target/release/civicast-train
 work=var/bench/same_predictions

@@ -4,7 +4,7 @@
 # other, single-threaded, and print accuracy and wall times side by side.
 #
 # Usage: bench/statistical.sh [--datasets a,b] [--rerun-reference] [--published]
-#   --datasets         comma-separated subset (default: all three bundled datasets)
+#   --datasets         comma-separated subset (default: every bundled dataset)
 #   --rerun-reference  run the reference again even if var/bench/reference/<dataset>.log exists
 #   --published        skip the reference run; compare with eval/anchor_results.json instead
 #
@@ -14,7 +14,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-datasets="chicago_ridership,bikeshare_hourly,elecdemand_halfhourly"
+datasets="chicago_ridership,bikeshare_hourly,elecdemand_halfhourly,fpp_monthly,fpp_quarterly"
 rerun=0
 published=0
 while [ $# -gt 0 ]; do

@@ -270,7 +270,7 @@ fn locate(state: &AppState, catalog: &Catalog, f: &Fields) -> Result<Located, Li
 
 /// The demand over `steps` of the served forecast whose joint sample paths are `paths`, and the
 /// risk features of `line` for the period starting on `start`, with the served model's protocol
-/// backtest MASE: the one definition training also uses ([`RiskFeatures::of_line`]; a test
+/// backtest MASE: the one definition training also uses ([`RiskFeatures::of_paths`]; a test
 /// checks the two agree). `None` when the paths do not cover the steps.
 pub fn line_features(
     line: &BudgetLine,
@@ -279,9 +279,7 @@ pub fn line_features(
     start: chrono::NaiveDate,
     backtest_mase: Option<f64>,
 ) -> Option<(PeriodDemand, RiskFeatures)> {
-    let demand = PeriodDemand::from_paths(paths, steps.clone())?;
-    let features = RiskFeatures::of_line(line, &demand, steps, Some(start), backtest_mase);
-    Some((demand, features))
+    RiskFeatures::of_paths(line, paths, steps, Some(start), backtest_mase)
 }
 
 fn assess_line(

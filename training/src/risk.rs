@@ -388,7 +388,7 @@ pub fn backtest_plans(dataset: &Dataset, options: &RiskOptions) -> Result<PlanBa
 
 /// The demand over `steps` of a forecast whose joint sample paths are `paths`, and the risk
 /// features of `line` planned for those steps, as every example of the risk backtest is built:
-/// the one definition the service also uses ([`RiskFeatures::of_line`]). `None` when the paths
+/// the one definition the service also uses ([`RiskFeatures::of_paths`]). `None` when the paths
 /// do not cover the steps.
 pub fn example_features(
     line: &BudgetLine,
@@ -397,9 +397,7 @@ pub fn example_features(
     first_day: Option<chrono::NaiveDate>,
     backtest_mase: Option<f64>,
 ) -> Option<(PeriodDemand, RiskFeatures)> {
-    let demand = PeriodDemand::from_paths(paths, steps.clone())?;
-    let features = RiskFeatures::of_line(line, &demand, steps, first_day, backtest_mase);
-    Some((demand, features))
+    RiskFeatures::of_paths(line, paths, steps, first_day, backtest_mase)
 }
 
 /// Sets each example's backtest MASE: the mean MASE of its series' origins whose whole horizon

@@ -18,6 +18,7 @@ use chrono::{Datelike, NaiveDate};
 use serde::{Deserialize, Serialize};
 
 use super::{BudgetLine, PeriodDemand, raw_waste_probability};
+use crate::forecast::SamplePaths;
 
 /// Version of the stored classifier format; bump it when [`FEATURE_NAMES`] change.
 pub const CLASSIFIER_FORMAT: u32 = 1;
@@ -82,6 +83,21 @@ impl RiskFeatures {
             day_of_year: first_day.map_or(1.0, |d| f64::from(d.ordinal())),
             backtest_mase: backtest_mase.unwrap_or(1.0),
         }
+    }
+
+    /// The demand over `steps` of a forecast whose joint sample paths are `paths`, and the
+    /// features of `line` planned for those steps ([`RiskFeatures::of_line`]); `None` when the
+    /// paths do not cover the steps.
+    pub fn of_paths(
+        line: &BudgetLine,
+        paths: &SamplePaths,
+        steps: Range<usize>,
+        first_day: Option<NaiveDate>,
+        backtest_mase: Option<f64>,
+    ) -> Option<(PeriodDemand, RiskFeatures)> {
+        let demand = PeriodDemand::from_paths(paths, steps.clone())?;
+        let features = RiskFeatures::of_line(line, &demand, steps, first_day, backtest_mase);
+        Some((demand, features))
     }
 
     /// The feature vector, in [`FEATURE_NAMES`] order. The season is a point on the unit circle
