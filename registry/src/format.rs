@@ -25,8 +25,11 @@ use serde::{Deserialize, Serialize};
 /// version reads as a format-5 one, its models regrouped by the model each series asked for.
 /// Format 6 gives a learned series seasonal naive's error scale (`naive`) for intervals when no
 /// series has calibration errors, where a format-5 reader would serve bands of zero width; a
-/// format-5 version reads as a format-6 one without it.
-pub const FORMAT_VERSION: u32 = 6;
+/// format-5 version reads as a format-6 one without it. Format 7 lets a learned model hold
+/// statistical members fitted per series (`statistical`, whose weights follow the learned
+/// members'), which a format-6 reader would drop, serving a combination without them; a format-6
+/// version reads as a format-7 one without them.
+pub const FORMAT_VERSION: u32 = 7;
 
 /// The oldest format this release reads.
 pub const OLDEST_FORMAT: u32 = 1;

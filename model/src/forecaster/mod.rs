@@ -89,6 +89,8 @@ impl ForecasterParams {
         let kind = if self.model.is_learned() {
             let mut params = GlobalParams::for_model(self.model, recipe.horizon)?;
             params.calibration.phase_period = phase_period(&recipe.season_lengths);
+            params.statistical.season_lengths = recipe.season_lengths.clone();
+            params.statistical.input_size = recipe.input_size;
             Kind::Learned(Box::new(params))
         } else {
             Kind::Statistical(SeriesContext {

@@ -193,6 +193,18 @@ impl FittedModel {
         }
     }
 
+    /// Point forecasts of the next `horizon` steps, without the intervals [`Predict::predict`]
+    /// computes (some by simulation).
+    pub fn point(&self, horizon: usize) -> Result<Vec<f64>, ModelError> {
+        match self {
+            FittedModel::Snaive(m) => Ok(m.point(horizon)),
+            FittedModel::Ets(m) => m.point(horizon),
+            FittedModel::Mstl(m) => m.point(horizon),
+            FittedModel::Theta(m) => Ok(m.point(horizon)),
+            FittedModel::Tsb(m) => Ok(vec![m.point(); horizon]),
+        }
+    }
+
     /// Moves the model on over `y` (see [`Absorb`]); a value that is not a number is refused
     /// before anything changes.
     pub fn absorb(&mut self, y: &[f64]) -> Result<(), ModelError> {

@@ -42,6 +42,18 @@ impl FittedSeasonalNaive {
         self.season_length
     }
 
+    /// Point forecasts of the next `horizon` steps: the last season repeated.
+    pub fn point(&self, horizon: usize) -> Vec<f64> {
+        (0..horizon)
+            .map(|h| {
+                self.last_season
+                    .get(h % self.season_length.max(1))
+                    .copied()
+                    .unwrap_or(f64::NAN)
+            })
+            .collect()
+    }
+
     fn sd(&self, horizon: usize) -> Vec<f64> {
         (0..horizon)
             .map(|h| self.sigma * (((h / self.season_length) + 1) as f64).sqrt())
@@ -87,10 +99,7 @@ impl Absorb for FittedSeasonalNaive {
 
 impl Predict for FittedSeasonalNaive {
     fn predict(&self, horizon: usize, probabilities: &[f64]) -> Result<Forecast, ModelError> {
-        let point = (0..horizon)
-            .map(|h| self.last_season[h % self.season_length])
-            .collect();
-        Forecast::normal(point, &self.sd(horizon), probabilities)
+        Forecast::normal(self.point(horizon), &self.sd(horizon), probabilities)
     }
 
     fn sample_paths(

@@ -97,6 +97,16 @@ pub(super) fn calibrate(
         &calibration,
     )?;
     drop(fold_sets);
+    if !calibration.origins.is_empty() {
+        let statistical = params.statistical.calibration_paths(
+            series,
+            cutoffs,
+            &folds,
+            &origin_fold,
+            &calibration,
+        )?;
+        calibration.member_paths.extend(statistical);
+    }
     calibration.actual = calibration
         .origins
         .iter()

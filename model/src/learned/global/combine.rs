@@ -49,6 +49,7 @@ pub(super) fn cross_fitted_weights(
     member_paths: &[Vec<f64>],
     actual: &[f64],
     horizon: usize,
+    groups: &[usize],
 ) -> Option<[Vec<f64>; 2]> {
     if member_paths.len() < 2 {
         return None;
@@ -62,34 +63,121 @@ pub(super) fn cross_fitted_weights(
     if halves.iter().any(Vec::is_empty) {
         return None;
     }
-    Some(halves.map(|half| {
-        let mae: Vec<f64> = (0..member_paths.len())
-            .map(|m| mean_abs_error(&half, member_paths, m, actual, horizon, &[]))
-            .collect();
-        choose_weights(&half, member_paths, actual, horizon, &mae)
-    }))
+    Some(halves.map(|half| choose_weights(&half, member_paths, actual, horizon, groups)))
 }
 
-/// The convex weights, on a grid of steps `1 / STEPS`, minimising the calibration MAE (see the
-/// module docs).
+/// The convex weights minimising the calibration MAE of trajectories `rows` (see the module
+/// docs). `groups` are the sizes of consecutive blocks of members (the learned members, then the
+/// statistical ones): the weights within each block are chosen first, then the shares of the
+/// blocks' combinations, so that a block that does not help gets share 0 and leaves the other's
+/// combination exactly as it would be alone, and a few small choices, not one over every member,
+/// are fitted to the same origins.
 pub(super) fn choose_weights(
     rows: &[usize],
     member_paths: &[Vec<f64>],
     actual: &[f64],
     horizon: usize,
-    mae: &[f64],
+    groups: &[usize],
+) -> Vec<f64> {
+    let blocks: Vec<(usize, usize)> = groups
+        .iter()
+        .scan(0, |start, &size| {
+            let block = (*start, size);
+            *start += size;
+            Some(block)
+        })
+        .filter(|&(_, size)| size > 0)
+        .collect();
+    debug_assert_eq!(groups.iter().sum::<usize>(), member_paths.len());
+    if blocks.len() < 2 {
+        return choose_flat(rows, member_paths, actual, horizon);
+    }
+    // The rows' trajectories, compacted: each block's combination is a path over them only.
+    let compact = |path: &[f64]| -> Vec<f64> {
+        rows.iter()
+            .flat_map(|&k| path[k * horizon..(k + 1) * horizon].iter().copied())
+            .collect()
+    };
+    let compact_actual = compact(actual);
+    let block_members: Vec<Vec<Vec<f64>>> = blocks
+        .iter()
+        .map(|&(start, size)| {
+            member_paths[start..start + size]
+                .iter()
+                .map(|p| compact(p))
+                .collect()
+        })
+        .collect();
+    let all: Vec<usize> = (0..rows.len()).collect();
+    let within: Vec<Vec<f64>> = block_members
+        .iter()
+        .map(|paths| choose_flat(&all, paths, &compact_actual, horizon))
+        .collect();
+    // The blocks' shares are chosen on combinations whose own weights were chosen on the other
+    // half of the trajectories (alternate runs of `horizon`), so a block whose in-sample fit is
+    // noise does not buy a share with it; with too few trajectories to halve, in-sample.
+    let halves: [Vec<usize>; 2] = [0, 1].map(|p| {
+        all.iter()
+            .copied()
+            .filter(|&i| (i / horizon) % 2 == p)
+            .collect()
+    });
+    let block_paths: Vec<Vec<f64>> = block_members
+        .iter()
+        .zip(&within)
+        .map(|(paths, weights)| {
+            let mut path = vec![0.0; compact_actual.len()];
+            if halves.iter().any(Vec::is_empty) {
+                combine_into(&all, paths, weights, horizon, &mut path);
+            } else {
+                for (fit_on, apply_to) in [(&halves[0], &halves[1]), (&halves[1], &halves[0])] {
+                    let weights = choose_flat(fit_on, paths, &compact_actual, horizon);
+                    combine_into(apply_to, paths, &weights, horizon, &mut path);
+                }
+            }
+            path
+        })
+        .collect();
+    let shares = choose_flat(&all, &block_paths, &compact_actual, horizon);
+    within
+        .iter()
+        .zip(&shares)
+        .flat_map(|(weights, share)| weights.iter().map(move |w| w * share))
+        .collect()
+}
+
+/// Writes the combination `weights` of `paths` over trajectories `rows` into `path`, laid out
+/// as the paths.
+fn combine_into(
+    rows: &[usize],
+    paths: &[Vec<f64>],
+    weights: &[f64],
+    horizon: usize,
+    path: &mut [f64],
+) {
+    for &i in rows {
+        for j in i * horizon..(i + 1) * horizon {
+            path[j] = weights.iter().zip(paths).map(|(w, p)| w * p[j]).sum();
+        }
+    }
+}
+
+/// The convex weights over every member alike: on a grid of steps `1 / STEPS` with up to three
+/// members, by forward selection in the same steps with more.
+fn choose_flat(
+    rows: &[usize],
+    member_paths: &[Vec<f64>],
+    actual: &[f64],
+    horizon: usize,
 ) -> Vec<f64> {
     let n = member_paths.len();
     if n == 1 {
         return vec![1.0];
     }
     if n > 3 {
-        let inverse: Vec<f64> = mae.iter().map(|e| 1.0 / (e * e).max(1e-12)).collect();
-        let total: f64 = inverse.iter().sum();
-        return inverse.iter().map(|v| v / total).collect();
+        return greedy_weights(rows, member_paths, actual, horizon);
     }
     let mut best = (f64::INFINITY, vec![1.0 / n as f64; n]);
-    const STEPS: usize = 20;
     let grid = |k: usize| k as f64 / STEPS as f64;
     let mut candidates = Vec::new();
     for a in 0..=STEPS {
@@ -111,6 +199,49 @@ pub(super) fn choose_weights(
     best.1
 }
 
+/// Steps of the weight grid: weights are multiples of `1 / STEPS`.
+const STEPS: usize = 20;
+
+/// Convex weights in multiples of `1 / STEPS` for more members than the grid can search:
+/// forward selection with replacement (Caruana et al., 2004, "Ensemble selection from libraries
+/// of models"), starting from the member with the smallest MAE and adding, `STEPS - 1` times,
+/// the one whose extra share lowers the combination's calibration MAE most. With three members
+/// or fewer the grid finds the optimum this approximates.
+fn greedy_weights(
+    rows: &[usize],
+    member_paths: &[Vec<f64>],
+    actual: &[f64],
+    horizon: usize,
+) -> Vec<f64> {
+    let n = member_paths.len();
+    let mae: Vec<f64> = (0..n)
+        .map(|m| mean_abs_error(rows, member_paths, m, actual, horizon, &[]))
+        .collect();
+    let best = (0..n)
+        .filter(|&m| mae[m].is_finite())
+        .min_by(|&a, &b| mae[a].total_cmp(&mae[b]))
+        .unwrap_or(0);
+    let mut counts = vec![0usize; n];
+    counts[best] = 1;
+    for step in 2..=STEPS {
+        let weights_with = |m: usize| -> Vec<f64> {
+            (0..n)
+                .map(|i| (counts[i] + usize::from(i == m)) as f64 / step as f64)
+                .collect()
+        };
+        let mut chosen = (f64::INFINITY, best);
+        for m in 0..n {
+            let e = mean_abs_error(rows, member_paths, 0, actual, horizon, &weights_with(m));
+            // Ties go to the earlier member: deterministic.
+            if e < chosen.0 - 1e-12 {
+                chosen = (e, m);
+            }
+        }
+        counts[chosen.1] += 1;
+    }
+    counts.iter().map(|&c| c as f64 / STEPS as f64).collect()
+}
+
 /// Series `s`'s member weights and each member's calibration MAE, from its trajectories `rows`
 /// (equal weights without any), and with cross-fitting the weights chosen on each half.
 pub(super) struct Combination {
@@ -123,7 +254,7 @@ impl Combination {
     pub(super) fn choose(
         calibration: &Calibration,
         rows: &[usize],
-        n_members: usize,
+        groups: &[usize],
         cross_fit: bool,
     ) -> Combination {
         let Calibration {
@@ -134,16 +265,17 @@ impl Combination {
             ..
         } = calibration;
         let horizon = *horizon;
+        let n_members: usize = groups.iter().sum();
         let mae: Vec<f64> = (0..n_members)
             .map(|m| mean_abs_error(rows, member_paths, m, actual, horizon, &[]))
             .collect();
         let weights = if rows.is_empty() {
             vec![1.0 / n_members as f64; n_members]
         } else {
-            choose_weights(rows, member_paths, actual, horizon, &mae)
+            choose_weights(rows, member_paths, actual, horizon, groups)
         };
         let halves = if cross_fit {
-            cross_fitted_weights(rows, origins, member_paths, actual, horizon)
+            cross_fitted_weights(rows, origins, member_paths, actual, horizon, groups)
         } else {
             None
         };

@@ -7,6 +7,7 @@ use rand_chacha::ChaCha8Rng;
 
 use super::level::LevelScaling;
 use super::members::FittedLearner;
+use super::statistical::Origin;
 use super::{Bounds, FittedGlobal, ForecastInput, GlobalSeries, MIN_OWN_TRAJECTORIES};
 
 /// Where a series' intervals come from (see [`FittedGlobal::interval_source`]).
@@ -88,10 +89,31 @@ impl FittedGlobal {
     }
 
     /// Point forecasts of `horizon` steps for each input, on the series' own scale, batched.
+    /// Each input's series is indexed as the panel the model was fitted on, so the statistical
+    /// members, fitted to each series' cutoff, absorb what lies between it and the origin.
     pub fn points(
         &self,
         inputs: &[ForecastInput<'_>],
         horizon: usize,
+    ) -> Result<Vec<Vec<f64>>, ModelError> {
+        self.points_with(inputs, horizon, Origin::PanelIndex)
+    }
+
+    /// [`FittedGlobal::points`] for inputs that end where the statistical members' state does
+    /// (a published model's tails, which absorb alongside them).
+    pub(crate) fn points_at_state(
+        &self,
+        inputs: &[ForecastInput<'_>],
+        horizon: usize,
+    ) -> Result<Vec<Vec<f64>>, ModelError> {
+        self.points_with(inputs, horizon, Origin::MembersState)
+    }
+
+    fn points_with(
+        &self,
+        inputs: &[ForecastInput<'_>],
+        horizon: usize,
+        origin: Origin,
     ) -> Result<Vec<Vec<f64>>, ModelError> {
         let mut combined = vec![0.0; inputs.len() * horizon];
         let starts = inputs
@@ -138,6 +160,7 @@ impl FittedGlobal {
                 }
             }
         }
+        self.add_statistical_points(inputs, horizon, origin, &floors, &mut combined)?;
         Ok(inputs
             .iter()
             .enumerate()

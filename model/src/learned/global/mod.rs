@@ -1,5 +1,6 @@
 //! A global model: learned regressors trained across every series of a panel, forecasting
-//! recursively, combined per series and calibrated by conformal prediction.
+//! recursively, combined per series — with statistical models fitted on each series alone, for
+//! `auto` — and calibrated by conformal prediction.
 //!
 //! # Fitting, nested in time
 //!
@@ -16,15 +17,23 @@
 //!    members are also refitted at even steps inside the span, and each origin is forecast by
 //!    the latest fit before it: the final model forecasts from the day it was fitted, and
 //!    errors of a fit that has not seen the last weeks would overstate its errors.
+//!    Statistical members (`statistical.rs`) are fitted per series at each fold's cutoff and
+//!    reach each origin by absorbing the observations before it, so they are weighed on the same
+//!    out-of-sample errors.
 //! 2. **Final fit.** Each member is refitted on everything before the cutoff.
 //!
 //! # Combination
 //!
 //! With several members, each series gets the convex combination of the members' forecasts that
 //! minimises the mean absolute calibration error (a grid over the simplex in steps of 0.05; with
-//! more than three members, weights proportional to 1/MAE²). The choice uses the calibration
-//! origins only, so in a backtest it never looks at the evaluation window — the selection is
-//! nested. A member that does not help gets weight 0. Each weight is judged on thousands of
+//! more than three members, forward selection in the same steps). With statistical members the
+//! choice is in two stages: the learned members' weights and the statistical members' weights,
+//! each on its own, then the share of each group's combination, judged on group combinations
+//! whose weights were chosen on the other half of the origins — so a group that does not help
+//! out of sample leaves the other's combination as it would be alone. A series with fewer than
+//! 20 calibration trajectories takes the weights chosen on every series' trajectories together,
+//! as it takes their errors. The choice uses the calibration origins only, so in a backtest it
+//! never looks at the evaluation window — the selection is nested. A member that does not help gets weight 0. Each weight is judged on thousands of
 //! errors (up to 400 origins times the horizon), and the combination's calibration errors are
 //! cross-fitted, so the finer grid does not flatter them (`docs/accuracy.md`, "Calibration
 //! choices", has what it changed).
@@ -74,19 +83,22 @@ mod members;
 mod params;
 mod phase;
 mod scaling;
+mod statistical;
 
 pub use condition::ConditionProfile;
 pub use fallback::NaiveFallback;
 pub use forecast::IntervalSource;
 pub use level::LevelScaling;
 pub use members::{FittedLearner, LearnerParams};
-pub use params::{CalibrationSpec, GlobalParams};
+pub use params::{CalibrationSpec, GlobalParams, StatisticalMembers};
 
 use calibrate::calibrate;
+use combine::Combination;
 use scaling::calibrate_series;
 
 use crate::error::ModelError;
 use crate::features::{Featurizer, SeriesScale, TrainingSet};
+use crate::models::{FittedModel, ModelId};
 use crate::panel::{Panel, Series};
 
 /// A series as the fitted global model knows it.
@@ -146,6 +158,10 @@ pub struct GlobalSeries {
     /// calibration errors (see [`NaiveFallback`]). `None` in fits made before it existed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub naive: Option<NaiveFallback>,
+    /// Its statistical members, fitted on its training part, in the order of
+    /// [`FittedGlobal::statistical`]; their weights follow the learned members' in `weights`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub statistical: Vec<FittedModel>,
 }
 
 /// A series with fewer calibration trajectories than this uses the errors of every series,
@@ -170,6 +186,10 @@ pub struct FittedGlobal {
     pub series: Vec<GlobalSeries>,
     /// The range recursive predictions are held to on the scaled axis (see [`Bounds`]).
     pub bounds: Bounds,
+    /// Its statistical members (see [`StatisticalMembers`]), fitted per series in
+    /// [`GlobalSeries::statistical`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub statistical: Vec<ModelId>,
 }
 
 /// Guard rails for recursion: the range of the scaled training targets widened by half its width
@@ -246,11 +266,26 @@ pub fn fit_global(
         .iter()
         .map(|m| m.fit(&set, params.seed))
         .collect::<Result<Vec<_>, _>>()?;
+    let statistical = params.statistical.fit_final(series, cutoffs)?;
+    let pooled = pooled_combination(params, &calibration, series.len());
     let series = set
         .series
         .iter()
+        .zip(statistical)
         .enumerate()
-        .map(|(s, trained)| calibrate_series(params, panel, cutoffs, s, trained, &calibration))
+        .map(|(s, (trained, statistical))| {
+            let mut known = calibrate_series(
+                params,
+                panel,
+                cutoffs,
+                s,
+                trained,
+                &calibration,
+                pooled.as_ref(),
+            );
+            known.statistical = statistical;
+            known
+        })
         .collect();
     Ok(FittedGlobal {
         featurizer: featurizer.clone(),
@@ -258,7 +293,37 @@ pub fn fit_global(
         horizon,
         series,
         bounds: Bounds::of(&set),
+        statistical: params.statistical.models.clone(),
     })
+}
+
+/// The combination chosen on every series' calibration trajectories together, for the series
+/// with fewer than [`MIN_OWN_TRAJECTORIES`] of their own: a weight chosen on a handful of
+/// trajectories follows their noise, as their quantiles would. `None` when every series has
+/// enough, or with a single member.
+fn pooled_combination(
+    params: &GlobalParams,
+    calibration: &calibrate::Calibration,
+    n_series: usize,
+) -> Option<Combination> {
+    let groups = params.member_groups();
+    if groups.iter().sum::<usize>() < 2 || calibration.origins.is_empty() {
+        return None;
+    }
+    let mut counts = vec![0usize; n_series];
+    for &(s, _) in &calibration.origins {
+        counts[s] += 1;
+    }
+    if counts.iter().all(|&c| c >= MIN_OWN_TRAJECTORIES) {
+        return None;
+    }
+    let rows: Vec<usize> = (0..calibration.origins.len()).collect();
+    Some(Combination::choose(
+        calibration,
+        &rows,
+        &groups,
+        params.calibration.cross_fit,
+    ))
 }
 
 /// Fewer training rows than this and a global model is not worth fitting.

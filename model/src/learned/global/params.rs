@@ -96,11 +96,47 @@ pub struct GlobalParams {
     pub calibration: CalibrationSpec,
     /// Seed of every member's fit.
     pub seed: u64,
+    /// Per-series statistical models combined with the learned members (`auto`).
+    #[serde(default)]
+    pub statistical: StatisticalMembers,
+}
+
+/// Statistical models that join a global model's combination: each fitted on every series
+/// alone, forecasting the same calibration origins as the learned members (by absorbing the
+/// observations up to each origin into the fold's fit), so that every member is weighed on the
+/// same out-of-sample errors.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct StatisticalMembers {
+    /// The models, in the order their weights follow the learned members'.
+    pub models: Vec<ModelId>,
+    /// The dataset's season lengths (the first is the primary season).
+    pub season_lengths: Vec<usize>,
+    /// Each fit sees at most this many latest observations.
+    pub input_size: Option<usize>,
+}
+
+impl StatisticalMembers {
+    /// How many there are.
+    pub fn len(&self) -> usize {
+        self.models.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.models.is_empty()
+    }
 }
 
 impl GlobalParams {
+    /// The sizes of the member groups the combination weighs in stages (see
+    /// [`super::combine::choose_weights`]): the learned members, then the statistical ones.
+    pub(super) fn member_groups(&self) -> [usize; 2] {
+        [self.members.len(), self.statistical.len()]
+    }
+
     /// The default global model for a learned model id, calibrated for `horizon`: one member for
-    /// `linear`, `gbm` and `neural`; every learned member for `auto`.
+    /// `linear`, `gbm` and `neural`; every learned member for `auto`, with ETS, Theta and MSTL
+    /// beside them (their seasons and input size come from the dataset's recipe).
     pub fn for_model(id: ModelId, horizon: usize) -> Result<GlobalParams, ModelError> {
         let members = match id {
             ModelId::Linear => vec![LearnerParams::Linear(LinearParams::default())],
@@ -118,11 +154,20 @@ impl GlobalParams {
                 });
             }
         };
+        let statistical = StatisticalMembers {
+            models: if id == ModelId::Auto {
+                vec![ModelId::Ets, ModelId::Theta, ModelId::Mstl]
+            } else {
+                Vec::new()
+            },
+            ..StatisticalMembers::default()
+        };
         Ok(GlobalParams {
             members,
             horizon,
             calibration: CalibrationSpec::for_horizon(horizon),
             seed: 0,
+            statistical,
         })
     }
 }

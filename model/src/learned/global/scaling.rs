@@ -11,7 +11,7 @@ use super::fallback::NaiveFallback;
 use super::forecast::weighted_quantile;
 use super::level::LevelScaling;
 use super::phase::phase_profile;
-use super::{CalibrationSpec, GlobalParams, GlobalSeries};
+use super::{CalibrationSpec, GlobalParams, GlobalSeries, MIN_OWN_TRAJECTORIES};
 use crate::features::TrainedSeries;
 use crate::panel::{ExogenousRole, Panel, Series};
 
@@ -24,12 +24,18 @@ pub(super) fn calibrate_series(
     s: usize,
     trained: &TrainedSeries,
     calibration: &Calibration,
+    pooled: Option<&Combination>,
 ) -> GlobalSeries {
     let series = &panel.series()[s];
     let spec = &params.calibration;
     let horizon = calibration.horizon;
     let rows = calibration.rows_of(s);
-    let combination = Combination::choose(calibration, &rows, params.members.len(), spec.cross_fit);
+    let mut combination =
+        Combination::choose(calibration, &rows, &params.member_groups(), spec.cross_fit);
+    if let Some(pooled) = pooled.filter(|_| rows.len() < MIN_OWN_TRAJECTORIES) {
+        combination.weights.clone_from(&pooled.weights);
+        combination.halves.clone_from(&pooled.halves);
+    }
     let error_weights: Vec<f64> = if spec.half_life == 0 {
         Vec::new()
     } else {
@@ -83,6 +89,7 @@ pub(super) fn calibrate_series(
         cutoff_phase,
         condition,
         naive: NaiveFallback::of(training, spec.phase_period),
+        statistical: Vec::new(),
     }
 }
 

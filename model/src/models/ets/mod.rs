@@ -217,6 +217,11 @@ impl FittedEts {
         self.note.as_deref()
     }
 
+    /// Point forecasts of the next `horizon` steps: the model's forecast function.
+    pub fn point(&self, horizon: usize) -> Result<Vec<f64>, ModelError> {
+        Ok(self.dynamics().forecast(&self.state()?, horizon))
+    }
+
     fn dynamics(&self) -> Dynamics {
         let has_season = self.model.season != SeasonKind::None;
         Dynamics {

@@ -87,6 +87,15 @@ impl FittedMstl {
         &self.trend
     }
 
+    /// Point forecasts of the next `horizon` steps: the trend model's plus the seasonal cycles.
+    pub fn point(&self, horizon: usize) -> Result<Vec<f64>, ModelError> {
+        let mut point = self.trend.point(horizon)?;
+        for (v, s) in point.iter_mut().zip(self.seasonal_forecast(horizon)) {
+            *v += s;
+        }
+        Ok(point)
+    }
+
     /// The sum of the seasonal components over the next `horizon` steps.
     pub fn seasonal_forecast(&self, horizon: usize) -> Vec<f64> {
         (0..horizon)

@@ -227,7 +227,7 @@ impl FittedTheta {
     }
 
     /// Point forecasts on the original scale.
-    fn point(&self, horizon: usize) -> Vec<f64> {
+    pub fn point(&self, horizon: usize) -> Vec<f64> {
         self.coefficients()
             .forecast(&self.last_state, self.observations, horizon)
             .into_iter()

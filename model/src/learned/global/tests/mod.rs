@@ -10,6 +10,7 @@ use crate::features::FeatureSpec;
 use crate::forecast::Forecast;
 use crate::learned::gbm::GbmParams;
 use crate::learned::linear::LinearParams;
+use crate::models::ModelId;
 use crate::panel::{ExogenousRole, ExogenousSpec};
 use crate::time::{Frequency, TimePoint};
 
@@ -86,6 +87,7 @@ pub(crate) fn params(members: Vec<LearnerParams>) -> GlobalParams {
             condition: false,
         },
         seed: 3,
+        statistical: StatisticalMembers::default(),
     }
 }
 
@@ -120,6 +122,84 @@ fn forecasts(model: &FittedGlobal, panel: &Panel, cutoff: usize) -> Vec<Forecast
 }
 
 #[test]
+fn statistical_members_join_the_combination_and_forecast_alike_from_panel_and_tails() {
+    let data = panel(400);
+    let f = featurizer(&data);
+    let mut p = params(vec![linear()]);
+    p.statistical = StatisticalMembers {
+        models: vec![ModelId::Ets, ModelId::Theta, ModelId::Mstl],
+        season_lengths: vec![7],
+        input_size: Some(300),
+    };
+    let cutoff = 380;
+    let model = fit_global(&p, &f, &data, &[cutoff, cutoff]).unwrap();
+    assert_eq!(model.statistical, p.statistical.models);
+    for known in &model.series {
+        assert_eq!(known.weights.len(), 4);
+        assert!((known.weights.iter().sum::<f64>() - 1.0).abs() < 1e-9);
+        assert!(known.weights.iter().all(|&w| w >= 0.0));
+        assert_eq!(known.statistical.len(), 3);
+        assert_eq!(known.calibration_mae.len(), 4);
+        assert!(
+            known.calibration_mae.iter().all(|m| m.is_finite()),
+            "{known:?}"
+        );
+    }
+    // Weights chosen in two blocks (the learned member, the statistical ones): each a share in
+    // twentieths times a weight in twentieths within its block.
+    for w in &model.series[0].weights {
+        assert!((w * 400.0 - (w * 400.0).round()).abs() < 1e-9, "{w}");
+    }
+    // The same point forecasts from the panel at the cutoff, from later origins (members
+    // absorb), and from a published model's tails.
+    let published =
+        crate::learned::published::PublishedGlobal::at(model.clone(), &data, &[cutoff, cutoff])
+            .unwrap();
+    let given = crate::learned::published::FutureValues::from([(
+        "temp".to_owned(),
+        data.series()[0].exogenous[0][cutoff..cutoff + 7].to_vec(),
+    )]);
+    let (served, _) = published.points(0, 7, &given).unwrap();
+    let input = ForecastInput {
+        index: 0,
+        series: &data.series()[0],
+        origin: cutoff,
+    };
+    assert_eq!(served, model.points(&[input], 7).unwrap()[0]);
+    let mut later = published.clone();
+    let exogenous = crate::learned::published::FutureValues::from([(
+        "temp".to_owned(),
+        data.series()[0].exogenous[0][cutoff..cutoff + 5].to_vec(),
+    )]);
+    later
+        .absorb(0, &data.series()[0].target[cutoff..cutoff + 5], &exogenous)
+        .unwrap();
+    let given = crate::learned::published::FutureValues::from([(
+        "temp".to_owned(),
+        data.series()[0].exogenous[0][cutoff + 5..cutoff + 12].to_vec(),
+    )]);
+    let (served, _) = later.points(0, 7, &given).unwrap();
+    let input = ForecastInput {
+        index: 0,
+        series: &data.series()[0],
+        origin: cutoff + 5,
+    };
+    let from_panel = model.points(&[input], 7).unwrap().remove(0);
+    for (a, b) in served.iter().zip(&from_panel) {
+        assert!((a - b).abs() <= 1e-9 * b.abs().max(1.0), "{a} vs {b}");
+    }
+    // A forecast origin before the members' fit is refused.
+    let early = ForecastInput {
+        index: 0,
+        series: &data.series()[0],
+        origin: cutoff - 1,
+    };
+    if model.series[0].weights[1..].iter().any(|&w| w > 0.0) {
+        assert!(model.points(&[early], 7).is_err());
+    }
+}
+
+#[test]
 fn poisoning_everything_after_the_cutoff_changes_nothing_fitted_or_forecast() {
     let clean = panel(400);
     let cutoff = 300;
@@ -140,6 +220,12 @@ fn poisoning_everything_after_the_cutoff_changes_nothing_fitted_or_forecast() {
     for refits in [1, 2] {
         let mut p = params(vec![small_gbm(), linear()]);
         p.calibration.refits = refits;
+        // Statistical members too: their calibration forecasts absorb up to each origin only.
+        p.statistical = StatisticalMembers {
+            models: vec![ModelId::Ets, ModelId::Theta],
+            season_lengths: vec![7],
+            input_size: None,
+        };
         let a = fit_global(&p, &f, &clean, &[cutoff, cutoff]).unwrap();
         let b = fit_global(&p, &f, &poisoned, &[cutoff, cutoff]).unwrap();
         assert_eq!(
@@ -208,7 +294,7 @@ fn cross_fitted_errors_use_the_weights_chosen_on_the_other_half() {
     };
     let paths = vec![exact_on(0), exact_on(1)];
     let rows = [0, 1, 2, 3];
-    let halves = cross_fitted_weights(&rows, &origins, &paths, &actual, horizon).unwrap();
+    let halves = cross_fitted_weights(&rows, &origins, &paths, &actual, horizon, &[2]).unwrap();
     // Chosen on the even half: all on member 0; on the odd half: all on member 1. An even origin's
     // error therefore uses member 1's weights (and is 1, not the 0 it would show scoring itself).
     assert_eq!(halves[0], vec![1.0, 0.0]);
@@ -216,8 +302,8 @@ fn cross_fitted_errors_use_the_weights_chosen_on_the_other_half() {
     assert_eq!(parity(0, horizon), 0);
     assert_eq!(parity(2, horizon), 1);
     // One member, or an empty half: nothing to cross-fit.
-    assert!(cross_fitted_weights(&rows, &origins, &paths[..1], &actual, horizon).is_none());
-    assert!(cross_fitted_weights(&[0, 2], &origins, &paths, &actual, horizon).is_none());
+    assert!(cross_fitted_weights(&rows, &origins, &paths[..1], &actual, horizon, &[1]).is_none());
+    assert!(cross_fitted_weights(&[0, 2], &origins, &paths, &actual, horizon, &[2]).is_none());
 
     // And in a fit: a combination's stored (absolute) errors are never smaller than when each
     // origin scored the weights chosen on all of them. With totals A(w) and B(w) over the halves,
@@ -472,8 +558,37 @@ fn combination_weights_find_the_blend_that_cancels_opposite_biases() {
         .map(|m| mean_abs_error(&rows, &member_paths, m, &actual, horizon, &[]))
         .collect();
     assert_eq!(mae, vec![3.0, 1.0]);
-    let weights = choose_weights(&rows, &member_paths, &actual, horizon, &mae);
+    let weights = choose_weights(&rows, &member_paths, &actual, horizon, &[2]);
     assert_eq!(weights, vec![0.25, 0.75]);
     let blended = mean_abs_error(&rows, &member_paths, 0, &actual, horizon, &weights);
     assert!(blended < 1e-12, "{blended}");
+}
+
+#[test]
+fn a_block_of_members_that_does_not_help_leaves_the_other_blocks_combination_unchanged() {
+    // Block one: the opposite biases of the test above, whose 0.25 / 0.75 blend is exact. Block
+    // two: three members off by 2, 5 and -4 at every step, none of which can improve on an exact
+    // blend. Chosen by blocks, the weights are block one's alone, with share 0 for block two.
+    let horizon = 3;
+    let actual: Vec<f64> = (0..4 * horizon).map(|i| (i % 7) as f64).collect();
+    let shifted = |d: f64| actual.iter().map(|y| y + d).collect::<Vec<f64>>();
+    let member_paths = vec![
+        shifted(3.0),
+        shifted(-1.0),
+        shifted(2.0),
+        shifted(5.0),
+        shifted(-4.0),
+    ];
+    let rows = [0, 1, 2, 3];
+    let alone = choose_weights(&rows, &member_paths[..2], &actual, horizon, &[2]);
+    let blocks = choose_weights(&rows, &member_paths, &actual, horizon, &[2, 3]);
+    assert_eq!(blocks[..2], alone[..]);
+    assert_eq!(blocks[2..], [0.0, 0.0, 0.0]);
+    // (Block two has no exact blend on the grid: 2a + 5b = 4c with a + b + c = 20 has no
+    // solution in whole twentieths.)
+    let mae = mean_abs_error(&rows, &member_paths, 0, &actual, horizon, &blocks);
+    assert!(mae < 1e-12, "{mae}");
+    // An empty block is no block: the choice is the flat one.
+    let flat = choose_weights(&rows, &member_paths[..2], &actual, horizon, &[2, 0]);
+    assert_eq!(flat, alone);
 }

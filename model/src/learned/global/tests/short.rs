@@ -148,3 +148,39 @@ fn a_panel_too_short_for_calibration_gets_seasonal_naive_intervals_and_says_so()
         );
     }
 }
+
+#[test]
+fn series_with_few_calibration_trajectories_share_the_weights_chosen_on_all() {
+    // Quarterly, twelve years, cut at ten: a few calibration trajectories per series, too few to
+    // choose three weights on; each series takes the panel's.
+    let data = seasonal_panel(Frequency::Months(3), 8, 48, 4);
+    let f = Featurizer::for_panel(
+        FeatureSpec::default_for(data.frequency(), &[4]),
+        &data,
+        None,
+    )
+    .unwrap();
+    let mut params = product_params(8, 4);
+    params.statistical = StatisticalMembers {
+        models: vec![ModelId::Ets, ModelId::Theta],
+        season_lengths: vec![4],
+        input_size: None,
+    };
+    let model = fit_global(&params, &f, &data, &[40; 8]).unwrap();
+    let first = &model.series[0].weights;
+    assert_eq!(first.len(), 3);
+    assert!((first.iter().sum::<f64>() - 1.0).abs() < 1e-9);
+    for s in &model.series {
+        let trajectories = s.errors.len() / 8;
+        assert!(
+            trajectories > 0 && trajectories < MIN_OWN_TRAJECTORIES,
+            "{trajectories}"
+        );
+        assert_eq!(&s.weights, first, "series {}", s.id);
+    }
+    // Their own calibration errors still differ: only the weights are the panel's.
+    assert_ne!(
+        model.series[0].calibration_mae,
+        model.series[7].calibration_mae
+    );
+}

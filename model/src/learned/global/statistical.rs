@@ -1,0 +1,224 @@
+//! Statistical members of a global model's combination: ETS, Theta and MSTL fitted on each
+//! series alone, weighed beside the learned members on the same calibration origins.
+//!
+//! A learned member is fitted once per refit fold and forecasts every origin after the fold's
+//! cutoff from the actual data up to it. A statistical member does the same: it is fitted on
+//! each series at the fold's cutoff and then absorbs the observations up to each origin in turn
+//! ([`FittedModel::absorb`]), so its calibration forecasts come from a model that never saw the
+//! values they are compared with, at the cost of one fit per fold rather than one per origin.
+
+use rayon::prelude::*;
+
+use super::calibrate::Calibration;
+use super::forecast::floor_of;
+use super::{FittedGlobal, ForecastInput, GlobalSeries, StatisticalMembers};
+use crate::error::ModelError;
+use crate::models::{FittedModel, SeriesContext, fit_model};
+use crate::panel::Series;
+
+impl StatisticalMembers {
+    fn context(&self) -> SeriesContext {
+        SeriesContext {
+            season_lengths: self.season_lengths.clone(),
+        }
+    }
+
+    /// Every statistical member fitted on each series' training part `target[..cutoffs[s]]`.
+    pub(super) fn fit_final(
+        &self,
+        series: &[Series],
+        cutoffs: &[usize],
+    ) -> Result<Vec<Vec<FittedModel>>, ModelError> {
+        series
+            .par_iter()
+            .zip(cutoffs)
+            .map(|(s, &cutoff)| {
+                self.models
+                    .iter()
+                    .map(|&id| self.fit(id, &s.target[..cutoff]))
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// Member `id` on the latest `input_size` of `training` (seasonal naive when `id` cannot be
+    /// fitted, see [`fit_model`]).
+    fn fit(&self, id: crate::models::ModelId, training: &[f64]) -> Result<FittedModel, ModelError> {
+        let first = self
+            .input_size
+            .map_or(0, |size| training.len().saturating_sub(size));
+        Ok(fit_model(id, &self.context(), &training[first..])?.model)
+    }
+
+    /// Per member, the scaled forecast trajectory of every calibration origin, laid out as the
+    /// learned members' (`paths[m][k * horizon + j]`): fitted at the fold each origin is
+    /// forecast by, moved on to the origin by absorbing the observations in between.
+    pub(super) fn calibration_paths(
+        &self,
+        series: &[Series],
+        cutoffs: &[usize],
+        folds: &[Vec<usize>],
+        origin_fold: &[usize],
+        calibration: &Calibration,
+    ) -> Result<Vec<Vec<f64>>, ModelError> {
+        let horizon = calibration.horizon;
+        let origins = &calibration.origins;
+        let mut paths = vec![vec![0.0; origins.len() * horizon]; self.models.len()];
+        if origins.is_empty() {
+            return Ok(paths);
+        }
+        // Per series, its origins grouped by fold, each group in time order.
+        let per_series: Vec<Vec<Vec<usize>>> = (0..series.len())
+            .map(|s| {
+                let mut groups = vec![Vec::new(); folds.len()];
+                for (k, &(of, _)) in origins.iter().enumerate() {
+                    if of == s {
+                        groups[origin_fold[k]].push(k);
+                    }
+                }
+                for group in &mut groups {
+                    group.sort_by_key(|&k| origins[k].1);
+                }
+                groups
+            })
+            .collect();
+        for (m, &id) in self.models.iter().enumerate() {
+            let trajectories: Vec<Vec<(usize, Vec<f64>)>> = per_series
+                .par_iter()
+                .enumerate()
+                .map(|(s, groups)| {
+                    let y = &series[s].target;
+                    let mut out = Vec::new();
+                    for (f, group) in groups.iter().enumerate() {
+                        let Some(&first) = group.first() else {
+                            continue;
+                        };
+                        let fold_cutoff = folds[f][s].min(origins[first].1);
+                        // A fold too short to fit on forecasts naively (the last value).
+                        let mut model = self.fit(id, &y[..fold_cutoff]).ok();
+                        let mut at = fold_cutoff;
+                        for &k in group {
+                            let origin = origins[k].1;
+                            let point = match &mut model {
+                                Some(model) => {
+                                    model.absorb(&y[at..origin])?;
+                                    model.point(horizon)?
+                                }
+                                None => Vec::new(),
+                            };
+                            at = origin;
+                            let scale = calibration.scales[k];
+                            let floor = floor_of(&y[..cutoffs[s]], scale);
+                            let last = y[origin - 1];
+                            let trajectory = point
+                                .into_iter()
+                                .chain(std::iter::repeat(f64::NAN))
+                                .take(horizon)
+                                .map(|v| {
+                                    let v = if v.is_finite() { v } else { last };
+                                    scale.scale(v).max(floor)
+                                })
+                                .collect();
+                            out.push((k, trajectory));
+                        }
+                    }
+                    Ok(out)
+                })
+                .collect::<Result<_, ModelError>>()?;
+            for (k, trajectory) in trajectories.into_iter().flatten() {
+                paths[m][k * horizon..(k + 1) * horizon].copy_from_slice(&trajectory);
+            }
+        }
+        Ok(paths)
+    }
+}
+
+impl FittedGlobal {
+    /// Moves series `index`'s statistical members on over `y`, the observations after their
+    /// state; an error leaves them as they were.
+    pub fn absorb_statistical(&mut self, index: usize, y: &[f64]) -> Result<(), ModelError> {
+        let len = self.series.len();
+        let known = self
+            .series
+            .get_mut(index)
+            .ok_or(ModelError::NoSeriesAt { index, len })?;
+        let mut moved = known.statistical.clone();
+        for model in &mut moved {
+            model.absorb(y)?;
+        }
+        known.statistical = moved;
+        Ok(())
+    }
+
+    /// Adds each input's statistical members' weighted points, on the scaled axis and held to
+    /// `floors`, to the combined forecast `combined` (`horizon` steps per input).
+    pub(super) fn add_statistical_points(
+        &self,
+        inputs: &[ForecastInput<'_>],
+        horizon: usize,
+        origin: Origin,
+        floors: &[f64],
+        combined: &mut [f64],
+    ) -> Result<(), ModelError> {
+        let learned = self.members.len();
+        for (k, input) in inputs.iter().enumerate() {
+            let known = &self.series[input.index];
+            for (i, model) in known.statistical.iter().enumerate() {
+                let w = known.weights.get(learned + i).copied().unwrap_or(0.0);
+                if w == 0.0 {
+                    continue;
+                }
+                let point = match origin {
+                    Origin::PanelIndex => statistical_point(model, known, input, horizon)?,
+                    Origin::MembersState => model.point(horizon)?,
+                };
+                for (j, v) in point.into_iter().enumerate() {
+                    combined[k * horizon + j] += w * known.scale.scale(v).max(floors[k]);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// How an input's origin relates to the statistical members' state.
+#[derive(Clone, Copy)]
+pub(super) enum Origin {
+    /// Indexed as the panel the model was fitted on (the members are at the series' cutoff).
+    PanelIndex,
+    /// The end of the input's data, where the members' state is.
+    MembersState,
+}
+
+/// The point forecast of a statistical member of `known`'s series from `input`'s origin: from
+/// its fit when the origin is the series' cutoff, else after absorbing the observations since
+/// (a value that is not finite becomes the last observation, as in calibration).
+fn statistical_point(
+    model: &FittedModel,
+    known: &GlobalSeries,
+    input: &ForecastInput<'_>,
+    horizon: usize,
+) -> Result<Vec<f64>, ModelError> {
+    let y = &input.series.target;
+    let (cutoff, origin) = (known.cutoff, input.origin);
+    if origin < cutoff || origin > y.len() {
+        return Err(ModelError::Invalid {
+            what: "the forecast origin",
+            reason: format!(
+                "{origin} is before the statistical members' fit at {cutoff} or past the data"
+            ),
+        });
+    }
+    let point = if origin == cutoff {
+        model.point(horizon)?
+    } else {
+        let mut moved = model.clone();
+        moved.absorb(&y[cutoff..origin])?;
+        moved.point(horizon)?
+    };
+    let last = origin.checked_sub(1).map_or(0.0, |i| y[i]);
+    Ok(point
+        .into_iter()
+        .map(|v| if v.is_finite() { v } else { last })
+        .collect())
+}
