@@ -431,7 +431,17 @@ pub(super) fn recursive_points(
 
 /// The scaled zero of a series whose training part is never negative (else no floor).
 pub(super) fn floor_of(training: &[f64], scale: SeriesScale) -> f64 {
-    if !training.is_empty() && training.iter().all(|&y| y >= 0.0) {
+    floor_if(is_non_negative(training), scale)
+}
+
+/// Whether `training` has data and none of it is negative (see [`floor_of`]).
+pub(super) fn is_non_negative(training: &[f64]) -> bool {
+    !training.is_empty() && training.iter().all(|&y| y >= 0.0)
+}
+
+/// [`floor_of`] for a training part whose [`is_non_negative`] is known.
+pub(super) fn floor_if(non_negative: bool, scale: SeriesScale) -> f64 {
+    if non_negative {
         scale.scale(0.0)
     } else {
         f64::NEG_INFINITY

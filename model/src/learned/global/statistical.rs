@@ -10,10 +10,10 @@
 use rayon::prelude::*;
 
 use super::calibrate::Calibration;
-use super::forecast::floor_of;
+use super::forecast::{floor_if, is_non_negative};
 use super::{FittedGlobal, ForecastInput, GlobalSeries, StatisticalMembers};
 use crate::error::ModelError;
-use crate::models::{FittedModel, SeriesContext, fit_model};
+use crate::models::{FittedModel, ModelId, SeriesContext, fit_model};
 use crate::panel::Series;
 
 impl StatisticalMembers {
@@ -43,7 +43,7 @@ impl StatisticalMembers {
 
     /// Member `id` on the latest `input_size` of `training` (seasonal naive when `id` cannot be
     /// fitted, see [`fit_model`]).
-    fn fit(&self, id: crate::models::ModelId, training: &[f64]) -> Result<FittedModel, ModelError> {
+    fn fit(&self, id: ModelId, training: &[f64]) -> Result<FittedModel, ModelError> {
         let first = self
             .input_size
             .map_or(0, |size| training.len().saturating_sub(size));
@@ -88,6 +88,7 @@ impl StatisticalMembers {
                 .enumerate()
                 .map(|(s, groups)| {
                     let y = &series[s].target;
+                    let non_negative = is_non_negative(&y[..cutoffs[s]]);
                     let mut out = Vec::new();
                     for (f, group) in groups.iter().enumerate() {
                         let Some(&first) = group.first() else {
@@ -108,7 +109,7 @@ impl StatisticalMembers {
                             };
                             at = origin;
                             let scale = calibration.scales[k];
-                            let floor = floor_of(&y[..cutoffs[s]], scale);
+                            let floor = floor_if(non_negative, scale);
                             let last = y[origin - 1];
                             let trajectory = point
                                 .into_iter()
