@@ -1,7 +1,12 @@
-//! Fitting for production: choose each series' model by backtest, refit it on all the data, and
-//! publish the result as a new registry version.
+//! Fitting for production: backtest, refit on all the data, and publish the result as a new
+//! registry version.
 //!
-//! The choice uses the dataset's own backtest windows (the same protocol as `backtest`): for each
+//! By default the one candidate is `auto`, which already combines every family per series with
+//! weights chosen on origins before each cutoff, so the protocol backtest of `auto` is the
+//! accuracy of what is served. Choosing per series among several candidates by a point metric
+//! (still available with several `--models`) could pick a model whose intervals are worse than
+//! its points suggest; `auto`'s weights are chosen on out-of-sample errors of the same kind as
+//! its intervals. With several candidates the choice uses the dataset's own backtest windows (the same protocol as `backtest`): for each
 //! series, every candidate's metric is averaged over its windows and the smallest wins, ties going
 //! to the candidate listed first (the simpler one, in the default order). The winner is then fitted
 //! on the whole series (up to the input-size cap), which is what forecasts are made from.
@@ -81,14 +86,9 @@ impl FromStr for SelectionMetric {
     }
 }
 
-/// The candidates `fit` chooses from by default: the statistical models and `auto`.
-pub const DEFAULT_CANDIDATES: [ModelId; 5] = [
-    ModelId::Snaive,
-    ModelId::Ets,
-    ModelId::Mstl,
-    ModelId::Theta,
-    ModelId::Auto,
-];
+/// What `fit` publishes by default: `auto` for every series (seasonal naive for a series it
+/// cannot forecast, as for any candidate list).
+pub const DEFAULT_CANDIDATES: [ModelId; 1] = [ModelId::Auto];
 
 /// What `fit` does.
 #[derive(Clone, Debug)]

@@ -87,9 +87,10 @@ enum Command {
         #[command(flatten)]
         run: RunArgs,
     },
-    /// Choose each series' model by backtest, refit it on all data, publish a registry version.
+    /// Backtest, fit on all data and publish a registry version: `auto` by default.
     ///
-    /// The new version is immutable and verified by checksums. It becomes the dataset's
+    /// With several --models, each series gets the one with the best backtest metric. The new
+    /// version is immutable and verified by checksums. It becomes the dataset's
     /// production version with --promote, or when the dataset has none yet.
     #[command(
         after_help = "Example:\n  civicast-train fit datasets/chicago_ridership/dataset.toml --registry var/registry"
@@ -169,7 +170,8 @@ enum Command {
 struct RunArgs {
     /// Models, comma-separated: the statistical snaive, ets, mstl, theta and tsb (intermittent
     /// demand), and the learned linear, gbm, neural and auto (a per-series combination of the
-    /// learned three). Default: snaive, ets, mstl and theta for backtest; those and auto for fit.
+    /// learned three with ets, theta and mstl). Default: snaive, ets, mstl and theta for
+    /// backtest; auto for fit.
     #[arg(long, value_delimiter = ',', value_parser = parse_model)]
     models: Option<Vec<ModelId>>,
     #[command(flatten)]
