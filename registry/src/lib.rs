@@ -12,7 +12,8 @@
 //! crate's `FittedForecaster`s, so a new model needs no change here; a change to what a stored
 //! model means bumps [`format::FORMAT_VERSION`]. A version may also hold a waste-risk
 //! classifier ([`risk`]). Which version of a dataset is served is its production alias
-//! ([`alias`]), whose every change is logged ([`history`]).
+//! ([`alias`]), whose every change is logged ([`history`]); a fit in progress leaves a marker
+//! ([`training`]) so the service can say what is coming.
 //!
 //! Reading is bounded: every file has a byte cap ([`limits`]), and the registry follows no
 //! symbolic link below its root.
@@ -25,6 +26,7 @@ pub mod history;
 pub mod limits;
 pub mod risk;
 pub mod store;
+pub mod training;
 
 pub use alias::{Alias, PRODUCTION};
 pub use error::RegistryError;
@@ -33,3 +35,4 @@ pub use history::HistoryEntry;
 pub use limits::RegistryLimits;
 pub use risk::{RISK_FILE, RISK_FORMAT, RiskFile};
 pub use store::{Registry, is_valid_name, sha256_hex};
+pub use training::{TrainingMarker, TrainingState};

@@ -795,6 +795,38 @@ pub struct SeriesInfo {
     /// The chosen model's backtest metrics (MASE, sMAPE, RMSE, cov80, cov95, sCRPS).
     #[schema(value_type = Object)]
     pub backtest: Option<civicast_model::metrics::Scores>,
+    /// A fit of the dataset in progress, whose version replaces this one when it is published
+    /// and promoted; absent when none is running.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub coming: Option<Coming>,
+}
+
+/// A fit in progress (`civicast-train fit` marks the datasets it will publish).
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct Coming {
+    /// The models the fit chooses among (`auto` by default).
+    pub models: Vec<String>,
+    /// `queued` (behind other datasets of the same run) or `fitting`.
+    pub state: String,
+    /// Since when (RFC 3339, UTC).
+    pub since: String,
+    /// Whether the new version will be served when published (otherwise it waits for a promote).
+    pub promote: bool,
+}
+
+impl From<&civicast_registry::TrainingMarker> for Coming {
+    fn from(marker: &civicast_registry::TrainingMarker) -> Self {
+        Coming {
+            models: marker.models.clone(),
+            state: match marker.state {
+                civicast_registry::TrainingState::Queued => "queued",
+                civicast_registry::TrainingState::Fitting => "fitting",
+            }
+            .to_owned(),
+            since: marker.since.clone(),
+            promote: marker.promote,
+        }
+    }
 }
 
 /// A page of series.
@@ -844,6 +876,7 @@ pub async fn series(
     }
     let offset = query.offset.unwrap_or(0);
     let catalog = state.catalog.load();
+    let training = state.training.load();
     if let Some(dataset) = &query.dataset
         && !catalog.datasets.contains_key(dataset)
     {
@@ -857,6 +890,7 @@ pub async fn series(
         .values()
         .filter(|v| query.dataset.as_ref().is_none_or(|d| d == v.dataset()))
         .flat_map(|v| {
+            let coming = training.get(v.dataset()).map(Coming::from);
             v.manifest.series.iter().map(move |s| SeriesInfo {
                 dataset: v.dataset().to_owned(),
                 id: s.id.clone(),
@@ -868,6 +902,7 @@ pub async fn series(
                 model: s.model.clone(),
                 version: v.manifest.version.clone(),
                 backtest: s.backtest.get(&s.model).cloned(),
+                coming: coming.clone(),
             })
         })
         .collect();

@@ -47,7 +47,7 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use civicast_registry::Registry;
+use civicast_registry::{Registry, TrainingMarker};
 use tokio::sync::{Mutex, Semaphore};
 
 use crate::auth::{KeyStore, Role};
@@ -80,6 +80,8 @@ pub struct Shared {
     pub catalog: ArcSwap<Catalog>,
     /// Failures of the last reload (dataset -> why).
     pub last_failures: ArcSwap<BTreeMap<String, String>>,
+    /// Fits in progress by dataset, as the registry's training markers said at the last poll.
+    pub training: ArcSwap<BTreeMap<String, TrainingMarker>>,
     /// Metrics.
     pub metrics: Metrics,
     /// The compute slots heavy request work runs in.
@@ -118,6 +120,7 @@ impl AppState {
             registry,
             catalog: ArcSwap::from_pointee(Catalog::default()),
             last_failures: ArcSwap::from_pointee(BTreeMap::new()),
+            training: ArcSwap::from_pointee(BTreeMap::new()),
             metrics,
             reloading: Mutex::new((0, LoadReport::default())),
             reload_requests: AtomicU64::new(0),
@@ -154,6 +157,7 @@ impl AppState {
     }
 
     async fn reload_now(&self) -> LoadReport {
+        self.refresh_training().await;
         let registry = self.registry.clone();
         let current = Arc::new(Catalog {
             datasets: self.catalog.load().datasets.clone(),
@@ -185,7 +189,14 @@ impl AppState {
             tracing::warn!(%dataset, %why, "model version refused; the previous one keeps serving");
         }
         for (dataset, version) in &report.changed {
-            tracing::info!(%dataset, %version, "serving new model version");
+            let models = self
+                .catalog
+                .load()
+                .datasets
+                .get(dataset)
+                .map(|loaded| models_summary(&loaded.manifest))
+                .unwrap_or_default();
+            tracing::info!(%dataset, %version, %models, "serving new model version");
         }
         for dataset in &report.removed {
             tracing::warn!(%dataset, "production alias removed: no longer serving the dataset");
@@ -204,6 +215,32 @@ impl AppState {
             .store(Arc::new(report.failures.iter().cloned().collect()));
     }
 
+    /// Reads the registry's training markers, logging fits that started or ended.
+    pub async fn refresh_training(&self) {
+        let registry = self.registry.clone();
+        let Ok(Ok(markers)) = tokio::task::spawn_blocking(move || registry.training()).await else {
+            return;
+        };
+        let markers: BTreeMap<String, TrainingMarker> = markers
+            .into_iter()
+            .map(|m| (m.dataset.clone(), m))
+            .collect();
+        let before = self.training.load();
+        for (dataset, marker) in &markers {
+            if before.get(dataset).map(|m| m.state) != Some(marker.state) {
+                let models = marker.models.join(",");
+                tracing::info!(
+                    %dataset, %models, state = ?marker.state, since = %marker.since,
+                    "a fit of the dataset is in progress; its current version serves until the new one is published"
+                );
+            }
+        }
+        for dataset in before.keys().filter(|d| !markers.contains_key(*d)) {
+            tracing::info!(%dataset, "the fit of the dataset ended");
+        }
+        self.training.store(Arc::new(markers));
+    }
+
     /// Polls the registry's aliases every `reload_poll_seconds` and reloads when one changed.
     pub fn spawn_reload_poller(&self) {
         let seconds = self.config.reload_poll_seconds;
@@ -215,6 +252,7 @@ impl AppState {
             let mut ticker = tokio::time::interval(Duration::from_secs(seconds));
             loop {
                 ticker.tick().await;
+                state.refresh_training().await;
                 let registry = state.registry.clone();
                 let catalog = state.catalog.load_full();
                 let stale = tokio::task::spawn_blocking(move || catalog.is_stale(&registry))
@@ -226,6 +264,19 @@ impl AppState {
             }
         });
     }
+}
+
+/// The models a version serves, with their series counts ("auto x20"), for the log.
+fn models_summary(manifest: &civicast_registry::VersionManifest) -> String {
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for series in &manifest.series {
+        *counts.entry(series.model.as_str()).or_default() += 1;
+    }
+    counts
+        .iter()
+        .map(|(model, n)| format!("{model} x{n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Requires an API key with at least `needed` role.

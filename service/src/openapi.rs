@@ -40,6 +40,7 @@ use crate::api;
         api::PeriodForecast,
         api::SeriesPage,
         api::SeriesInfo,
+        api::Coming,
         api::SeriesHistory,
         api::Observation,
         api::ModelVersion,

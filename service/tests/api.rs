@@ -305,6 +305,36 @@ async fn series_are_listed_with_paging_and_a_dataset_filter() {
 }
 
 #[tokio::test]
+async fn a_fit_in_progress_is_reported_as_coming_until_its_marker_is_cleared() {
+    let (dir, state, _) = state_with_models().await;
+    let registry = Registry::new(dir.path());
+    let coming = |page: &serde_json::Value| page["series"][0].get("coming").cloned();
+    let (_, page) = send(&state, "GET", "/v1/series", Some(READ_KEY), None).await;
+    assert_eq!(coming(&page), None, "{page}");
+
+    let marker = civicast_registry::TrainingMarker::new(
+        "rides",
+        vec!["auto".into()],
+        civicast_registry::TrainingState::Fitting,
+        true,
+    );
+    registry.mark_training(&marker).unwrap();
+    state.refresh_training().await;
+    let (status, page) = send(&state, "GET", "/v1/series", Some(READ_KEY), None).await;
+    assert_eq!(status, StatusCode::OK);
+    let coming_now = coming(&page).expect("a marker is reported");
+    assert_eq!(coming_now["models"], json!(["auto"]));
+    assert_eq!(coming_now["state"], "fitting");
+    assert_eq!(coming_now["since"], marker.since.as_str());
+    assert_eq!(coming_now["promote"], true);
+
+    registry.clear_training("rides").unwrap();
+    state.refresh_training().await;
+    let (_, page) = send(&state, "GET", "/v1/series", Some(READ_KEY), None).await;
+    assert_eq!(coming(&page), None, "{page}");
+}
+
+#[tokio::test]
 async fn model_versions_are_listed_and_shown() {
     let (_dir, state, version) = state_with_models().await;
     let (status, list) = send(&state, "GET", "/v1/models", Some(READ_KEY), None).await;

@@ -5,7 +5,9 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use civicast_model::ModelId;
-use civicast_registry::{PRODUCTION, RISK_FORMAT, Registry, RegistryError, RiskFile};
+use civicast_registry::{
+    PRODUCTION, RISK_FORMAT, Registry, RegistryError, RiskFile, TrainingMarker, TrainingState,
+};
 use civicast_training::backtest::{BacktestOptions, run_backtest};
 use civicast_training::fit::{FitOptions, SelectionMetric, fit_dataset};
 use civicast_training::output::MetricsReport;
@@ -87,17 +89,20 @@ enum Command {
         #[command(flatten)]
         run: RunArgs,
     },
-    /// Backtest, fit on all data and publish a registry version: `auto` by default.
+    /// Backtest, fit on all data and publish a registry version per dataset: `auto` by default.
     ///
-    /// With several --models, each series gets the one with the best backtest metric. The new
-    /// version is immutable and verified by checksums. It becomes the dataset's
-    /// production version with --promote, or when the dataset has none yet.
+    /// With several --models, each series gets the one with the best backtest metric. Several
+    /// manifests are fitted one after the other; while they wait and fit, the registry marks them
+    /// as in training, which the service reports. A new version is immutable and verified by
+    /// checksums; it becomes the dataset's production version with --promote, or when the dataset
+    /// has none yet.
     #[command(
-        after_help = "Example:\n  civicast-train fit datasets/chicago_ridership/dataset.toml --registry var/registry"
+        after_help = "Examples:\n  civicast-train fit datasets/chicago_ridership/dataset.toml --registry var/registry\n  civicast-train fit datasets/*/dataset.toml --registry var/registry --promote"
     )]
     Fit {
-        /// The dataset's manifest (dataset.toml).
-        manifest: PathBuf,
+        /// The datasets' manifests (dataset.toml), fitted one after the other.
+        #[arg(required = true)]
+        manifests: Vec<PathBuf>,
         /// The registry folder (created if missing).
         #[arg(long)]
         registry: PathBuf,
@@ -240,12 +245,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Check { manifests, json } => check(&manifests, json),
         Command::Backtest { manifest, out, run } => backtest(&manifest, &out, run),
         Command::Fit {
-            manifest,
+            manifests,
             registry,
             metric,
             promote,
             run,
-        } => fit(&manifest, &Registry::new(registry), metric, promote, run),
+        } => fit(&manifests, &Registry::new(registry), metric, promote, run),
         Command::Registry { registry, command } => manage(&Registry::new(registry), command),
         Command::Risk {
             manifest,
@@ -443,20 +448,114 @@ fn worker_pool(threads: Option<usize>) -> anyhow::Result<rayon::ThreadPool> {
         .context("starting worker threads")
 }
 
+/// Fits every manifest in turn. Each dataset of the run is marked in the registry as queued, then
+/// fitting, until its version is published (see `civicast_registry::training`), so a service
+/// serving quicker models meanwhile can say what is coming. A dataset that fails does not stop
+/// the others; the exit status says whether all succeeded.
 fn fit(
-    manifest: &std::path::Path,
+    manifests: &[PathBuf],
     registry: &Registry,
     metric: SelectionMetric,
     promote: bool,
     settings: RunArgs,
 ) -> anyhow::Result<ExitCode> {
+    let candidates = settings
+        .models
+        .clone()
+        .unwrap_or_else(|| civicast_training::fit::DEFAULT_CANDIDATES.to_vec());
+    let names: Vec<Option<String>> = manifests
+        .iter()
+        .map(|m| {
+            civicast_training::manifest::Manifest::load(m)
+                .ok()
+                .map(|m| m.name)
+        })
+        .collect();
+    let markers = Markers {
+        registry,
+        models: candidates.iter().map(ToString::to_string).collect(),
+        promote,
+        datasets: names.iter().flatten().cloned().collect(),
+    };
+    markers.mark_all(TrainingState::Queued);
+    let mut all_ok = true;
+    for (manifest, name) in manifests.iter().zip(&names) {
+        if let Some(name) = name {
+            markers.mark(name, TrainingState::Fitting);
+        }
+        let outcome = fit_one(manifest, registry, metric, promote, &candidates, &settings);
+        if let Some(name) = name {
+            markers.clear(name);
+        }
+        match outcome {
+            Ok(code) if code == ExitCode::SUCCESS => {}
+            Ok(_) => all_ok = false,
+            Err(e) if manifests.len() == 1 => return Err(e),
+            Err(e) => {
+                eprintln!("error: {}: {e:#}", manifest.display());
+                all_ok = false;
+            }
+        }
+    }
+    Ok(if all_ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// The training markers of one `fit` run; whatever is still marked when the run ends (an error,
+/// a panic) is cleared on drop.
+struct Markers<'a> {
+    registry: &'a Registry,
+    models: Vec<String>,
+    promote: bool,
+    datasets: Vec<String>,
+}
+
+impl Markers<'_> {
+    fn mark_all(&self, state: TrainingState) {
+        for dataset in &self.datasets {
+            self.mark(dataset, state);
+        }
+    }
+
+    /// Markers only add a note to what the service says, so failing to write one is a warning.
+    fn mark(&self, dataset: &str, state: TrainingState) {
+        let marker = TrainingMarker::new(dataset, self.models.clone(), state, self.promote);
+        if let Err(e) = self.registry.mark_training(&marker) {
+            eprintln!("warning: cannot mark {dataset} as in training: {e}");
+        }
+    }
+
+    fn clear(&self, dataset: &str) {
+        if let Err(e) = self.registry.clear_training(dataset) {
+            eprintln!("warning: cannot clear the training marker of {dataset}: {e}");
+        }
+    }
+}
+
+impl Drop for Markers<'_> {
+    fn drop(&mut self) {
+        for dataset in &self.datasets {
+            self.clear(dataset);
+        }
+    }
+}
+
+fn fit_one(
+    manifest: &std::path::Path,
+    registry: &Registry,
+    metric: SelectionMetric,
+    promote: bool,
+    candidates: &[ModelId],
+    settings: &RunArgs,
+) -> anyhow::Result<ExitCode> {
     let Some(dataset) = load_for_run(manifest, settings.options.input_size)? else {
         return Ok(ExitCode::FAILURE);
     };
     let options = FitOptions {
-        candidates: settings
-            .models
-            .unwrap_or_else(|| civicast_training::fit::DEFAULT_CANDIDATES.to_vec()),
+        candidates: candidates.to_vec(),
         metric,
         input_size: settings
             .options

@@ -60,6 +60,42 @@ fn fit_publishes_a_verified_version_with_per_series_choices() {
 }
 
 #[test]
+fn several_manifests_are_fitted_in_one_run_and_a_bad_one_does_not_stop_the_others() {
+    let first = Fixture::new(&manifest(), &valid_csv());
+    let second = Fixture::new(
+        &manifest().replace("name = \"tiny\"", "name = \"tiny2\""),
+        &valid_csv(),
+    );
+    let broken = Fixture::new(&manifest(), "unique_id,ds,y,temp\na,not a date,1,2\n");
+    let registry = first.path("registry");
+    let out = train(&[
+        "fit",
+        first.manifest().to_str().unwrap(),
+        broken.manifest().to_str().unwrap(),
+        second.manifest().to_str().unwrap(),
+        "--registry",
+        registry.to_str().unwrap(),
+        "--models",
+        "snaive",
+        "--quiet",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "the broken dataset fails the run"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("INVALID"), "{stderr}");
+    let reg = Registry::new(&registry);
+    assert!(reg.production("tiny").unwrap().is_some());
+    assert!(reg.production("tiny2").unwrap().is_some());
+    assert!(
+        reg.training().unwrap().is_empty(),
+        "every marker is cleared when the run ends"
+    );
+}
+
+#[test]
 fn registry_commands_list_show_promote_rollback_and_verify() {
     let fixture = Fixture::new(&manifest(), &valid_csv());
     let registry = fixture.path("registry");
