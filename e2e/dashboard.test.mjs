@@ -10,9 +10,9 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
@@ -32,7 +32,7 @@ const RISK_CSV_COLUMNS =
   'waste_probability,shortage_probability,expected_waste,expected_waste_cost,expected_shortage,' +
   'expected_shortage_cost,recommended,flag,reasons,error';
 
-let work, server, serverLog = '', base, context;
+let work, registry, server, serverLog = '', base, context;
 
 function freePort() {
   return new Promise((resolve, reject) => {
@@ -55,7 +55,7 @@ async function waitForReady(url, ms) {
 before(async () => {
   mkdirSync(SHOTS, { recursive: true });
   work = mkdtempSync(path.join(tmpdir(), 'civicast-e2e-'));
-  const registry = path.join(work, 'registry');
+  registry = path.join(work, 'registry');
   // Two fast models keep the fit to seconds; the page does not care which model won.
   execFileSync(path.join(BIN, 'civicast-train'), [
     'fit', path.join(ROOT, 'datasets', DATASET, 'dataset.toml'),
@@ -367,4 +367,36 @@ test('risk flow against the real POST /v1/risk: upload, flags with reasons and p
   assert.equal(lines.length, 3);
   assert.deepEqual(failures, []);
   await page.close();
+});
+
+// A fit in progress (civicast-train fit marks its datasets in the registry) is shown beside the
+// model until its marker goes. The marker here names this test's process, which is running.
+test('a fit in progress is shown as coming beside the model', async () => {
+  const markers = path.join(registry, 'training');
+  mkdirSync(markers, { recursive: true });
+  const since = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+  writeFileSync(path.join(markers, `${DATASET}.json`), JSON.stringify({
+    dataset: DATASET, models: ['auto'], state: 'fitting', since, promote: true, pid: process.pid, host: hostname(),
+  }));
+  try {
+    // The service reads markers when it polls the registry (every few seconds).
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const response = await fetch(`${base}/v1/series?dataset=${DATASET}&limit=1`, { headers: { Authorization: `Bearer ${KEY}` } });
+      const page = await response.json();
+      if (page.series[0].coming) { assert.deepEqual(page.series[0].coming.models, ['auto']); break; }
+      assert.ok(Date.now() < deadline, `no coming after 30 s:\n${serverLog}`);
+      await new Promise(r => setTimeout(r, 250));
+    }
+    const { page, failures } = await openWithKey();
+    await page.locator('#meta', { hasText: '새 모델 auto 학습 중' }).waitFor();
+    assert.match(await page.locator('#meta').textContent(), /끝나면 자동으로 바뀝니다/);
+    await page.locator('#lang-toggle').click();
+    await page.locator('#meta', { hasText: 'coming: auto, fitting since' }).waitFor();
+    await page.locator('#lang-toggle').click();
+    assert.deepEqual(failures, []);
+    await page.close();
+  } finally {
+    rmSync(path.join(markers, `${DATASET}.json`), { force: true });
+  }
 });
