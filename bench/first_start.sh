@@ -86,7 +86,7 @@ for s in series:
 answered = 0
 for d, s in by_dataset.items():
     out = call("/v1/forecast", {"series": [{"dataset": d, "id": s["id"]}]})
-    answered += len(out["forecasts"][0]["mean"]) > 0
+    answered += len(out["forecasts"][0]["steps"]) > 0
 auto = sum(s["model"] == "auto" for s in series)
 coming = sum("coming" in s for s in series)
 print(answered, len(series), auto, coming)
