@@ -4,10 +4,13 @@
 # MLForecast + LightGBM, Prophet), with the issue's targets: auto at least 5% better than the best
 # anchor on MASE and on sCRPS, and 80%/95% coverage within 3 points of nominal.
 #
-# Usage: bench/learned.sh [--datasets a,b] [--models m1,m2] [--threads n]
+# Usage: bench/learned.sh [--datasets a,b] [--models m1,m2] [--threads n] [--cpu] [--rerun-reference]
 #   --datasets  comma-separated subset (default: every bundled dataset)
 #   --models    learned models to run (default: linear,gbm,neural,auto)
 #   --threads   worker threads for the backtest (default: all cores); seconds are wall time
+#   --cpu       one thread, and the reference MLForecast + LightGBM run on this machine in the
+#               same run (eval/run_anchors.py, single-threaded): prints both CPU times and
+#               their ratio (the reference log is reused unless --rerun-reference)
 #
 # This is a benchmark, not a test: it prints figures and checks nothing. Results are kept in
 # var/bench/learned/<dataset>/ (predictions.csv is readable by eval/score.py).
@@ -17,8 +20,12 @@ cd "$(dirname "$0")/.."
 datasets="chicago_ridership,bikeshare_hourly,elecdemand_halfhourly,fpp_monthly,fpp_quarterly"
 models="linear,gbm,neural,auto"
 threads=""
+cpu=0
+rerun=0
 while [ $# -gt 0 ]; do
   case "$1" in
+    --cpu) cpu=1; threads="--threads 1"; shift ;;
+    --rerun-reference) rerun=1; shift ;;
     --datasets) datasets="$2"; shift 2 ;;
     --models) models="$2"; shift 2 ;;
     --threads) threads="--threads $2"; shift 2 ;;
@@ -42,4 +49,13 @@ for d in "${names[@]}"; do
   echo "   wall time: $(python3 -c "print(f'{$end - $start:.1f}')") s"
 done
 
-python3 bench/learned_compare.py "$out" eval/anchor_results.json "${names[@]}"
+if [ "$cpu" = 1 ]; then
+  # shellcheck source=bench/reference.sh
+  . bench/reference.sh
+  for d in "${names[@]}"; do
+    reference_run "$d" LightGBM_exog,LightGBM "$out/reference/$d.log" "$rerun" "MLForecast + LightGBM"
+  done
+  python3 bench/learned_compare.py "$out" eval/anchor_results.json "${names[@]}" --cpu "$out/reference"
+else
+  python3 bench/learned_compare.py "$out" eval/anchor_results.json "${names[@]}"
+fi

@@ -1,14 +1,46 @@
 """Print civicast's learned models beside the best reference per metric, with the targets.
 
-Usage: python3 bench/learned_compare.py <results dir> <anchor_results.json> <dataset>...
-Reads <results dir>/<dataset>/metrics.json written by `civicast-train backtest`.
+Usage: python3 bench/learned_compare.py <results dir> <anchor_results.json> <dataset>... [--cpu <dir>]
+Reads <results dir>/<dataset>/metrics.json written by `civicast-train backtest`. With --cpu, also
+reads <dir>/<dataset>.log written by eval/run_anchors.py in the same benchmark run and prints our
+seconds (one thread) beside the reference LightGBM's (LightGBM_exog where the dataset has
+exogenous columns), with the ratio and the issue's target (auto at most 3x).
 """
 import json
+import os
 import sys
+
+from compare import reference_from_log
+
+
+def cpu_table(results, reference_dir, datasets):
+    print("\n## CPU, one thread, measured in this run\n")
+    print("| dataset | model | seconds | reference | reference seconds | ratio |")
+    print("|---|---|---:|---|---:|---:|")
+    for d in datasets:
+        log = os.path.join(reference_dir, f"{d}.log")
+        if not os.path.exists(log):
+            print(f"{d}: no reference log at {log}", file=sys.stderr)
+            continue
+        ref = reference_from_log(log)
+        name = "LightGBM_exog" if "LightGBM_exog" in ref else "LightGBM"
+        ref_seconds = ref.get(name, {}).get("seconds")
+        ours = json.load(open(f"{results}/{d}/metrics.json"))["models"]
+        for m in ours:
+            ratio = m["seconds"] / ref_seconds if ref_seconds else float("nan")
+            print(f"| {d} | {m['model']} | {m['seconds']:.1f} | {name} | "
+                  f"{ref_seconds if ref_seconds is not None else float('nan'):.1f} | {ratio:.2f}x |")
+    print("\nTarget (issue #21): auto at most 3x LightGBM_exog on chicago_ridership.")
 
 
 def main():
-    results, anchors_path, datasets = sys.argv[1], sys.argv[2], sys.argv[3:]
+    args = sys.argv[1:]
+    reference_dir = None
+    if "--cpu" in args:
+        at = args.index("--cpu")
+        reference_dir = args[at + 1]
+        del args[at:at + 2]
+    results, anchors_path, datasets = args[0], args[1], args[2:]
     anchors = json.load(open(anchors_path))["datasets"]
     for d in datasets:
         ours = json.load(open(f"{results}/{d}/metrics.json"))["models"]
@@ -44,6 +76,8 @@ def main():
         print()
         for text, ok in checks:
             print(f"- auto {text}: {'met' if ok else 'NOT met'}")
+    if reference_dir:
+        cpu_table(results, reference_dir, datasets)
 
 
 if __name__ == "__main__":

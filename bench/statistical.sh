@@ -40,29 +40,10 @@ for d in "${names[@]}"; do
 done
 
 if [ "$published" = 0 ]; then
-  venv="$out/venv"
-  if [ ! -x "$venv/bin/python" ] || [ ! -f "$venv/.installed" ]; then
-    echo "== creating the reference virtualenv ($venv) from eval/requirements.txt"
-    python3 -m venv "$venv"
-    "$venv/bin/pip" install --quiet --upgrade pip
-    "$venv/bin/pip" install --quiet -r eval/requirements.txt
-    touch "$venv/.installed"
-  fi
-  # run_anchors.py reads ../datasets/<name>.csv beside its own folder: lay that out.
-  work="$out/reference/layout"
-  mkdir -p "$work/eval" "$work/datasets"
-  cp eval/run_anchors.py eval/score.py eval/protocol.json "$work/eval/"
+  # shellcheck source=bench/reference.sh
+  . bench/reference.sh
   for d in "${names[@]}"; do
-    log="$out/reference/$d.log"
-    if [ "$rerun" = 1 ] || [ ! -s "$log" ]; then
-      cp "datasets/$d/$d.csv" "$work/datasets/"
-      echo "== reference (StatsForecast): $d — several minutes"
-      "$venv/bin/python" "$work/eval/run_anchors.py" --datasets "$d" \
-        --models SeasonalNaive,AutoETS,AutoTheta,MSTL --no-save | tee "$log.tmp"
-      mv "$log.tmp" "$log"
-    else
-      echo "== reference (StatsForecast): $d — reusing $log (--rerun-reference to run again)"
-    fi
+    reference_run "$d" SeasonalNaive,AutoETS,AutoTheta,MSTL "$out/reference/$d.log" "$rerun" StatsForecast
   done
 fi
 
