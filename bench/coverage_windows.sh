@@ -97,7 +97,9 @@ open(target, "w", encoding="utf-8").writelines(lines)
 EOF
 
 echo "== building civicast (release)"
-cargo build --release --quiet -p civicast-training
+# The same packages as scripts/start: a different set unifies features differently and rebuilds
+# polars.
+cargo build --release --quiet -p civicast-training -p civicast-service
 echo "== $dataset: $model over $windows windows"
 start=$(date +%s)
 # shellcheck disable=SC2086

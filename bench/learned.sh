@@ -36,7 +36,9 @@ done
 out=var/bench/learned
 mkdir -p "$out"
 echo "== building civicast (release)"
-cargo build --release --quiet -p civicast-training
+# The same packages as scripts/start: a different set unifies features differently and rebuilds
+# polars.
+cargo build --release --quiet -p civicast-training -p civicast-service
 
 IFS=',' read -r -a names <<< "$datasets"
 for d in "${names[@]}"; do

@@ -16,7 +16,9 @@ cd "$(dirname "$0")/.."
 before="$1"
 models="${2:-snaive,ets,mstl,theta,linear,gbm,neural,auto}"
 datasets="${DATASETS:-chicago_ridership bikeshare_hourly elecdemand_halfhourly fpp_monthly fpp_quarterly}"
-cargo build --release --quiet -p civicast-training
+# The same packages as scripts/start: a different set unifies features differently and rebuilds
+# polars.
+cargo build --release --quiet -p civicast-training -p civicast-service
 after=target/release/civicast-train
 work=var/bench/same_predictions
 rm -rf "$work"

@@ -52,12 +52,12 @@ registry="$work/registry"
 mkdir -p "$work"
 if [ ! -e "$registry/aliases/chicago_ridership/production.json" ]; then
   echo "== building civicast-train (release) and fitting chicago_ridership into $registry"
-  cargo build --release --quiet -p civicast-training
+  cargo build --release --quiet -p civicast-training -p civicast-service
   target/release/civicast-train fit datasets/chicago_ridership/dataset.toml --registry "$registry" --quiet
 fi
 if [ -z "$binary" ]; then
   echo "== building civicast-serve (release)"
-  cargo build --release --quiet -p civicast-service
+  cargo build --release --quiet -p civicast-training -p civicast-service
   binary=target/release/civicast-serve
 fi
 

@@ -30,7 +30,9 @@ out=var/bench
 mkdir -p "$out/ours" "$out/reference"
 
 echo "== building civicast (release)"
-cargo build --release --quiet -p civicast-training
+# The same packages as scripts/start: a different set unifies features differently and rebuilds
+# polars.
+cargo build --release --quiet -p civicast-training -p civicast-service
 
 IFS=',' read -r -a names <<< "$datasets"
 for d in "${names[@]}"; do
