@@ -27,9 +27,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::RegistryError;
 use crate::format::{ModelsFile, VersionManifest};
-use crate::fsio::{create_dir_durable, open_no_follow, read_capped, sync_folder, write_atomic};
+use crate::fsio::{create_dir_durable, open_no_follow, sync_folder, write_atomic};
 use crate::history::HistoryEntry;
-use crate::store::{Registry, check_name, fault_point, is_valid_name, now, parse_json, to_json};
+use crate::store::{
+    Registry, check_name, fault_point, is_valid_name, now, read_json_if_exists, to_json,
+};
 
 /// The alias the inference service serves.
 pub const PRODUCTION: &str = "production";
@@ -57,14 +59,7 @@ impl Registry {
 
     /// The alias file of a dataset, if the alias is set.
     pub fn alias(&self, dataset: &str, alias: &str) -> Result<Option<Alias>, RegistryError> {
-        let path = self.alias_path(dataset, alias)?;
-        match read_capped(&path, self.limits.alias_bytes) {
-            Ok(bytes) => parse_json(&path, &bytes).map(Some),
-            Err(RegistryError::Io { source, .. }) if source.kind() == ErrorKind::NotFound => {
-                Ok(None)
-            }
-            Err(e) => Err(e),
-        }
+        read_json_if_exists(&self.alias_path(dataset, alias)?, self.limits.alias_bytes)
     }
 
     /// Datasets with a production alias, sorted. A dataset whose production alias file was

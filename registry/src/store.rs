@@ -93,6 +93,20 @@ pub(crate) fn read_json<T: serde::de::DeserializeOwned>(
     parse_json(path, &bytes)
 }
 
+/// [`read_json`], or `None` when the file does not exist.
+pub(crate) fn read_json_if_exists<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    limit: u64,
+) -> Result<Option<T>, RegistryError> {
+    match read_capped(path, limit) {
+        Ok(bytes) => parse_json(path, &bytes).map(Some),
+        Err(RegistryError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
+}
+
 pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(
     path: &Path,
     bytes: &[u8],

@@ -14,8 +14,8 @@ use std::io::ErrorKind;
 use serde::{Deserialize, Serialize};
 
 use crate::error::RegistryError;
-use crate::fsio::{create_dir_durable, read_capped, write_atomic};
-use crate::store::{Registry, check_name, is_valid_name, now, parse_json, to_json};
+use crate::fsio::{create_dir_durable, write_atomic};
+use crate::store::{Registry, check_name, is_valid_name, now, read_json_if_exists, to_json};
 
 /// Where a dataset's fit stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -109,14 +109,7 @@ impl Registry {
 
     /// `dataset`'s marker as written, orphaned or not.
     pub fn training_marker(&self, dataset: &str) -> Result<Option<TrainingMarker>, RegistryError> {
-        let path = self.training_path(dataset)?;
-        match read_capped(&path, self.limits.alias_bytes) {
-            Ok(bytes) => parse_json(&path, &bytes).map(Some),
-            Err(RegistryError::Io { source, .. }) if source.kind() == ErrorKind::NotFound => {
-                Ok(None)
-            }
-            Err(e) => Err(e),
-        }
+        read_json_if_exists(&self.training_path(dataset)?, self.limits.alias_bytes)
     }
 
     /// The markers of fits that may still be running, by dataset. An unreadable marker is
