@@ -30,8 +30,7 @@ server=""
 cleanup() {
   if [ -n "$server" ]; then kill "$server" 2>/dev/null || true; fi
   if [ -s "$work/repo/var/first-training.pid" ]; then
-    pkill -P "$(cat "$work/repo/var/first-training.pid")" 2>/dev/null || true
-    kill "$(cat "$work/repo/var/first-training.pid")" 2>/dev/null || true
+    kill -- "-$(cat "$work/repo/var/first-training.pid")" 2>/dev/null || true
   fi
   sleep 1
   rm -rf "$work"
