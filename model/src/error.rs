@@ -165,7 +165,7 @@ pub enum ModelError {
         /// What the calendar was needed for.
         purpose: &'static str,
     },
-    /// The numerical backend (candle) failed: not the input's fault.
+    /// A numerical step (neural training, weight encoding) failed: not the input's fault.
     #[error("{what} failed: {reason}")]
     Backend {
         /// What was being done.

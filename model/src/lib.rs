@@ -22,7 +22,7 @@
 //! - [`metrics`]: the evaluation protocol's accuracy and calibration metrics.
 //! - [`features`]: lags, rolling statistics, calendar, holiday and exogenous features for global
 //!   models, built leak-free for training and for recursive forecasting.
-//! - [`learned`]: global models learned across a panel's series — gradient-boosted trees, a candle
+//! - [`learned`]: global models learned across a panel's series — gradient-boosted trees, a residual
 //!   MLP and ridge — forecasting recursively, combined per series (`auto`) and calibrated by
 //!   recency-weighted conformal prediction with consistent sample paths.
 //! - [`rollup`]: step forecasts summed to weeks, months, quarters and fiscal years from sample

@@ -37,7 +37,7 @@
 //! future-known exogenous, historic exogenous lags — and exogenous names carry the
 //! [`EXOGENOUS_PREFIX`], so a manifest column called `holiday` cannot clash with a built-in one.
 //! Rows are dense and row-major (`Vec<f64>` plus a column count), the layout gradient boosting and
-//! `ndarray`/candle tensors take without copying. Rolling statistics are recomputed per row rather
+//! `ndarray` views take without copying. Rolling statistics are recomputed per row rather
 //! than updated incrementally: a window of a few dozen to a few hundred additions is cheap next to
 //! model training (all 21,900 training rows of the chicago panel with three years of input take
 //! about 12–18 ms on the 2-core machine), and recomputation guarantees that the training and

@@ -6,7 +6,7 @@
 //! so on. The regressors differ only in how they map a row to a number:
 //!
 //! - `gbm`: gradient-boosted trees;
-//! - `neural`: a residual MLP built with candle;
+//! - `neural`: a residual MLP with hand-written backpropagation;
 //! - `linear`: ridge regression (linfa), the sanity baseline.
 //!
 //! Rows are dense and row-major (`x[i * n_cols..(i + 1) * n_cols]`), targets are on the series'

@@ -71,7 +71,7 @@ pub enum ModelId {
     Linear,
     /// Global gradient-boosted trees on the same features.
     Gbm,
-    /// Global residual MLP (candle) on the same features.
+    /// Global residual MLP on the same features.
     Neural,
     /// Per-series convex combination of the learned models, weighted by nested calibration error.
     Auto,

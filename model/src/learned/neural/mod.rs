@@ -1,4 +1,4 @@
-//! A neural one-step regressor: a residual MLP over the feature row, trained with candle.
+//! A neural one-step regressor: a residual MLP over the feature row.
 //!
 //! # The network
 //!
@@ -33,21 +33,16 @@
 //! fixes the initial weights, the held-out blocks and the batch order through our own
 //! `ChaCha8Rng`, so fits are reproducible bit for bit.
 //!
-//! # Why candle, and why not for prediction
+//! # Training and prediction without a tensor library
 //!
-//! Training needs automatic differentiation and a fast matrix product; `candle-core` provides
-//! both on the CPU in pure Rust (its `gemm` kernels), without a C++ runtime such as libtorch,
-//! and `candle-nn` — the same project's layer and optimiser crate, built on the same tensors —
-//! supplies a correct AdamW and linear layers instead of our own. Both are used CPU only, with
-//! default features off (no CUDA, Metal, MKL or Accelerate). The cost is build time:
-//! `candle-core` 0.11 always depends on `tokenizers` and `zip` (pure Rust, no C compiler), which
-//! nothing here uses.
-//!
-//! Prediction is a plain-Rust forward pass over the stored weights (`weights.rs`): forecasts
-//! are recursive, one row per step, and for one row the plain pass takes about 7 µs against
-//! 10–30 µs for candle on one thread and about 200 µs with candle's default threads on a busy
-//! 2-core machine (`examples/neural_dev.rs`); it also keeps candle's thread pools out of the
-//! service and makes each prediction independent of its batch.
+//! Training is hand-written backpropagation over one flat parameter buffer with `ndarray`'s
+//! matrix products (`backprop.rs`, which says why: candle's per-operation overhead was most of
+//! the cost of a network this small). Prediction is a plain-Rust forward pass over the stored
+//! weights (`weights.rs`): forecasts are recursive, one row per step, and for one row the plain
+//! pass takes about 7 µs against 10–30 µs for candle on one thread (`examples/neural_dev.rs`).
+//! Both run on the calling thread, so a prediction is independent of its batch and of thread
+//! settings, and the service has no hidden thread pools. candle remains a development
+//! dependency: tests check our gradients against its autograd and that it reads our weights.
 //!
 //! # Storage
 //!
@@ -55,9 +50,10 @@
 //! the weights — with the input and target standardisation — as a safetensors file (the format
 //! candle and the Hugging Face tools read), written inside the serde document as base64. Loading
 //! checks every tensor against the architecture and returns a [`ModelError`] for anything that
-//! does not fit. The safetensors encoding uses the `safetensors` crate (already a dependency of
-//! candle): candle itself only writes safetensors to files.
+//! does not fit. The encoding uses the `safetensors` crate, the format's reference
+//! implementation.
 
+mod backprop;
 mod train;
 mod weights;
 
@@ -76,9 +72,7 @@ pub struct NeuralParams {
     pub width: usize,
     /// Number of residual blocks.
     pub n_blocks: usize,
-    /// Rows per mini-batch. Keep `batch_size * width` under 65,536: larger tensors make candle
-    /// run element-wise operations on its own spinning thread pool, which is much slower on a
-    /// busy machine (see `train.rs`).
+    /// Rows per mini-batch.
     pub batch_size: usize,
     /// AdamW's initial learning rate.
     pub learning_rate: f64,
@@ -93,8 +87,9 @@ pub struct NeuralParams {
     /// Fraction of the rows held out for early stopping, in `[0, 0.5)`; 0 trains for
     /// `max_epochs` (or `max_steps`) and keeps the last weights.
     pub validation_fraction: f64,
-    /// Threads for candle's matrix products during training. Results do not depend on it; one
-    /// is fastest on a shared 2-core machine.
+    /// Kept so that parameters written before training left candle still read (they set
+    /// candle's matrix-product threads); training now runs on the calling thread, and parallel
+    /// fits of several members or folds are what use more cores.
     pub threads: usize,
 }
 

@@ -87,15 +87,6 @@ fn the_same_seed_gives_bit_identical_fits() {
         b.weights_safetensors().unwrap()
     );
     assert_eq!(a, b);
-    // Candle's matrix products may split over threads; the sums do not depend on it.
-    let (x, y, names) = regression_data(600, 1);
-    let two_threads = NeuralParams {
-        threads: 2,
-        ..small_params()
-    }
-    .fit(Rows::new(&x, 5).unwrap(), &y, &names, 11)
-    .unwrap();
-    assert_eq!(bits(&two_threads), bits(&a));
     let (c, _) = fit_small(12);
     assert_ne!(
         bits(&a),
