@@ -138,12 +138,18 @@ enum Command {
         /// Folder for the report and the classifier (created if missing).
         #[arg(long)]
         out: PathBuf,
-        /// The model that forecasts (any model id; see --models of backtest).
-        #[arg(long, default_value = "ets", value_parser = parse_model)]
+        /// The model that forecasts (any model id; see --models of backtest). Default: auto, the
+        /// model fit publishes.
+        #[arg(long, default_value = "auto", value_parser = parse_model)]
         model: ModelId,
         /// Origins per series, one period apart, latest first.
         #[arg(long, default_value_t = 100)]
         origins: usize,
+        /// Origins per fit: the model is fitted at the earliest origin of each group of this
+        /// many and absorbs the observations up to the others. Default: 1 for statistical
+        /// models; a quarter of the origins (four fits) for learned ones.
+        #[arg(long)]
+        refit_every: Option<usize>,
         /// Sample paths per forecast (the service draws 1000).
         #[arg(long, default_value_t = 1000)]
         paths: usize,
@@ -258,6 +264,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             model,
             origins,
             paths,
+            refit_every,
             tolerance,
             options:
                 RunOptions {
@@ -280,10 +287,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let Some(dataset) = load_for_run(&manifest, input_size)? else {
                 return Ok(ExitCode::FAILURE);
             };
+            if refit_every == Some(0) {
+                anyhow::bail!("--refit-every must be at least 1");
+            }
             let options = RiskOptions {
                 model,
                 origins,
                 paths,
+                refit_every,
                 tolerance,
                 input_size: input_size.or(dataset.manifest.forecast.input_size),
                 progress: !quiet,
@@ -325,15 +336,7 @@ fn risk(
     };
     let pool = worker_pool(threads)?;
     let plans = pool.install(|| backtest_plans(dataset, options))?;
-    let (evaluation, classifier) = evaluate(
-        &dataset.manifest.name,
-        &options.model.to_string(),
-        plans.rule,
-        options.tolerance,
-        options.paths,
-        plans.held_out_series,
-        &plans.examples,
-    )?;
+    let (evaluation, classifier) = evaluate(&dataset.manifest.name, options, &plans)?;
     write_report(out, &evaluation, &classifier, &plans.examples)?;
     if !quiet {
         say_raw!(

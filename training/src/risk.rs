@@ -6,15 +6,22 @@
 //! 1. **Periods** lie within the dataset's forecast horizon: weeks for daily data (two per origin
 //!    with horizon 14), days for hourly and half-hourly data, single steps for coarser data.
 //! 2. **Origins** roll back from the end of each series one period apart (`--origins` per series,
-//!    100 by default). At each origin the model is fitted afresh on the history before it (capped
-//!    at the manifest's `input_size`), and `--paths` joint sample paths (1,000, as the service
-//!    draws) give each period's demand distribution ([`civicast_model::risk::PeriodDemand`]).
+//!    100 by default). The model (`--model`, by default `auto`, what `fit` publishes and the
+//!    service serves) is fitted on the history before an origin (capped at the manifest's
+//!    `input_size`) and reaches the next `--refit-every` origins by absorbing the observations
+//!    in between, as the service does between refits: every origin for the statistical models,
+//!    which fit in milliseconds, and [`LEARNED_FITS`] fits over all origins for the learned
+//!    ones, whose fits take a minute. `--paths` joint sample paths (1,000, as the service
+//!    draws) give each period's demand distribution ([`civicast_model::risk::PeriodDemand`]);
+//!    the future-known columns over the horizon come from the model's climatology, as in the
+//!    service when a caller sends none.
 //! 3. **Plans** follow a documented rule a budget office could have used, with no forecast:
 //!    the same period a year earlier (364 days, so weekdays match) times the recent growth (the
 //!    last 28 days over the same 28 days a year earlier). Datasets with less than two years of
 //!    history (the hourly and half-hourly ones hold one year) use the same period a week earlier
-//!    (two weeks for the second week ahead) times the last week over the week before.
-//!    [`PlanningRule`] holds the lags.
+//!    (two weeks for the second week ahead) times the last week over the week before. Weekly,
+//!    monthly and quarterly data use the same period a year earlier times the last step over
+//!    the same step a year earlier. [`PlanningRule`] holds the lags.
 //! 4. **Labels**: waste beyond tolerance happened, `actual < planned × (1 − tolerance)`.
 //! 5. **Features** ([`RiskFeatures`]): the forecast-implied waste probability (as a logit), the
 //!    plan's gap from the forecast mean in standard deviations, steps from origin to the period's
@@ -22,14 +29,14 @@
 //!    series — the mean MASE of that series' earlier origins whose outcomes were known by then,
 //!    so no feature looks into the future. A series' first origins, with no earlier outcome to
 //!    score, are left out of training and evaluation.
-//! 6. **Split**: the last 30% of origins in time are held out, and so is every fourth series
+//! 6. **Split**: the last 30% of origins in time (dates, so series of different lengths are cut
+//!    at the same date) are held out, and so is every fourth series
 //!    (when a dataset has at least four); the classifier trains on the other series' periods that
 //!    ended before the held-out time, and is evaluated on held-out series in held-out time. A
 //!    dataset with fewer than four series can only hold out time, and the report says so.
 //!
-//! The model is one of the fast statistical models of `civicast_model` (`--model`, default
-//! `ets`; `mstl` and `snaive` are the alternatives worth trying), the same code the service
-//! serves, so the probabilities calibrated here are the kind the service reports.
+//! The model is fitted and sampled by the same code the service serves, so the probabilities
+//! calibrated here are the kind the service reports for a series served by that model.
 //!
 //! Why linfa's logistic regression: the issue asks for the simplest model that can calibrate a
 //! probability and take context into account. A logistic regression on the logit of the raw
@@ -39,15 +46,18 @@
 //! few thousand backtested periods to beat it, and the issue admits them only if they do.
 
 use civicast_model::forecast::stable_seed;
+use civicast_model::learned::published::FutureValues;
+use civicast_model::panel::{Panel, Series};
 use civicast_model::risk::classifier::{
     CLASSIFIER_FORMAT, FEATURE_NAMES, RiskClassifier, RiskFeatures,
 };
 use civicast_model::risk::{BudgetLine, Flag, FlagThresholds, PeriodDemand};
-use civicast_model::{Frequency, ModelId, SamplePaths};
+use civicast_model::{FittedForecaster, Frequency, ModelId, SamplePaths, TimePoint};
 use linfa::traits::Fit;
 use ndarray::{Array1, Array2};
 use rayon::prelude::*;
 use serde::Serialize;
+use std::collections::{HashMap, HashSet};
 
 use crate::dataset::Dataset;
 use crate::error::Error;
@@ -62,12 +72,31 @@ pub struct RiskOptions {
     pub origins: usize,
     /// Sample paths per forecast.
     pub paths: usize,
+    /// Origins per fit: the model is fitted at the earliest origin of each group of this many
+    /// (counting origins where some series is assessed) and reaches the others by absorbing the
+    /// observations before them. `None`: [`default_refit_every`].
+    pub refit_every: Option<usize>,
     /// Relative tolerance of the waste label.
     pub tolerance: f64,
     /// Fit on at most this many of the latest observations.
     pub input_size: Option<usize>,
     /// Show a progress bar.
     pub progress: bool,
+}
+
+/// How many times a learned model is fitted over the origins by default (every 25 of 100
+/// origins: half a year of weekly origins on daily data, about a month of daily ones on hourly
+/// data — a refit schedule a service would keep).
+pub const LEARNED_FITS: usize = 4;
+
+/// Origins per fit by default, for `origins` origins: every origin for a statistical model,
+/// [`LEARNED_FITS`] fits over all of them for a learned one.
+pub fn default_refit_every(model: ModelId, origins: usize) -> usize {
+    if model.is_learned() {
+        origins.div_ceil(LEARNED_FITS).max(1)
+    } else {
+        1
+    }
 }
 
 /// Share of origins, latest first, held out of training.
@@ -93,16 +122,38 @@ pub struct PlanningRule {
     pub lag: usize,
     /// Steps of recent history the growth rate compares.
     pub window: usize,
-    /// `year` or `week`: the words of the rule.
+    /// `year`, `week` or `previous`: the words of the rule.
     pub basis: &'static str,
 }
 
 impl PlanningRule {
-    /// The rule for series of at least `shortest` observations: a year back when two years and
-    /// the origins fit, else a week back.
+    /// The rule for series of at least `shortest` observations. Daily and sub-daily data: a
+    /// year back when two years and the origins fit, else a week back. Weekly, monthly and
+    /// quarterly data: a year back whenever the series hold three years — a budget office plans
+    /// a month from the same month a year earlier, and origins too early for it are skipped —
+    /// else the previous period.
     pub fn for_data(frequency: Frequency, shortest: usize, needed_after: usize) -> Self {
         let per_day = frequency.steps_per_day();
         let steps = |days: f64| ((days * per_day).round() as usize).max(1);
+        if per_day < 1.0 {
+            let lag = match frequency {
+                Frequency::Months(n) if n > 0 && 12 % n == 0 => (12 / n) as usize,
+                _ => steps(364.0),
+            };
+            return if shortest >= 3 * lag {
+                PlanningRule {
+                    lag,
+                    window: 1,
+                    basis: "year",
+                }
+            } else {
+                PlanningRule {
+                    lag: 1,
+                    window: 1,
+                    basis: "previous",
+                }
+            };
+        }
         let year = PlanningRule {
             lag: steps(364.0),
             window: steps(28.0),
@@ -141,9 +192,19 @@ impl PlanningRule {
     pub fn describe(&self) -> String {
         match self.basis {
             "year" => format!(
-                "same period one year earlier ({} steps back, so weekdays match) x recent growth (last {} steps over the same {} steps a year earlier)",
-                self.lag, self.window, self.window
+                "same period one year earlier ({} steps back{}) x recent growth (last {} steps over the same {} steps a year earlier)",
+                self.lag,
+                if self.lag.is_multiple_of(7) && self.lag >= 364 {
+                    ", so weekdays match"
+                } else {
+                    ""
+                },
+                self.window,
+                self.window
             ),
+            "previous" => {
+                "the previous period x recent growth (the last step over the one before)".to_owned()
+            }
             _ => format!(
                 "same period one week earlier ({} steps back) x recent growth (last {} steps over the {} steps before)",
                 self.lag, self.window, self.window
@@ -210,6 +271,8 @@ struct OriginResult {
 pub struct PlanBacktest {
     /// The planning rule used.
     pub rule: PlanningRule,
+    /// Origins per fit of the model.
+    pub refit_every: usize,
     /// Every backtested period, split.
     pub examples: Vec<Example>,
     /// Whether series were held out as well as time.
@@ -260,130 +323,225 @@ pub fn backtest_plans(dataset: &Dataset, options: &RiskOptions) -> Result<PlanBa
             "no series is long enough: the planning rule and model need {min_history} observations before an origin"
         )));
     }
-    // One fit per origin `k`, every series cut `k` periods before its last full horizon (a
-    // global model learns from all of them; only the series with enough history are assessed).
+    // One fit per group of `refit_every` origins, every series cut at the group's earliest
+    // origin (a global model learns from all of them; only the series with enough history are
+    // assessed); the group's later origins are reached by absorbing the observations before
+    // them, as the service does between refits.
     let forecaster = dataset.forecaster(options.model, options.input_size)?;
     let progress = progress::bar(options.progress, tasks.len(), "risk backtest", "origins");
-    let assessed: std::collections::HashSet<(usize, usize, usize)> =
-        tasks.iter().copied().collect();
-    // Origin by origin, so that only the fits in progress are held.
-    let per_origin: Vec<Vec<((usize, usize), OriginResult)>> = (0..options.origins)
-        .into_par_iter()
-        .map(|k| {
-            let mut cutoffs = Vec::with_capacity(panel.series().len());
-            let mut wanted = Vec::with_capacity(panel.series().len());
-            for (i, s) in panel.series().iter().enumerate() {
-                let origin = s.len().saturating_sub(horizon).saturating_sub(k * len);
-                cutoffs.push(origin.max(1));
-                wanted.push(assessed.contains(&(i, origin, k)));
-            }
+    let assessed: HashSet<(usize, usize, usize)> = tasks.iter().copied().collect();
+    let origin_at = |s: &Series, k: usize| s.len().saturating_sub(horizon).saturating_sub(k * len);
+    // The origins where some series is assessed, latest first, in groups of one fit each.
+    let mut ks: Vec<usize> = tasks.iter().map(|task| task.2).collect();
+    ks.sort_unstable();
+    ks.dedup();
+    let refit_every = options
+        .refit_every
+        .unwrap_or_else(|| default_refit_every(options.model, ks.len()))
+        .max(1);
+    let context = OriginContext {
+        dataset,
+        options,
+        rule,
+        line,
+        periods: &periods,
+        horizon,
+        len,
+        season,
+    };
+    // Group by group, so that only the fits in progress are held.
+    let per_group: Vec<Vec<((usize, usize), OriginResult)>> = ks
+        .par_chunks(refit_every)
+        .map(|group| {
+            let Some(&earliest) = group.last() else {
+                return Ok(Vec::new());
+            };
+            let cutoffs: Vec<usize> = panel
+                .series()
+                .iter()
+                .map(|s| origin_at(s, earliest).max(1))
+                .collect();
+            let wanted: Vec<bool> = panel
+                .series()
+                .iter()
+                .enumerate()
+                .map(|(i, s)| {
+                    group
+                        .iter()
+                        .any(|&k| assessed.contains(&(i, origin_at(s, k), k)))
+                })
+                .collect();
             if !wanted.contains(&true) {
                 return Ok(Vec::new());
             }
-            let fitted = forecaster
+            let in_model = |source| Error::InModel {
+                context: format!("risk: {} at origin {}", options.model, earliest + 1),
+                source,
+            };
+            let mut fitted = forecaster
                 .fit_for(panel, &cutoffs, &wanted)
-                .map_err(|source| Error::InModel {
-                    context: format!("risk: {} at origin {}", options.model, k + 1),
-                    source,
-                })?;
-            let indices = fitted.series_indices();
-            tasks
-                .par_iter()
-                .filter(|task| task.2 == k)
-                .map(|&(i, origin, _)| {
-                    let s = &panel.series()[i];
-                    let y = &s.target;
-                    let first = options
-                        .input_size
-                        .map_or(0, |size| origin.saturating_sub(size));
-                    let index = indices.get(s.id.as_str()).copied().ok_or_else(|| {
-                        fail(format!(
-                            "series {:?} was not fitted at origin {origin}",
-                            s.id
-                        ))
-                    })?;
-                    let seed = seed(&s.id, origin);
-                    let paths = fitted
-                        .sample_paths(index, horizon, options.paths, seed, None)
-                        .map_err(|source| Error::InModel {
-                            context: format!("risk: sampling series {:?}", s.id),
-                            source,
-                        })?;
-                    let point: Vec<f64> = (0..horizon)
-                        .map(|t| {
-                            paths.paths.iter().map(|p| p[t]).sum::<f64>() / paths.paths.len() as f64
-                        })
-                        .collect();
-                    let actual_steps = &y[origin..origin + horizon];
-                    let mase = civicast_model::metrics::mase_scale(&y[first..origin], season)
-                        .filter(|scale| *scale > 0.0)
-                        .map(|scale| {
-                            point
-                                .iter()
-                                .zip(actual_steps)
-                                .map(|(f, a)| (f - a).abs())
-                                .sum::<f64>()
-                                / horizon as f64
-                                / scale
-                        });
-                    let mut examples = Vec::new();
-                    for &offset in &periods {
-                        let start = origin + offset;
-                        let Some(planned) = rule.plan(y, origin, start, len) else {
-                            continue;
-                        };
-                        let plan_line = BudgetLine { planned, ..line };
-                        let actual: f64 = y[start..start + len].iter().sum();
-                        let first_day = frequency
-                            .advance(s.start, start as i64)
-                            .and_then(|t| t.as_datetime())
-                            .map(|d| d.date());
-                        // The backtest MASE is filled in once every origin is done.
-                        let Some((demand, features)) = example_features(
-                            &plan_line,
-                            &paths,
-                            offset..offset + len,
-                            first_day,
-                            None,
-                        ) else {
-                            continue;
-                        };
-                        examples.push(Example {
-                            series: i,
-                            series_id: s.id.clone(),
-                            origin,
-                            start,
-                            len,
-                            planned,
-                            actual,
-                            mean: demand.mean(),
-                            raw_probability: features.raw_probability,
-                            features,
-                            wasted: actual < planned * (1.0 - options.tolerance),
-                            has_backtest_error: false,
-                            train: false,
-                            test: false,
-                        });
-                    }
-                    progress.inc(1);
-                    Ok(((i, origin), OriginResult { examples, mase }))
+                .map_err(in_model)?;
+            let indices: HashMap<String, usize> = fitted
+                .series_indices()
+                .into_iter()
+                .map(|(id, index)| (id.to_owned(), index))
+                .collect();
+            let observed: Vec<(String, usize)> = fitted
+                .observed_columns()
+                .into_iter()
+                .filter_map(|name| {
+                    let column = panel.exogenous().iter().position(|e| e.name == name)?;
+                    Some((name.to_owned(), column))
                 })
-                .collect::<Result<Vec<_>, Error>>()
+                .collect();
+            let mut end = cutoffs;
+            let mut results = Vec::new();
+            // Earliest origin first: each later one absorbs the steps since the one before.
+            for &k in group.iter().rev() {
+                for (i, s) in panel.series().iter().enumerate() {
+                    let (origin, Some(&index)) = (origin_at(s, k), indices.get(&s.id)) else {
+                        continue;
+                    };
+                    if origin <= end[i] {
+                        continue;
+                    }
+                    let exogenous: FutureValues = observed
+                        .iter()
+                        .map(|(name, c)| (name.clone(), s.exogenous[*c][end[i]..origin].to_vec()))
+                        .collect();
+                    fitted
+                        .absorb(index, &s.target[end[i]..origin], &exogenous)
+                        .map_err(in_model)?;
+                    end[i] = origin;
+                }
+                let made = tasks
+                    .par_iter()
+                    .filter(|task| task.2 == k)
+                    .map(|&(i, origin, _)| {
+                        let result = context.assess(&fitted, &indices, i, origin);
+                        progress.inc(1);
+                        result
+                    })
+                    .collect::<Result<Vec<_>, Error>>()?;
+                results.extend(made);
+            }
+            Ok(results)
         })
         .collect::<Result<_, Error>>()?;
     progress.finish_and_clear();
     // In the order of the tasks: by series, latest origin first.
     let mut results: Vec<((usize, usize), OriginResult)> =
-        per_origin.into_iter().flatten().collect();
+        per_group.into_iter().flatten().collect();
     results.sort_by_key(|&((i, origin), _)| (i, std::cmp::Reverse(origin)));
     let mut examples = with_backtest_error(results, horizon);
     let n_series = panel.series().len();
-    split(&mut examples, n_series);
+    split(&mut examples, panel);
     Ok(PlanBacktest {
         rule,
+        refit_every,
         examples,
         held_out_series: n_series >= HELD_OUT_SERIES_EVERY,
     })
+}
+
+/// What every origin's assessment reads.
+struct OriginContext<'a> {
+    dataset: &'a Dataset,
+    options: &'a RiskOptions,
+    rule: PlanningRule,
+    line: BudgetLine,
+    periods: &'a [usize],
+    horizon: usize,
+    len: usize,
+    season: usize,
+}
+
+impl OriginContext<'_> {
+    /// The budget lines of series `i` planned at `origin`, forecast by `fitted` (whose state
+    /// for the series ends at `origin`), and the forecast's MASE over its horizon.
+    fn assess(
+        &self,
+        fitted: &FittedForecaster,
+        indices: &HashMap<String, usize>,
+        i: usize,
+        origin: usize,
+    ) -> Result<((usize, usize), OriginResult), Error> {
+        let fail = |message: String| Error::Risk { message };
+        let (options, horizon, len) = (self.options, self.horizon, self.len);
+        let frequency = self.dataset.panel.frequency();
+        let s = &self.dataset.panel.series()[i];
+        let y = &s.target;
+        let first = options
+            .input_size
+            .map_or(0, |size| origin.saturating_sub(size));
+        let index = indices.get(s.id.as_str()).copied().ok_or_else(|| {
+            fail(format!(
+                "series {:?} was not fitted at origin {origin}",
+                s.id
+            ))
+        })?;
+        let seed = seed(&s.id, origin);
+        let paths = fitted
+            .sample_paths(index, horizon, options.paths, seed, None)
+            .map_err(|source| Error::InModel {
+                context: format!("risk: sampling series {:?}", s.id),
+                source,
+            })?;
+        let point: Vec<f64> = (0..horizon)
+            .map(|t| paths.paths.iter().map(|p| p[t]).sum::<f64>() / paths.paths.len() as f64)
+            .collect();
+        let actual_steps = &y[origin..origin + horizon];
+        let mase = civicast_model::metrics::mase_scale(&y[first..origin], self.season)
+            .filter(|scale| *scale > 0.0)
+            .map(|scale| {
+                point
+                    .iter()
+                    .zip(actual_steps)
+                    .map(|(f, a)| (f - a).abs())
+                    .sum::<f64>()
+                    / horizon as f64
+                    / scale
+            });
+        let mut examples = Vec::new();
+        for &offset in self.periods {
+            let start = origin + offset;
+            let Some(planned) = self.rule.plan(y, origin, start, len) else {
+                continue;
+            };
+            let plan_line = BudgetLine {
+                planned,
+                ..self.line
+            };
+            let actual: f64 = y[start..start + len].iter().sum();
+            let first_day = frequency
+                .advance(s.start, start as i64)
+                .and_then(|t| t.as_datetime())
+                .map(|d| d.date());
+            // The backtest MASE is filled in once every origin is done.
+            let Some((demand, features)) =
+                example_features(&plan_line, &paths, offset..offset + len, first_day, None)
+            else {
+                continue;
+            };
+            examples.push(Example {
+                series: i,
+                series_id: s.id.clone(),
+                origin,
+                start,
+                len,
+                planned,
+                actual,
+                mean: demand.mean(),
+                raw_probability: features.raw_probability,
+                features,
+                wasted: actual < planned * (1.0 - options.tolerance),
+                has_backtest_error: false,
+                train: false,
+                test: false,
+            });
+        }
+        Ok(((i, origin), OriginResult { examples, mase }))
+    }
 }
 
 /// The demand over `steps` of a forecast whose joint sample paths are `paths`, and the risk
@@ -429,14 +587,19 @@ fn with_backtest_error(
     examples
 }
 
-/// Marks the training and evaluation splits (see the module doc). The time cut is a position
-/// in the series, which is a time when the series share their start, as in the bundled data;
-/// series that start at different times are cut at the same position, not the same date.
-fn split(examples: &mut [Example], n_series: usize) {
-    let mut origins: Vec<usize> = examples
+/// Marks the training and evaluation splits (see the module doc). The cut is a time, so series
+/// of different lengths (a monthly panel of unlike series) are cut at the same date.
+fn split(examples: &mut [Example], panel: &Panel) {
+    let time = |e: &Example, position: usize| {
+        let s = panel.series().get(e.series)?;
+        panel
+            .frequency()
+            .advance(s.start, i64::try_from(position).ok()?)
+    };
+    let mut origins: Vec<TimePoint> = examples
         .iter()
         .filter(|e| e.has_backtest_error)
-        .map(|e| e.origin)
+        .filter_map(|e| time(e, e.origin))
         .collect();
     origins.sort_unstable();
     let Some(&cut) = origins
@@ -444,12 +607,14 @@ fn split(examples: &mut [Example], n_series: usize) {
     else {
         return;
     };
-    let hold_series = n_series >= HELD_OUT_SERIES_EVERY;
+    let hold_series = panel.series().len() >= HELD_OUT_SERIES_EVERY;
     for e in examples.iter_mut() {
         let held_series =
             hold_series && e.series % HELD_OUT_SERIES_EVERY == HELD_OUT_SERIES_EVERY - 1;
-        e.train = e.has_backtest_error && !held_series && e.start + e.len <= cut;
-        e.test = e.has_backtest_error && (held_series || !hold_series) && e.origin >= cut;
+        let ended_before = time(e, e.start + e.len).is_some_and(|t| t <= cut);
+        let made_after = time(e, e.origin).is_some_and(|t| t >= cut);
+        e.train = e.has_backtest_error && !held_series && ended_before;
+        e.test = e.has_backtest_error && (held_series || !hold_series) && made_after;
     }
 }
 
@@ -614,5 +779,23 @@ mod tests {
         assert_eq!(period_length(Frequency::Days(1)), 7);
         assert_eq!(period_length(Frequency::Minutes(30)), 48);
         assert_eq!(period_length(Frequency::Weeks(1)), 1);
+    }
+
+    #[test]
+    fn monthly_and_quarterly_data_plan_from_the_same_period_a_year_back() {
+        // Seven years of months; the origins need not all fit a year back, early ones are
+        // skipped.
+        let monthly = PlanningRule::for_data(Frequency::Months(1), 84, 112);
+        assert_eq!(
+            (monthly.lag, monthly.window, monthly.basis),
+            (12, 1, "year")
+        );
+        assert!(!monthly.describe().contains("weekdays"));
+        let quarterly = PlanningRule::for_data(Frequency::Months(3), 48, 40);
+        assert_eq!((quarterly.lag, quarterly.basis), (4, "year"));
+        let short = PlanningRule::for_data(Frequency::Months(1), 30, 112);
+        assert_eq!((short.lag, short.basis), (1, "previous"));
+        let weekly = PlanningRule::for_data(Frequency::Weeks(1), 200, 100);
+        assert_eq!((weekly.lag, weekly.basis), (52, "year"));
     }
 }

@@ -28,7 +28,7 @@ use civicast_model::risk::classifier::RiskClassifier;
 use serde::Serialize;
 
 use crate::error::Error;
-use crate::risk::{Example, PlanningRule, fit_classifier, raw_flag};
+use crate::risk::{Example, PlanBacktest, PlanningRule, RiskOptions, fit_classifier, raw_flag};
 
 /// Clipping of probabilities before log loss.
 const CLIP: f64 = 1e-3;
@@ -44,6 +44,11 @@ pub struct PredictorScores {
     pub log_loss: f64,
     /// Area under the ROC curve (higher is better; 0.5 is chance).
     pub roc_auc: f64,
+    /// Brier skill score against the training base rate, `1 - brier / base rate's brier`
+    /// (positive: better than always answering the base rate; 0 for the base rate itself).
+    pub brier_skill: f64,
+    /// The same for log loss.
+    pub log_loss_skill: f64,
     /// `(mean predicted, observed frequency, count)` per non-empty bin.
     pub reliability: Vec<(f64, f64, usize)>,
 }
@@ -55,6 +60,8 @@ pub struct Evaluation {
     pub dataset: String,
     /// The forecasting model.
     pub model: String,
+    /// Origins per fit of the model (the others absorb the observations before them).
+    pub refit_every: usize,
     /// The planning rule, in words.
     pub planning_rule: String,
     /// Its lags in steps.
@@ -95,8 +102,9 @@ fn clip(p: f64) -> f64 {
     p.clamp(CLIP, 1.0 - CLIP)
 }
 
-/// Scores probabilities `p` of outcomes `y`.
-pub fn score(p: &[f64], y: &[bool]) -> PredictorScores {
+/// Scores probabilities `p` of outcomes `y`, with skill against `reference`'s scores (none:
+/// the probabilities are the reference, skill 0).
+pub fn score(p: &[f64], y: &[bool], reference: Option<&PredictorScores>) -> PredictorScores {
     let n = p.len().max(1) as f64;
     let target = |b: bool| if b { 1.0 } else { 0.0 };
     let brier = p
@@ -117,10 +125,16 @@ pub fn score(p: &[f64], y: &[bool]) -> PredictorScores {
         })
         .sum::<f64>()
         / n;
+    let skill = |ours: f64, theirs: Option<f64>| match theirs {
+        Some(theirs) if theirs > 0.0 => 1.0 - ours / theirs,
+        _ => 0.0,
+    };
     PredictorScores {
         brier,
         log_loss,
         roc_auc: roc_auc(p, y),
+        brier_skill: skill(brier, reference.map(|r| r.brier)),
+        log_loss_skill: skill(log_loss, reference.map(|r| r.log_loss)),
         reliability: reliability(p, y),
     }
 }
@@ -176,13 +190,15 @@ fn reliability(p: &[f64], y: &[bool]) -> Vec<(f64, f64, usize)> {
 /// refitted on every example, which is what gets stored.
 pub fn evaluate(
     dataset: &str,
-    model: &str,
-    rule: PlanningRule,
-    tolerance: f64,
-    paths: usize,
-    held_out_series: bool,
-    examples: &[Example],
+    options: &RiskOptions,
+    plans: &PlanBacktest,
 ) -> Result<(Evaluation, RiskClassifier), Error> {
+    let PlanBacktest {
+        rule,
+        refit_every,
+        ref examples,
+        held_out_series,
+    } = *plans;
     let train: Vec<&Example> = examples.iter().filter(|e| e.train).collect();
     let test: Vec<&Example> = examples.iter().filter(|e| e.test).collect();
     if test.is_empty() {
@@ -207,14 +223,14 @@ pub fn evaluate(
         .map(|e| classifier.probability(&e.features))
         .collect();
     let base_p = vec![base; test.len()];
-    let (flag, raw, calibrated, base_rate) = (
-        score(&flag_p, &y),
-        score(&raw_p, &y),
-        score(&cal_p, &y),
-        score(&base_p, &y),
+    let base_rate = score(&base_p, &y, None);
+    let (flag, raw, calibrated) = (
+        score(&flag_p, &y, Some(&base_rate)),
+        score(&raw_p, &y, Some(&base_rate)),
+        score(&cal_p, &y, Some(&base_rate)),
     );
     let beats = calibrated.brier < raw.brier && calibrated.log_loss < raw.log_loss;
-    let verdict = if beats {
+    let mut verdict = if beats {
         format!(
             "The calibrated classifier beats the raw forecast probability on both Brier ({:.4} vs {:.4}) and log loss ({:.4} vs {:.4}) on held-out data: it earns its place.",
             calibrated.brier, raw.brier, calibrated.log_loss, raw.log_loss
@@ -225,16 +241,36 @@ pub fn evaluate(
             calibrated.brier, raw.brier, calibrated.log_loss, raw.log_loss
         )
     };
+    let skill = |p: &PredictorScores| {
+        format!(
+            "{:+.1}% on Brier and {:+.1}% on log loss",
+            100.0 * p.brier_skill,
+            100.0 * p.log_loss_skill
+        )
+    };
+    let _ = write!(
+        verdict,
+        " Against always answering the training base rate ({:.1}%), the classifier's skill is {} and the raw probability's {} (positive: better than the base rate).",
+        100.0 * base,
+        skill(&calibrated),
+        skill(&raw)
+    );
+    if calibrated.brier_skill <= 0.0 || calibrated.log_loss_skill <= 0.0 {
+        verdict.push_str(
+            " The classifier adds no skill beyond the base rate here: its probabilities stay close to the base rate, which is honest, but this dataset's forecasts cannot tell wasteful plans from sound ones better than the frequency of waste does.",
+        );
+    }
     let all: Vec<&Example> = examples.iter().collect();
     let stored = fit_classifier(&all)?;
     Ok((
         Evaluation {
             dataset: dataset.to_owned(),
-            model: model.to_owned(),
+            model: options.model.to_string(),
+            refit_every,
             planning_rule: rule.describe(),
             rule,
-            tolerance,
-            paths,
+            tolerance: options.tolerance,
+            paths: options.paths,
             examples: examples.len(),
             train: train.len(),
             test: test.len(),
@@ -259,8 +295,19 @@ pub fn markdown(e: &Evaluation) -> String {
     let _ = writeln!(s, "# Waste-risk calibration: {}\n", e.dataset);
     let _ = writeln!(
         s,
-        "Model `{}`, {} sample paths per forecast; tolerance {}; planning rule: {}.\n",
-        e.model, e.paths, e.tolerance, e.planning_rule
+        "Model `{}`, {}, {} sample paths per forecast; tolerance {}; planning rule: {}.\n",
+        e.model,
+        if e.refit_every <= 1 {
+            "fitted afresh at every origin".to_owned()
+        } else {
+            format!(
+                "fitted at every {}th origin and absorbing the observations up to the others",
+                e.refit_every
+            )
+        },
+        e.paths,
+        e.tolerance,
+        e.planning_rule
     );
     let _ = writeln!(
         s,
@@ -276,8 +323,11 @@ pub fn markdown(e: &Evaluation) -> String {
         100.0 * e.waste_rate_train,
         100.0 * e.waste_rate_test
     );
-    let _ = writeln!(s, "| predictor | Brier | log loss | ROC AUC |");
-    let _ = writeln!(s, "|---|---:|---:|---:|");
+    let _ = writeln!(
+        s,
+        "| predictor | Brier | log loss | ROC AUC | Brier skill | log-loss skill |"
+    );
+    let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|");
     for (name, p) in [
         ("(a) flag (training frequency per level)", &e.flag),
         ("(b) raw forecast probability", &e.raw),
@@ -286,11 +336,19 @@ pub fn markdown(e: &Evaluation) -> String {
     ] {
         let _ = writeln!(
             s,
-            "| {name} | {:.4} | {:.4} | {:.3} |",
-            p.brier, p.log_loss, p.roc_auc
+            "| {name} | {:.4} | {:.4} | {:.3} | {:+.1}% | {:+.1}% |",
+            p.brier,
+            p.log_loss,
+            p.roc_auc,
+            100.0 * p.brier_skill,
+            100.0 * p.log_loss_skill
         );
     }
-    let _ = writeln!(s, "\n{}\n", e.verdict);
+    let _ = writeln!(
+        s,
+        "\nSkill: 1 − score / the training base rate's score on the same held-out periods (positive: better than always answering the base rate).\n\n{}\n",
+        e.verdict
+    );
     let _ = writeln!(s, "![reliability diagram](reliability.svg)");
     s
 }
@@ -453,12 +511,24 @@ mod tests {
 
     #[test]
     fn brier_and_log_loss_of_known_cases() {
-        let s = score(&[0.8, 0.3], &[true, false]);
+        let s = score(&[0.8, 0.3], &[true, false], None);
         assert!((s.brier - (0.04 + 0.09) / 2.0).abs() < 1e-12);
         assert!((s.log_loss - -(0.8f64.ln() + 0.7f64.ln()) / 2.0).abs() < 1e-12);
+        assert_eq!((s.brier_skill, s.log_loss_skill), (0.0, 0.0));
         // A confident mistake is clipped, not infinite.
-        let wrong = score(&[0.0], &[true]);
+        let wrong = score(&[0.0], &[true], None);
         assert!((wrong.log_loss - -(CLIP.ln())).abs() < 1e-12);
+    }
+
+    #[test]
+    fn skill_is_the_share_of_the_reference_score_saved() {
+        let y = [true, false, false, false];
+        let base = score(&[0.25; 4], &y, None);
+        let sharp = score(&[0.9, 0.1, 0.1, 0.1], &y, Some(&base));
+        assert!((sharp.brier_skill - (1.0 - 0.01 / base.brier)).abs() < 1e-12);
+        assert!(sharp.log_loss_skill > 0.0);
+        let wrong = score(&[0.1, 0.9, 0.9, 0.9], &y, Some(&base));
+        assert!(wrong.brier_skill < 0.0 && wrong.log_loss_skill < 0.0);
     }
 
     #[test]

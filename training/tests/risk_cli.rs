@@ -75,6 +75,9 @@ fn risk_writes_the_evaluation_and_a_classifier_the_service_can_apply() {
         serde_json::from_str(&std::fs::read_to_string(out_dir.join("evaluation.json")).unwrap())
             .unwrap();
     assert_eq!(evaluation["dataset"], "tiny_risk");
+    // The default model is the one fit publishes, fitted four times over the twelve origins.
+    assert_eq!(evaluation["model"], "auto");
+    assert_eq!(evaluation["refit_every"], 3);
     assert_eq!(evaluation["held_out_series"], true);
     assert!(evaluation["train"].as_u64().unwrap() > 0);
     assert!(evaluation["test"].as_u64().unwrap() > 0);
@@ -84,7 +87,14 @@ fn risk_writes_the_evaluation_and_a_classifier_the_service_can_apply() {
         let brier = evaluation[predictor]["brier"].as_f64().unwrap();
         assert!((0.0..=1.0).contains(&brier), "{predictor}: {brier}");
         assert!(evaluation[predictor]["log_loss"].as_f64().unwrap() > 0.0);
+        assert!(
+            evaluation[predictor]["brier_skill"]
+                .as_f64()
+                .unwrap()
+                .is_finite()
+        );
     }
+    assert_eq!(evaluation["base_rate"]["brier_skill"], 0.0);
     let verdict = evaluation["verdict"].as_str().unwrap();
     let beats = evaluation["classifier_beats_raw"].as_bool().unwrap();
     assert_eq!(verdict.contains("does NOT beat"), !beats, "{verdict}");
@@ -113,6 +123,7 @@ fn risk_refuses_bad_options_naming_them() {
         (vec!["--model", "prophet"], "unknown model \"prophet\""),
         (vec!["--tolerance", "1.5"], "--tolerance"),
         (vec!["--origins", "0"], "--origins"),
+        (vec!["--refit-every", "0"], "--refit-every"),
     ] {
         let out = train()
             .arg("risk")
