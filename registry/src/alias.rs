@@ -27,7 +27,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::RegistryError;
 use crate::format::{ModelsFile, VersionManifest};
-use crate::fsio::{create_dir_durable, open_no_follow, sync_folder, write_atomic};
+use crate::fsio::{
+    create_dir_durable, open_no_follow, read_dir_or_empty, sync_folder, write_atomic,
+};
 use crate::history::HistoryEntry;
 use crate::store::{
     Registry, check_name, fault_point, is_valid_name, now, read_json_if_exists, to_json,
@@ -68,14 +70,9 @@ impl Registry {
     /// disappearing.)
     pub fn datasets(&self) -> Result<Vec<String>, RegistryError> {
         let dir = self.inside(&["aliases"])?;
-        let entries = match std::fs::read_dir(&dir) {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(RegistryError::io(&dir)(e)),
-        };
         let production = format!("{PRODUCTION}.json");
-        let mut names: Vec<String> = entries
-            .filter_map(Result::ok)
+        let mut names: Vec<String> = read_dir_or_empty(&dir)?
+            .into_iter()
             // `file_type` does not follow links: a linked folder is a link, not a folder.
             .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
             .filter(|e| e.path().join(&production).symlink_metadata().is_ok())

@@ -138,6 +138,16 @@ pub fn open_no_follow(options: &mut OpenOptions, path: &Path) -> Result<File, Re
     Ok(file)
 }
 
+/// The entries of folder `dir` that could be read; a folder that does not exist has none (the
+/// registry creates its folders on first write, so a fresh registry lists nothing).
+pub fn read_dir_or_empty(dir: &Path) -> Result<Vec<std::fs::DirEntry>, RegistryError> {
+    match std::fs::read_dir(dir) {
+        Ok(entries) => Ok(entries.filter_map(Result::ok).collect()),
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(RegistryError::io(dir)(e)),
+    }
+}
+
 /// The bytes of the regular file `path`, at most `limit` of them: a larger file is
 /// [`RegistryError::TooLarge`]. Follows no link at `path` (see [`open_no_follow`]).
 pub fn read_capped(path: &Path, limit: u64) -> Result<Vec<u8>, RegistryError> {
@@ -242,6 +252,19 @@ mod tests {
         create_dir_durable(&deep).unwrap();
         std::fs::write(dir.path().join("file"), b"x").unwrap();
         assert!(create_dir_durable(&dir.path().join("file/sub")).is_err());
+    }
+
+    #[test]
+    fn a_missing_folder_has_no_entries_and_a_file_is_not_a_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(
+            read_dir_or_empty(&dir.path().join("missing"))
+                .unwrap()
+                .is_empty()
+        );
+        std::fs::write(dir.path().join("a"), b"x").unwrap();
+        assert_eq!(read_dir_or_empty(dir.path()).unwrap().len(), 1);
+        assert!(read_dir_or_empty(&dir.path().join("a")).is_err());
     }
 
     #[test]

@@ -32,7 +32,7 @@ use crate::error::RegistryError;
 use crate::format::{
     FORMAT_VERSION, MANIFEST_FILE, MODELS_FILE, ModelsFile, OLDEST_FORMAT, VersionManifest,
 };
-use crate::fsio::{create_dir_durable, read_capped, sync_folder, write_durable};
+use crate::fsio::{create_dir_durable, read_capped, read_dir_or_empty, sync_folder, write_durable};
 use crate::limits::RegistryLimits;
 use crate::risk::{RISK_FILE, RiskFile};
 
@@ -318,13 +318,8 @@ impl Registry {
     /// Symbolic links in `versions/` are skipped.
     pub fn list(&self) -> Result<Vec<Result<VersionManifest, RegistryError>>, RegistryError> {
         let dir = self.inside(&["versions"])?;
-        let entries = match std::fs::read_dir(&dir) {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(RegistryError::io(&dir)(e)),
-        };
-        let mut names: Vec<String> = entries
-            .filter_map(|e| e.ok())
+        let mut names: Vec<String> = read_dir_or_empty(&dir)?
+            .into_iter()
             .filter(|e| !e.file_type().is_ok_and(|t| t.is_symlink()))
             .map(|e| e.file_name().to_string_lossy().into_owned())
             .filter(|n| is_valid_name(n))

@@ -14,7 +14,7 @@ use std::io::ErrorKind;
 use serde::{Deserialize, Serialize};
 
 use crate::error::RegistryError;
-use crate::fsio::{create_dir_durable, write_atomic};
+use crate::fsio::{create_dir_durable, read_dir_or_empty, write_atomic};
 use crate::store::{Registry, check_name, is_valid_name, now, read_json_if_exists, to_json};
 
 /// Where a dataset's fit stands.
@@ -116,13 +116,8 @@ impl Registry {
     /// skipped: it only ever adds a note.
     pub fn training(&self) -> Result<Vec<TrainingMarker>, RegistryError> {
         let dir = self.inside(&["training"])?;
-        let entries = match std::fs::read_dir(&dir) {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(RegistryError::io(&dir)(e)),
-        };
-        let mut markers: Vec<TrainingMarker> = entries
-            .filter_map(Result::ok)
+        let mut markers: Vec<TrainingMarker> = read_dir_or_empty(&dir)?
+            .into_iter()
             .filter_map(|e| {
                 let name = e.file_name().to_string_lossy().into_owned();
                 let dataset = name.strip_suffix(".json")?.to_owned();
