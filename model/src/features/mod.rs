@@ -216,6 +216,8 @@ impl Featurizer {
         } else {
             spec.known_windows.iter().map(|w| w - 1).max().unwrap_or(0)
         };
+        // Changes need the level one step before the first one read.
+        let target_lookback = target_lookback + usize::from(spec.difference);
         Ok(Featurizer {
             lookback: target_lookback.max(historic_lookback).max(known_lookback),
             spec,

@@ -26,8 +26,11 @@ use crate::time::TimePoint;
 pub struct RecursiveState<'a> {
     featurizer: &'a Featurizer,
     scale: SeriesScale,
-    /// Scaled targets: the tail of the observed part, then the pushed predictions.
+    /// Scaled targets (or their changes, when the spec differences): the tail of the observed
+    /// part, then the pushed predictions.
     past: Vec<f64>,
+    /// The last scaled level, observed or pushed: what a predicted change is added to.
+    level: f64,
     /// Per historic column (in the featurizer's order), its values up to the origin.
     historic: Vec<Vec<f64>>,
     /// Per future-known column (in the featurizer's order), its values over the widest window
@@ -68,13 +71,19 @@ impl<'a> RecursiveState<'a> {
             });
         }
         let tail = origin - lookback..origin;
-        let past = series
+        let levels: Vec<f64> = series
             .target
             .get(tail.clone())
             .unwrap_or_default()
             .iter()
             .map(|&v| scale.scale(v))
             .collect();
+        let level = levels.last().copied().unwrap_or(f64::NAN);
+        let past = if featurizer.spec.difference {
+            super::training::changes(&levels)
+        } else {
+            levels
+        };
         let historic = featurizer
             .historic
             .iter()
@@ -112,6 +121,7 @@ impl<'a> RecursiveState<'a> {
             featurizer,
             scale,
             past,
+            level,
             historic,
             known,
             known_before,
@@ -180,12 +190,28 @@ impl<'a> RecursiveState<'a> {
         Ok(())
     }
 
-    /// Appends a prediction on the model's (scaled) scale; the next row is for the following step.
+    /// The scaled level a model's output for the next step stands for: the output itself, or
+    /// the last level plus the output when the model predicts changes.
+    pub fn level_of(&self, output: f64) -> f64 {
+        if self.featurizer.spec.difference {
+            self.level + output
+        } else {
+            output
+        }
+    }
+
+    /// Appends a scaled level (a prediction turned into a level by [`Self::level_of`]); the
+    /// next row is for the following step.
     pub fn push_scaled(&mut self, z: f64) -> Result<(), ModelError> {
         if !z.is_finite() {
             return Err(ModelError::NonFinite(self.origin + self.steps));
         }
-        self.past.push(z);
+        self.past.push(if self.featurizer.spec.difference {
+            z - self.level
+        } else {
+            z
+        });
+        self.level = z;
         self.steps += 1;
         Ok(())
     }

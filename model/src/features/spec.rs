@@ -170,6 +170,23 @@ pub struct FeatureSpec {
     /// When set, only the last `input_size` time points before a cutoff become training rows
     /// (their lags may reach further back), like the reference's `input_size`.
     pub input_size: Option<usize>,
+    /// Whether the model sees the series as its changes from step to step (`z[t] - z[t-1]` of
+    /// the scaled target): lags and windows are of the changes, the model predicts the next
+    /// change, and a forecast adds each predicted change to the step before — MLForecast's
+    /// `Differences([1])` target transform. A model of changes carries a trend past the range
+    /// of levels it was trained on, which a tree ensemble of levels cannot. The defaults use it
+    /// for weekly and coarser data, where series are short and trends dominate. Off for models
+    /// stored before it existed.
+    #[serde(default)]
+    pub difference: bool,
+}
+
+/// Weekly, monthly, quarterly and yearly data (not `index` data, whose step has no calendar).
+fn coarser_than_daily(frequency: Frequency) -> bool {
+    matches!(
+        frequency,
+        Frequency::Weeks(_) | Frequency::Months(_) | Frequency::Years(_)
+    )
 }
 
 impl FeatureSpec {
@@ -263,6 +280,7 @@ impl FeatureSpec {
             known_windows,
             scale: true,
             input_size: None,
+            difference: coarser_than_daily(frequency),
         }
     }
 

@@ -303,6 +303,7 @@ fn rolling_statistics_match_a_hand_computation_over_the_lagged_window() {
         known_windows: vec![],
         scale: false,
         input_size: None,
+        difference: false,
     };
     let f = Featurizer::new(spec, Frequency::Index, vec![], None).unwrap();
     let series = Series {

@@ -41,8 +41,12 @@ pub struct TrainingSet {
     pub names: Vec<String>,
     /// Features, row-major: row `i` is `x[i * n_cols .. (i + 1) * n_cols]`.
     pub x: Vec<f64>,
-    /// Scaled targets, one per row.
+    /// What the model learns, one per row: the scaled target, or its change from the step before
+    /// when the spec differences ([`FeatureSpec::difference`](super::FeatureSpec::difference)).
     pub y: Vec<f64>,
+    /// The scaled target of each row (equal to `y` without differencing).
+    #[serde(default)]
+    pub level: Vec<f64>,
     /// Which series and time point each row came from.
     pub rows: Vec<RowSource>,
     /// The series, in the order they were added.
@@ -66,6 +70,14 @@ impl TrainingSet {
         self.x
             .get(i.checked_mul(n)?..i.checked_add(1)?.checked_mul(n)?)
     }
+}
+
+/// The step-to-step changes of `z` (`NaN` for the first, which has no step before).
+pub(crate) fn changes(z: &[f64]) -> Vec<f64> {
+    std::iter::once(f64::NAN)
+        .chain(z.windows(2).map(|w| w[1] - w[0]))
+        .take(z.len())
+        .collect()
 }
 
 impl Featurizer {
@@ -134,6 +146,11 @@ impl Featurizer {
         let training = series.target.get(..cutoff).unwrap_or_default();
         let scale = self.scale_for(training);
         let z: Vec<f64> = training.iter().map(|&v| scale.scale(v)).collect();
+        let history = if self.spec.difference {
+            changes(&z)
+        } else {
+            z.clone()
+        };
         let first = match self.spec.input_size {
             Some(n) => self.lookback.max(cutoff.saturating_sub(n)),
             None => self.lookback,
@@ -147,6 +164,7 @@ impl Featurizer {
         let rows = cutoff.saturating_sub(first);
         set.x.reserve(rows * self.n_cols());
         set.y.reserve(rows);
+        set.level.reserve(rows);
         set.rows.reserve(rows);
         for t in first..cutoff {
             let time = i64::try_from(t)
@@ -165,8 +183,9 @@ impl Featurizer {
                     .and_then(|&j| series.exogenous.get(j)?.get(..t))
                     .map_or(f64::NAN, |observed| historic_lag(observed, 0, lag))
             };
-            self.push_row(&z[..t], time, future_known, historic, &mut set.x);
-            set.y.push(z[t]);
+            self.push_row(&history[..t], time, future_known, historic, &mut set.x);
+            set.y.push(history[t]);
+            set.level.push(z[t]);
             set.rows.push(RowSource {
                 series: index,
                 step: t,
@@ -257,7 +276,7 @@ impl Featurizer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::features::FeatureSpec;
+    use crate::features::{FeatureSpec, RecursiveState};
 
     fn series(id: &str, start: i64, n: usize) -> Series {
         Series {
@@ -279,6 +298,7 @@ mod tests {
             known_windows: vec![],
             scale: false,
             input_size: None,
+            difference: false,
         }
     }
 
@@ -292,6 +312,42 @@ mod tests {
         assert_eq!(set.row(0), Some(&[2.0, 0.0][..]));
         assert_eq!(set.y, vec![3.0, 4.0, 5.0, 6.0, 7.0]);
         assert_eq!(set.row(5), None);
+    }
+
+    #[test]
+    fn a_differencing_spec_learns_changes_from_lags_of_changes() {
+        let mut spec = lags_only(vec![1, 2]);
+        spec.difference = true;
+        let f = Featurizer::new(spec, Frequency::Index, vec![], None).unwrap();
+        // One more step of lookback: the first change read needs the level before it.
+        assert_eq!(f.lookback(), 3);
+        let squares = Series {
+            target: (0..8).map(|i| (i * i) as f64).collect(),
+            ..series("a", 0, 8)
+        };
+        let set = f.series_training_set(&squares, 8).unwrap();
+        // Rows for t = 3..8: the target is the change t^2 - (t-1)^2 = 2t - 1, the lags are the
+        // changes one and two steps back, the level is t^2.
+        assert_eq!(set.y, vec![5.0, 7.0, 9.0, 11.0, 13.0]);
+        assert_eq!(set.level, vec![9.0, 16.0, 25.0, 36.0, 49.0]);
+        assert_eq!(set.row(0), Some(&[3.0, 1.0][..]));
+
+        // At forecast time the state reads the same changes, turns a predicted change into a
+        // level, and reads the pushed level back as a change.
+        let mut state = RecursiveState::new(&f, &squares, 8, SeriesScale::IDENTITY).unwrap();
+        assert_eq!(state.next_row(&[]).unwrap(), vec![13.0, 11.0]);
+        assert_eq!(state.level_of(15.0), 64.0);
+        state.push_scaled(64.0).unwrap();
+        assert_eq!(state.next_row(&[]).unwrap(), vec![15.0, 13.0]);
+    }
+
+    #[test]
+    fn coarse_data_is_differenced_by_default_and_daily_data_is_not() {
+        assert!(FeatureSpec::default_for(Frequency::Months(1), &[12]).difference);
+        assert!(FeatureSpec::default_for(Frequency::Months(3), &[4]).difference);
+        assert!(FeatureSpec::default_for(Frequency::Weeks(1), &[52]).difference);
+        assert!(!FeatureSpec::default_for(Frequency::Days(1), &[7, 365]).difference);
+        assert!(!FeatureSpec::default_for(Frequency::Hours(1), &[24, 168]).difference);
     }
 
     #[test]

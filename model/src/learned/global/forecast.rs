@@ -416,7 +416,7 @@ pub(super) fn recursive_points(
             // A regressor that diverges on one row must not poison the batch: hold the last
             // value instead.
             let z = if z.is_finite() {
-                z
+                state.level_of(z)
             } else {
                 last_or_zero(&out, k, j, horizon)
             };

@@ -208,7 +208,7 @@ pub struct Bounds {
 impl Bounds {
     pub(super) fn of(set: &TrainingSet) -> Bounds {
         let (lo, hi) = set
-            .y
+            .level
             .iter()
             .filter(|v| v.is_finite())
             .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| {

@@ -592,3 +592,61 @@ fn a_block_of_members_that_does_not_help_leaves_the_other_blocks_combination_unc
     let flat = choose_weights(&rows, &member_paths[..2], &actual, horizon, &[2, 0]);
     assert_eq!(flat, alone);
 }
+
+/// Two monthly series growing steadily with a yearly pattern.
+fn trending_monthly_panel(n: usize) -> Panel {
+    let start = TimePoint::date(NaiveDate::from_ymd_opt(2000, 1, 1).unwrap());
+    let series = (0..2)
+        .map(|s| Series {
+            id: format!("m{s}"),
+            start,
+            target: (0..n)
+                .map(|i| {
+                    let season = (2.0 * std::f64::consts::PI * (i % 12) as f64 / 12.0).sin();
+                    100.0 * (s + 1) as f64 + 2.0 * i as f64 + 10.0 * season
+                })
+                .collect(),
+            exogenous: vec![],
+        })
+        .collect();
+    Panel::new(Frequency::Months(1), vec![], series).unwrap()
+}
+
+#[test]
+fn trees_of_changes_carry_a_trend_past_the_levels_they_were_trained_on() {
+    let data = trending_monthly_panel(240);
+    let cutoff = 230;
+    let mae_of = |difference: bool| {
+        let spec = FeatureSpec {
+            difference,
+            ..FeatureSpec::default_for(Frequency::Months(1), &[12])
+        };
+        let f = Featurizer::for_panel(spec, &data, None).unwrap();
+        let model = fit_global(&params(vec![small_gbm()]), &f, &data, &[cutoff, cutoff]).unwrap();
+        let mut total = 0.0;
+        for (s, forecast) in forecasts(&model, &data, cutoff).iter().enumerate() {
+            let series = &data.series()[s].target;
+            let highest = series[..cutoff].iter().copied().fold(f64::MIN, f64::max);
+            if difference {
+                assert!(
+                    forecast.point[6] > highest,
+                    "series {s}: {} does not pass the highest level {highest}",
+                    forecast.point[6]
+                );
+            }
+            total += forecast
+                .point
+                .iter()
+                .zip(&series[cutoff..cutoff + 7])
+                .map(|(p, a)| (p - a).abs())
+                .sum::<f64>()
+                / 14.0;
+        }
+        total
+    };
+    let (changes, levels) = (mae_of(true), mae_of(false));
+    assert!(
+        changes < 0.5 * levels,
+        "MAE {changes} on changes against {levels} on levels"
+    );
+}
