@@ -199,6 +199,18 @@ fn relu(from: ArrayView2<'_, f32>, to: ArrayViewMut2<'_, f32>) {
     Zip::from(to).and(from).for_each(|t, &f| *t = f.max(0.0));
 }
 
+/// The gradients of `slot`'s weights and bias for output gradients `g` of a batch whose inputs
+/// were `input`: `gᵀ input` and the column sums of `g`.
+fn layer_gradients(
+    slot: &Slot,
+    grad: &mut [f32],
+    g: ArrayView2<'_, f32>,
+    input: ArrayView2<'_, f32>,
+) {
+    general_mat_mul(1.0, &g.t(), &input, 0.0, &mut slot.weight_mut(grad));
+    bias_gradient(slot, grad, g);
+}
+
 /// Adds the column sums of `g` to the bias gradient of `slot`.
 fn bias_gradient(slot: &Slot, grad: &mut [f32], g: ArrayView2<'_, f32>) {
     if let Some(b) = slot.bias {
@@ -315,15 +327,8 @@ pub(super) fn backward(
     }
     let gout = top(&acts.gout, rows);
     // The head and the skip.
-    general_mat_mul(
-        1.0,
-        &gout.t(),
-        &top(&acts.r, rows),
-        0.0,
-        &mut layout.head.weight_mut(grad),
-    );
-    bias_gradient(&layout.head, grad, gout);
-    general_mat_mul(1.0, &gout.t(), &x, 0.0, &mut layout.skip.weight_mut(grad));
+    layer_gradients(&layout.head, grad, gout, top(&acts.r, rows));
+    layer_gradients(&layout.skip, grad, gout, x);
     // Into the last residual stream, through the head's ReLU.
     let n = layout.blocks.len();
     let mut gh = top_mut(&mut acts.gh, rows);
@@ -334,27 +339,13 @@ pub(super) fn backward(
     for (k, (fc1, fc2)) in layout.blocks.iter().enumerate().rev() {
         // h[k + 1] = h[k] + fc2(relu(fc1(relu(h[k])))): gh flows to h[k] unchanged, plus
         // through the block.
-        general_mat_mul(
-            1.0,
-            &gh.t(),
-            &top(&acts.q[k], rows),
-            0.0,
-            &mut fc2.weight_mut(grad),
-        );
-        bias_gradient(fc2, grad, gh.view());
+        layer_gradients(fc2, grad, gh.view(), top(&acts.q[k], rows));
         let mut gp = top_mut(&mut acts.gp, rows);
         general_mat_mul(1.0, &gh, &fc2.weight(theta), 0.0, &mut gp);
         Zip::from(&mut gp)
             .and(top(&acts.p[k], rows))
             .for_each(|g, &p| *g = if p > 0.0 { *g } else { 0.0 });
-        general_mat_mul(
-            1.0,
-            &gp.t(),
-            &top(&acts.a[k], rows),
-            0.0,
-            &mut fc1.weight_mut(grad),
-        );
-        bias_gradient(fc1, grad, gp.view());
+        layer_gradients(fc1, grad, gp.view(), top(&acts.a[k], rows));
         // gh += (gp W1) masked by h[k] > 0; the product goes through `a`'s buffer, which the
         // backward pass no longer needs.
         let mut ga = top_mut(&mut acts.a[k], rows);
@@ -364,8 +355,7 @@ pub(super) fn backward(
             .and(top(&acts.h[k], rows))
             .for_each(|g, &a, &h| *g += if h > 0.0 { a } else { 0.0 });
     }
-    general_mat_mul(1.0, &gh.t(), &x, 0.0, &mut layout.embed.weight_mut(grad));
-    bias_gradient(&layout.embed, grad, gh.view());
+    layer_gradients(&layout.embed, grad, gh.view(), x);
     loss / rows.max(1) as f64
 }
 
