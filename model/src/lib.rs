@@ -50,7 +50,9 @@ pub mod time;
 pub use calendar::{Holiday, HolidayCalendar};
 pub use error::ModelError;
 pub use forecast::{Forecast, SamplePaths};
-pub use forecaster::{FittedForecaster, Forecaster, ForecasterParams, Made, Recipe};
+pub use forecaster::{
+    Filled, FittedForecaster, Forecaster, ForecasterParams, Made, Recipe, SeriesState, Step,
+};
 pub use models::{Fit, Fitted, FittedModel, ModelId, Predict, SeriesContext, fit_model};
 pub use panel::{ExogenousRole, ExogenousSpec, Panel, Series};
 pub use time::{Frequency, TimePoint};

@@ -29,7 +29,10 @@ use crate::learned::published::{FutureInputError, FutureValues, PublishedGlobal}
 use crate::models::{Fitted, ModelId, SeriesContext};
 use crate::panel::Panel;
 
+mod live;
 pub mod statistical;
+
+pub use live::{Filled, SeriesState, Step};
 
 use statistical::StatisticalPanel;
 

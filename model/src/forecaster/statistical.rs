@@ -84,6 +84,15 @@ impl StatisticalPanel {
         self.fitted.get(index)
     }
 
+    pub(super) fn set(&mut self, index: usize, fitted: Fitted) -> Result<(), ModelError> {
+        let len = self.fitted.len();
+        *self
+            .fitted
+            .get_mut(index)
+            .ok_or(ModelError::NoSeriesAt { index, len })? = fitted;
+        Ok(())
+    }
+
     #[cfg(test)]
     pub(super) fn replace(&mut self, index: usize, model: crate::models::FittedModel) {
         self.fitted[index].model = model;

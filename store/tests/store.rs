@@ -1,0 +1,215 @@
+//! The store's behaviour on every engine: SQLite always, PostgreSQL when `CIVICAST_TEST_POSTGRES`
+//! names a server (`.ci/run` starts one with `scripts/postgres`).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeMap;
+
+use civicast_store::{Engine, Row, SharedRow, Store};
+
+/// A fresh store per engine: a SQLite file in `dir`, and the PostgreSQL test server when set.
+async fn stores(dir: &tempfile::TempDir) -> Vec<Store> {
+    let mut stores = vec![
+        Store::open(dir.path().join("store.db").to_str().unwrap())
+            .await
+            .unwrap(),
+    ];
+    if let Ok(url) = std::env::var("CIVICAST_TEST_POSTGRES") {
+        stores.push(Store::open(&url).await.unwrap());
+    }
+    stores
+}
+
+/// A dataset name no other test (or earlier run on a shared server) uses.
+fn unique(name: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("{name}_{nanos}_{}", std::process::id())
+}
+
+fn row(series: &str, t: i64, target: f64, temp: Option<f64>) -> Row {
+    Row {
+        series: series.into(),
+        t,
+        target,
+        exogenous: temp.into_iter().map(|v| ("temp".to_owned(), v)).collect(),
+    }
+}
+
+#[tokio::test]
+async fn opening_migrates_once_and_reopening_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    for store in stores(&dir).await {
+        assert_eq!(store.schema_version().await.unwrap(), 1);
+        let again = Store::open(
+            if store.engine() == Engine::Sqlite {
+                dir.path().join("store.db").to_str().unwrap().to_owned()
+            } else {
+                std::env::var("CIVICAST_TEST_POSTGRES").unwrap()
+            }
+            .as_str(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(again.schema_version().await.unwrap(), 1);
+    }
+}
+
+#[tokio::test]
+async fn concurrent_opens_of_one_store_migrate_it_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("race.db");
+    let path = path.to_str().unwrap();
+    let opened = open_at_once(path).await;
+    for store in opened {
+        assert_eq!(store.schema_version().await.unwrap(), 1);
+    }
+}
+
+async fn open_at_once(path: &str) -> Vec<Store> {
+    let mut handles = Vec::new();
+    for _ in 0..4 {
+        let path = path.to_owned();
+        handles.push(tokio::spawn(async move { Store::open(&path).await }));
+    }
+    let mut stores = Vec::new();
+    for handle in handles {
+        stores.push(handle.await.unwrap().unwrap());
+    }
+    stores
+}
+
+#[tokio::test]
+async fn resending_rows_changes_nothing_and_a_changed_value_is_a_revision() {
+    let dir = tempfile::tempdir().unwrap();
+    for store in stores(&dir).await {
+        let dataset = unique("rides");
+        store
+            .register_dataset(&dataset, "1d", &["temp".into()])
+            .await
+            .unwrap();
+        let rows = [
+            row("A", 10, 1.0, Some(5.0)),
+            row("A", 20, 2.0, None),
+            row("B", 10, 7.0, None),
+        ];
+        let first = store.ingest(&dataset, &rows, &[], "test").await.unwrap();
+        assert_eq!((first.inserted, first.revised, first.unchanged), (3, 0, 0));
+        assert_eq!(first.changed_series, ["A", "B"]);
+
+        let again = store.ingest(&dataset, &rows, &[], "test").await.unwrap();
+        assert_eq!((again.inserted, again.revised, again.unchanged), (0, 0, 3));
+        assert!(again.changed_series.is_empty());
+        assert_eq!(again.change, 0);
+        assert!(
+            store
+                .changed_since(&dataset, first.change)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+
+        let fixed = store
+            .ingest(&dataset, &[row("A", 20, 2.5, None)], &[], "test")
+            .await
+            .unwrap();
+        assert_eq!((fixed.inserted, fixed.revised), (0, 1));
+        assert!(fixed.change > first.change);
+        let changed = store.changed_since(&dataset, first.change).await.unwrap();
+        assert_eq!(changed, [("A".to_owned(), fixed.change)]);
+        let revisions = store.revisions(&dataset, "A", 20).await.unwrap();
+        assert_eq!(revisions.len(), 1);
+        assert_eq!(revisions[0].0, Some(2.0));
+        let steps = store.observations_after(&dataset, "A", 0).await.unwrap();
+        assert_eq!(
+            steps.iter().map(|s| (s.t, s.target)).collect::<Vec<_>>(),
+            [(10, Some(1.0)), (20, Some(2.5))]
+        );
+        assert_eq!(steps[0].exogenous["temp"], 5.0);
+    }
+}
+
+#[tokio::test]
+async fn shared_values_reach_every_series_under_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    for store in stores(&dir).await {
+        let dataset = unique("weather");
+        store
+            .register_dataset(&dataset, "1d", &["temp".into(), "rain".into()])
+            .await
+            .unwrap();
+        let first = store
+            .ingest(
+                &dataset,
+                &[row("A", 1, 1.0, Some(9.0)), row("B", 1, 2.0, None)],
+                &[],
+                "t",
+            )
+            .await
+            .unwrap();
+        let mut shared = BTreeMap::new();
+        shared.insert("temp".to_owned(), 3.0);
+        shared.insert("rain".to_owned(), 0.5);
+        let summary = store
+            .ingest(
+                &dataset,
+                &[],
+                &[
+                    SharedRow {
+                        t: 1,
+                        exogenous: shared.clone(),
+                    },
+                    SharedRow {
+                        t: 2,
+                        exogenous: shared,
+                    },
+                ],
+                "t",
+            )
+            .await
+            .unwrap();
+        assert_eq!(summary.changed_series, ["A", "B"]);
+        let a = store.observations_after(&dataset, "A", 0).await.unwrap();
+        assert_eq!(a.len(), 2);
+        assert_eq!((a[0].exogenous["temp"], a[0].exogenous["rain"]), (9.0, 0.5));
+        assert_eq!(a[1].target, None);
+        let b = store.observations_after(&dataset, "B", 1).await.unwrap();
+        assert_eq!((b.len(), b[0].exogenous["temp"]), (1, 3.0));
+        assert_eq!(
+            store
+                .changed_since(&dataset, first.change)
+                .await
+                .unwrap()
+                .len(),
+            2
+        );
+        let fresh = store.freshness(&dataset).await.unwrap();
+        assert_eq!((fresh.last_observation, fresh.observations), (Some(1), 2));
+        assert!(fresh.last_ingest_ms.is_some());
+    }
+}
+
+#[tokio::test]
+async fn a_dataset_must_exist_and_keep_its_shape() {
+    let dir = tempfile::tempdir().unwrap();
+    for store in stores(&dir).await {
+        let dataset = unique("shape");
+        let err = store
+            .ingest(&dataset, &[row("A", 1, 1.0, None)], &[], "t")
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("not in the store"), "{err}");
+        store.register_dataset(&dataset, "1h", &[]).await.unwrap();
+        store.register_dataset(&dataset, "1h", &[]).await.unwrap();
+        let err = store
+            .register_dataset(&dataset, "1d", &[])
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("frequency 1h"), "{err}");
+        let record = store.dataset(&dataset).await.unwrap().unwrap();
+        assert_eq!(record.frequency, "1h");
+        assert!(store.dataset(&unique("none")).await.unwrap().is_none());
+    }
+}
