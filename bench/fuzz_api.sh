@@ -46,7 +46,7 @@ key="$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 hash="$(printf '%s\n' "$key" | "$bin/civicast-serve" hash-key)"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 CIVICAST_API_KEYS="fuzz:admin:$hash" RUST_LOG=warn \
-  "$bin/civicast-serve" --registry "$registry" --listen "127.0.0.1:$port" > "$work/serve.log" 2>&1 &
+  "$bin/civicast-serve" --registry "$registry" --store "$work/store.db" --listen "127.0.0.1:$port" > "$work/serve.log" 2>&1 &
 server=$!
 trap 'kill $server 2>/dev/null; wait $server 2>/dev/null || true' EXIT
 python3 - "$port" <<'PY'

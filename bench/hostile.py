@@ -54,7 +54,8 @@ class Service:
             digest = subprocess.run([os.path.join(self.bin, "civicast-serve"), "hash-key"],
                                     input=key + "\n", text=True, capture_output=True, check=True).stdout.strip()
             keys.append(f'[[api_keys]]\nname = "{key_name}"\nrole = "{role}"\nsha256 = "{digest}"\n')
-        lines = [f'listen = "127.0.0.1:{self.port}"', f'registry = "{self.registry}"', "reload_poll_seconds = 0"]
+        lines = [f'listen = "127.0.0.1:{self.port}"', f'registry = "{self.registry}"',
+                 f'store = "{os.path.join(self.dir, "store.db")}"', "reload_poll_seconds = 0"]
         lines += [f"{k} = {json.dumps(v)}" for k, v in settings.items()]
         self.config = os.path.join(self.dir, "serve.toml")
         with open(self.config, "w") as f:

@@ -20,7 +20,7 @@ answers = []
 for b in bins:
     p = port()
     env = dict(os.environ, CIVICAST_API_KEYS=f"cmp:admin:{h}", RUST_LOG="warn")
-    proc = subprocess.Popen([b, "--registry", reg, "--listen", f"127.0.0.1:{p}"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen([b, "--registry", reg, "--store", reg + ".store.db", "--listen", f"127.0.0.1:{p}"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     for _ in range(300):
         try:
             call(p, "/health/live"); break

@@ -68,7 +68,7 @@ port=18080
 # The key's SHA-256 as hash-key prints it, computed without the binary so that --binary can run
 # builds whose hash-key took the key differently.
 CIVICAST_API_KEYS="bench:admin:$(printf '%s' "$key" | sha256sum | cut -d' ' -f1)" \
-  RUST_LOG="${RUST_LOG:-warn}" "$binary" --registry "$registry" --listen "127.0.0.1:$port" \
+  RUST_LOG="${RUST_LOG:-warn}" "$binary" --registry "$registry" --store "$work/store.db" --listen "127.0.0.1:$port" \
   > "$work/serve.log" 2>&1 &
 server=$!
 trap 'kill $server 2>/dev/null || true' EXIT

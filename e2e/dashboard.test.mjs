@@ -64,7 +64,7 @@ before(async () => {
   const hash = execFileSync(path.join(BIN, 'civicast-serve'), ['hash-key'], { input: `${KEY}\n` }).toString().trim();
   const port = await freePort();
   base = `http://127.0.0.1:${port}`;
-  server = spawn(path.join(BIN, 'civicast-serve'), ['--registry', registry, '--listen', `127.0.0.1:${port}`], {
+  server = spawn(path.join(BIN, 'civicast-serve'), ['--registry', registry, '--store', path.join(path.dirname(registry), 'store.db'), '--listen', `127.0.0.1:${port}`], {
     env: { ...process.env, CIVICAST_API_KEYS: `e2e:read:${hash}`, NO_COLOR: '1' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

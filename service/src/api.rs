@@ -559,7 +559,7 @@ fn render(
         .forecast_with(position, horizon, &probabilities, given)
         .map_err(|e| ApiError::Internal(format!("forecasting {}: {e}", entry.id)))?;
     let frequency = loaded.frequency;
-    let end = loaded.ends[position];
+    let end = loaded.end(position);
     let time_of = |step: usize| -> String {
         frequency
             .advance(end, step as i64 + 1)
@@ -663,8 +663,9 @@ pub struct HistoryQuery {
 pub struct Observation {
     /// Its time, in the dataset's format.
     pub time: String,
-    /// The observed value.
-    pub value: f64,
+    /// The observed value; `null` for a step that has no observation (a gap in the arrived
+    /// data, which forecasts filled with their one-step forecast).
+    pub value: Option<f64>,
 }
 
 /// Recent observations of a series.
@@ -731,13 +732,11 @@ pub async fn history(
         },
         other => other,
     })?;
-    let values = loaded
-        .history
-        .get(&reference.id)
-        .map_or(&[][..], Vec::as_slice);
+    let (values, end) = loaded
+        .history(&reference.id)
+        .unwrap_or_else(|| (Vec::new(), loaded.end(position)));
     let keep = query.last.unwrap_or(values.len()).min(values.len());
     let values = &values[values.len() - keep..];
-    let end = loaded.ends[position];
     let frequency = loaded.frequency;
     let observations = values
         .iter()
@@ -747,7 +746,7 @@ pub async fn history(
                 .advance(end, k as i64 + 1 - values.len() as i64)
                 .map(|t| frequency.format_time(t))
                 .unwrap_or_default(),
-            value,
+            value: Some(value).filter(|v| v.is_finite()),
         })
         .collect();
     Ok(Json(SeriesHistory {

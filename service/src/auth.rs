@@ -41,7 +41,10 @@ pub struct ApiKey {
 pub enum Role {
     /// Forecasts, series, models.
     Read,
-    /// Everything `read` may, plus reloading models.
+    /// Everything `read` may, plus sending observations and future-known values: the role of
+    /// the city systems that feed the store.
+    Write,
+    /// Everything `write` may, plus reloading models.
     Admin,
 }
 
@@ -51,8 +54,11 @@ impl FromStr for Role {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
             "read" => Ok(Role::Read),
+            "write" => Ok(Role::Write),
             "admin" => Ok(Role::Admin),
-            _ => Err(format!("role {s:?} is not \"read\" or \"admin\"")),
+            _ => Err(format!(
+                "role {s:?} is not \"read\", \"write\" or \"admin\""
+            )),
         }
     }
 }
@@ -61,6 +67,7 @@ impl fmt::Display for Role {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Role::Read => "read",
+            Role::Write => "write",
             Role::Admin => "admin",
         })
     }

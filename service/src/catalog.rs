@@ -12,12 +12,15 @@
 //! nothing: that is a failure, not a removal.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 
 use axum::body::Bytes;
 use civicast_model::learned::published::{FutureInputError, FutureValues};
 use civicast_model::rollup::Period;
-use civicast_model::{FittedForecaster, Forecast, Frequency, ModelError, SamplePaths, TimePoint};
+use civicast_model::{
+    FittedForecaster, Forecast, Frequency, ModelError, SamplePaths, SeriesState, Step, TimePoint,
+};
 use civicast_registry::{ModelsFile, Registry, RiskFile, VersionManifest};
 
 /// One dataset's served version.
@@ -27,23 +30,42 @@ pub struct LoadedVersion {
     pub manifest: VersionManifest,
     /// Its frequency, parsed once.
     pub frequency: Frequency,
-    /// The version's forecasters, by model id.
-    forecasters: BTreeMap<String, FittedForecaster>,
+    /// The version's forecasters, by model id, each series moved on to its latest stored
+    /// observation ([`Self::update_series`]); the fitted parameters never change.
+    forecasters: RwLock<BTreeMap<String, FittedForecaster>>,
     /// Which forecaster serves each series (by position in `manifest.series`) and the series'
     /// index in it.
     served: Vec<(String, usize)>,
-    /// Recent observations of each series, by series id.
-    pub history: BTreeMap<String, Vec<f64>>,
+    /// Each series' moving parts as fitted, by position: every update starts from them, so a
+    /// revised or late value is taken in as if it had come on time.
+    as_fitted: Vec<SeriesState>,
+    /// Recent observations of each series as fitted, by series id.
+    history: BTreeMap<String, Vec<f64>>,
     /// Position of each series in `manifest.series`.
     pub index: HashMap<String, usize>,
-    /// Time of each series' last observation, parsed once.
-    pub ends: Vec<TimePoint>,
+    /// Time of each series' last observation in the fitted data.
+    pub fitted_ends: Vec<TimePoint>,
+    /// What each series took in since, by position.
+    live: RwLock<Vec<LiveSeries>>,
+    /// The store's change number the live state reflects.
+    applied: AtomicI64,
     /// The version's waste-risk classifier (`risk.json`), when it has one this code can apply.
     pub risk: Option<RiskFile>,
     /// Answers already rendered, by key.
     answers: Mutex<AnswerCache>,
     /// Sample paths already drawn, by key.
     paths: Mutex<PathCache>,
+}
+
+/// What a series took in after its version was fitted.
+#[derive(Clone, Debug, Default)]
+pub struct LiveSeries {
+    /// Its last absorbed step (`None`: none since the fit).
+    pub end: Option<TimePoint>,
+    /// Targets absorbed since the fit, oldest first (filled gaps included).
+    pub absorbed: Vec<f64>,
+    /// What the answer should say about it (gaps filled, inputs filled, steps left out).
+    pub notes: Vec<String>,
 }
 
 /// A forecast and the notes that go with it.
@@ -128,8 +150,10 @@ impl LoadedVersion {
         if let Some(fallback) = &self.manifest.series[position].fallback {
             notes.push(fallback.clone());
         }
-        let (forecaster, index) = self.served(position)?;
-        let made = forecaster.forecast(index, horizon, probabilities, given)?;
+        notes.extend(self.live_notes(position));
+        let made = self.with_served(position, |forecaster, index| {
+            forecaster.forecast(index, horizon, probabilities, given)
+        })??;
         notes.extend(made.notes);
         Ok(ServedForecast {
             forecast: made.forecast,
@@ -139,8 +163,8 @@ impl LoadedVersion {
 
     /// Whether the series at `position` reads future exogenous values (a learned model does).
     pub fn reads_future(&self, position: usize) -> bool {
-        self.served(position)
-            .is_ok_and(|(forecaster, _)| forecaster.reads_future())
+        self.with_served(position, |forecaster, _| forecaster.reads_future())
+            .unwrap_or(false)
     }
 
     /// Checks a caller's future exogenous values for the series at `position`. A model that
@@ -151,10 +175,10 @@ impl LoadedVersion {
         given: &FutureValues,
         horizon: usize,
     ) -> Result<(), FutureInputError> {
-        match self.served(position) {
-            Ok((forecaster, _)) => forecaster.check_future(given, horizon),
-            Err(_) => Ok(()),
-        }
+        self.with_served(position, |forecaster, _| {
+            forecaster.check_future(given, horizon)
+        })
+        .unwrap_or(Ok(()))
     }
 
     /// `n_paths` joint sample paths of `horizon` steps for the series at `position`, drawn
@@ -215,20 +239,171 @@ impl LoadedVersion {
         seed: u64,
         given: Option<&FutureValues>,
     ) -> Result<SamplePaths, ModelError> {
-        let (forecaster, index) = self.served(position)?;
-        forecaster.sample_paths(index, horizon, n_paths, seed, given)
+        self.with_served(position, |forecaster, index| {
+            forecaster.sample_paths(index, horizon, n_paths, seed, given)
+        })?
     }
 
-    fn served(&self, position: usize) -> Result<(&FittedForecaster, usize), ModelError> {
+    /// `f` of the forecaster serving the series at `position` and its index there.
+    fn with_served<R>(
+        &self,
+        position: usize,
+        f: impl FnOnce(&FittedForecaster, usize) -> R,
+    ) -> Result<R, ModelError> {
         let (model, index) = self.served.get(position).ok_or(ModelError::NoSeriesAt {
             index: position,
             len: self.served.len(),
         })?;
-        let forecaster = self
-            .forecasters
+        let forecasters = self.forecasters.read().unwrap_or_else(|e| e.into_inner());
+        let forecaster = forecasters
             .get(model)
             .ok_or_else(|| ModelError::UnknownModel(model.clone()))?;
-        Ok((forecaster, *index))
+        Ok(f(forecaster, *index))
+    }
+
+    /// Time of the last observation the series at `position` is forecast from.
+    pub fn end(&self, position: usize) -> TimePoint {
+        let live = self.live.read().unwrap_or_else(|e| e.into_inner());
+        live.get(position)
+            .and_then(|l| l.end)
+            .unwrap_or(self.fitted_ends[position])
+    }
+
+    /// The notes the live data give the series at `position`.
+    pub fn live_notes(&self, position: usize) -> Vec<String> {
+        let live = self.live.read().unwrap_or_else(|e| e.into_inner());
+        live.get(position)
+            .map(|l| l.notes.clone())
+            .unwrap_or_default()
+    }
+
+    /// The recent observations of series `id` (as fitted, then as taken in since) and the time
+    /// of the last; `None` for a series the version does not have.
+    pub fn history(&self, id: &str) -> Option<(Vec<f64>, TimePoint)> {
+        let position = *self.index.get(id)?;
+        let fitted = self.history.get(id)?;
+        let live = self.live.read().unwrap_or_else(|e| e.into_inner());
+        let mut values = fitted.clone();
+        if let Some(l) = live.get(position) {
+            values.extend_from_slice(&l.absorbed);
+            let surplus = values.len().saturating_sub(fitted.len());
+            values.drain(..surplus);
+        }
+        drop(live);
+        Some((values, self.end(position)))
+    }
+
+    /// The store's change number the live state reflects.
+    pub fn applied_change(&self) -> i64 {
+        self.applied.load(Ordering::Acquire)
+    }
+
+    /// Records that the live state reflects the store up to change `change`.
+    pub fn set_applied_change(&self, change: i64) {
+        self.applied.fetch_max(change, Ordering::AcqRel);
+    }
+
+    /// Moves the series at `position` to `steps`, the steps after its fitted end (gaps as steps
+    /// without a target), starting again from its state as fitted; `notes` go with its answers.
+    /// Its cached answers and paths are dropped. On error it keeps its previous state.
+    pub fn update_series(
+        &self,
+        position: usize,
+        steps: &[Step],
+        mut notes: Vec<String>,
+    ) -> Result<civicast_model::Filled, ModelError> {
+        let (model, index) = self.served.get(position).ok_or(ModelError::NoSeriesAt {
+            index: position,
+            len: self.served.len(),
+        })?;
+        let filled = {
+            let mut forecasters = self.forecasters.write().unwrap_or_else(|e| e.into_inner());
+            let forecaster = forecasters
+                .get_mut(model)
+                .ok_or_else(|| ModelError::UnknownModel(model.clone()))?;
+            let now = forecaster.series_state(*index)?;
+            forecaster.restore(*index, &self.as_fitted[position])?;
+            match forecaster.absorb_steps(*index, steps) {
+                Ok(filled) => filled,
+                Err(e) => {
+                    forecaster.restore(*index, &now)?;
+                    return Err(e);
+                }
+            }
+        };
+        let end = (!steps.is_empty())
+            .then(|| {
+                self.frequency
+                    .advance(self.fitted_ends[position], steps.len() as i64)
+            })
+            .flatten();
+        // A gap shows as NaN (no observation) in the history, not as the forecast that filled it.
+        let absorbed: Vec<f64> = steps.iter().map(|s| s.target.unwrap_or(f64::NAN)).collect();
+        if !filled.targets.is_empty() {
+            let times: Vec<String> = filled
+                .targets
+                .iter()
+                .take(5)
+                .filter_map(|&i| {
+                    self.frequency
+                        .advance(self.fitted_ends[position], i as i64 + 1)
+                        .map(|t| self.frequency.format_time(t))
+                })
+                .collect();
+            notes.push(format!(
+                "{} step(s) had no observation ({}{}): each was filled with the model's one-step \
+                 forecast, as a missing value is in the state-space models' filter",
+                filled.targets.len(),
+                times.join(", "),
+                if filled.targets.len() > 5 {
+                    ", ..."
+                } else {
+                    ""
+                }
+            ));
+        }
+        for (column, count) in &filled.exogenous {
+            notes.push(format!(
+                "{column} did not arrive for {count} observed step(s): taken from the \
+                 climatology (the last value for an observed-only column)"
+            ));
+        }
+        {
+            let mut live = self.live.write().unwrap_or_else(|e| e.into_inner());
+            if let Some(slot) = live.get_mut(position) {
+                *slot = LiveSeries {
+                    end,
+                    absorbed,
+                    notes,
+                };
+            }
+        }
+        self.forget(position);
+        Ok(filled)
+    }
+
+    /// Drops the cached answers and sample paths of the series at `position`.
+    fn forget(&self, position: usize) {
+        if let Ok(mut cache) = self.answers.lock() {
+            let cache = &mut *cache;
+            cache.entries.retain(|key, bytes| {
+                let keep = key.position != position;
+                if !keep {
+                    cache.bytes -= bytes.len();
+                }
+                keep
+            });
+        }
+        if let Ok(mut cache) = self.paths.lock() {
+            let cache = &mut *cache;
+            cache.entries.retain(|key, _| {
+                let keep = key.0 != position;
+                if !keep {
+                    cache.values -= key.1.saturating_mul(key.2);
+                }
+                keep
+            });
+        }
     }
 
     /// The rendered answer for `key`, if the cache has it.
@@ -325,9 +500,10 @@ fn warm(
         history,
         ..
     } = models;
-    let mut ends = Vec::with_capacity(manifest.series.len());
+    let mut fitted_ends = Vec::with_capacity(manifest.series.len());
     let mut index = HashMap::with_capacity(manifest.series.len());
     let mut served = Vec::with_capacity(manifest.series.len());
+    let mut as_fitted = Vec::with_capacity(manifest.series.len());
     let indices: HashMap<&str, HashMap<&str, usize>> = forecasters
         .iter()
         .map(|(id, forecaster)| (id.as_str(), forecaster.series_indices()))
@@ -339,7 +515,7 @@ fn warm(
                 s.id, s.end
             )
         })?;
-        ends.push(end);
+        fitted_ends.push(end);
         index.insert(s.id.clone(), i);
         let at = indices
             .get(s.model.as_str())
@@ -352,9 +528,15 @@ fn warm(
                 )
             })?;
         // Warm-up: every model must forecast before the version is served.
-        forecasters[&s.model]
+        let forecaster = &forecasters[&s.model];
+        forecaster
             .forecast(at, 1, &[0.5], None)
             .map_err(|e| format!("version {version}: series {:?} cannot forecast: {e}", s.id))?;
+        as_fitted.push(
+            forecaster
+                .series_state(at)
+                .map_err(|e| format!("version {version}: series {:?}: {e}", s.id))?,
+        );
         served.push((s.model.clone(), at));
     }
     // Verified with the rest of the version by `load`; a classifier for other features (an older
@@ -363,14 +545,18 @@ fn warm(
         .load_risk(version)
         .map_err(|e| e.to_string())?
         .filter(|r| r.classifier.is_compatible());
+    let live = RwLock::new(vec![LiveSeries::default(); manifest.series.len()]);
     Ok(LoadedVersion {
         manifest,
         frequency,
-        forecasters,
+        forecasters: RwLock::new(forecasters),
         served,
+        as_fitted,
         history,
         index,
-        ends,
+        fitted_ends,
+        live,
+        applied: AtomicI64::new(0),
         risk,
         answers: Mutex::new(AnswerCache::default()),
         paths: Mutex::new(PathCache::default()),

@@ -20,6 +20,8 @@ pub const CONFIG_VAR: &str = "CIVICAST_CONFIG";
 pub const LISTEN_VAR: &str = "CIVICAST_LISTEN";
 /// Environment variable overriding `registry`.
 pub const REGISTRY_VAR: &str = "CIVICAST_REGISTRY";
+/// Environment variable overriding `store`.
+pub const STORE_VAR: &str = "CIVICAST_STORE";
 /// Environment variable adding API keys: `name:role:sha256hex`, comma-separated.
 pub const API_KEYS_VAR: &str = "CIVICAST_API_KEYS";
 
@@ -50,6 +52,16 @@ pub struct Config {
     pub listen: SocketAddr,
     /// The model registry folder.
     pub registry: PathBuf,
+    /// The observation store: a SQLite file path (created if missing) or a `postgres://` URL
+    /// shared by replicas.
+    pub store: String,
+    /// How often to ask the store which series changed (other replicas' ingests, imports), in
+    /// milliseconds (0 = never; this service's own ingests apply at once).
+    pub store_poll_ms: u64,
+    /// Most rows one `POST /v1/observations` request may hold.
+    pub max_ingest_rows: usize,
+    /// Whether ingest accepts series a dataset does not have yet (stored; forecast after a refit).
+    pub accept_new_series: bool,
     /// API keys and their roles.
     pub api_keys: Vec<ApiKey>,
     /// Route groups reachable without a key.
@@ -113,6 +125,10 @@ impl Default for Config {
         Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             registry: PathBuf::from("var/registry"),
+            store: "var/store.db".into(),
+            store_poll_ms: 1_000,
+            max_ingest_rows: 10_000,
+            accept_new_series: false,
             api_keys: Vec::new(),
             public: vec![
                 PublicGroup::Health,
@@ -230,6 +246,9 @@ impl Config {
         if let Some(registry) = get(REGISTRY_VAR) {
             self.registry = PathBuf::from(registry);
         }
+        if let Some(store) = get(STORE_VAR) {
+            self.store = store;
+        }
         if let Some(keys) = get(API_KEYS_VAR) {
             for (i, entry) in keys.split(',').filter(|e| !e.trim().is_empty()).enumerate() {
                 let parts: Vec<&str> = entry.trim().split(':').collect();
@@ -312,6 +331,12 @@ impl Config {
         if self.max_risk_lines == 0 {
             return bad("max_risk_lines", "must be at least 1");
         }
+        if self.max_ingest_rows == 0 {
+            return bad("max_ingest_rows", "must be at least 1");
+        }
+        if self.store.trim().is_empty() {
+            return bad("store", "must be a SQLite file path or a postgres:// URL");
+        }
         let currency_ok = (1..=8).contains(&self.currency.len())
             && self.currency.chars().all(|c| c.is_ascii_alphanumeric());
         if !currency_ok {
@@ -348,7 +373,7 @@ impl Config {
             return bad(
                 "api_keys",
                 "no API keys are configured, so every API route would refuse every caller; add \
-                 [[api_keys]] entries (name, role = \"read\" or \"admin\", sha256) or set \
+                 [[api_keys]] entries (name, role = \"read\", \"write\" or \"admin\", sha256) or set \
                  CIVICAST_API_KEYS=name:role:sha256 (civicast-serve hash-key prints the hash of the key on standard input)",
             );
         }

@@ -90,6 +90,14 @@ pub enum ApiError {
         /// What the request would need.
         value: usize,
     },
+    /// Rows of a batch failed their checks; nothing was stored.
+    #[error("{detail}")]
+    Rows {
+        /// A summary.
+        detail: String,
+        /// Every failed row, with its field.
+        errors: Vec<RowProblem>,
+    },
     /// No or unknown API key.
     #[error("a valid API key is required (Authorization: Bearer <key> or X-API-Key)")]
     Unauthorized,
@@ -161,6 +169,21 @@ pub struct Problem {
     /// What the request would have needed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub value: Option<usize>,
+    /// For a batch of rows: every row that failed, with its field; nothing of the batch was
+    /// stored.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub errors: Option<Vec<RowProblem>>,
+}
+
+/// One failed row of a batch.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct RowProblem {
+    /// The row: `observations[3]`, `shared[0]` (JSON) or `line 5` (CSV; the header is line 1).
+    pub row: String,
+    /// The field or column at fault.
+    pub field: String,
+    /// What is wrong and what was expected.
+    pub message: String,
 }
 
 impl ApiError {
@@ -178,6 +201,11 @@ impl ApiError {
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "invalid-request",
                 "Invalid request",
+            ),
+            ApiError::Rows { .. } => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid-rows",
+                "Invalid rows",
             ),
             ApiError::OverLimit { .. } => (
                 StatusCode::UNPROCESSABLE_ENTITY,
@@ -233,6 +261,10 @@ impl IntoResponse for ApiError {
             ),
             _ => (None, None, None, None),
         };
+        let errors = match &self {
+            ApiError::Rows { errors, .. } => Some(errors.clone()),
+            _ => None,
+        };
         let body = Problem {
             kind: format!("urn:civicast:problem:{slug}"),
             title,
@@ -242,6 +274,7 @@ impl IntoResponse for ApiError {
             limit,
             maximum,
             value,
+            errors,
         };
         let json = serde_json::to_vec(&body).unwrap_or_default();
         let mut response = (status, json).into_response();

@@ -30,6 +30,8 @@ pub mod catalog;
 pub mod config;
 pub mod dashboard;
 pub mod error;
+pub mod ingest;
+pub mod live;
 pub mod metrics;
 pub mod openapi;
 pub mod risk;
@@ -86,6 +88,10 @@ pub struct Shared {
     pub metrics: Metrics,
     /// The compute slots heavy request work runs in.
     pub pool: Pool,
+    /// The observation store, when one is open (`civicast-serve` always opens one).
+    pub store: Option<civicast_store::Store>,
+    /// Held while the live state is refreshed from the store (see [`live::refresh_dataset`]).
+    pub refreshing: Mutex<()>,
     pub(crate) keys: KeyStore,
     limiter: Arc<Semaphore>,
     /// The last reload's report and the last reload request it covered (see [`AppState::reload`]).
@@ -102,8 +108,16 @@ impl std::ops::Deref for AppState {
 }
 
 impl AppState {
-    /// State for `config`, with nothing loaded yet (call [`AppState::reload`]).
+    /// State for `config`, with nothing loaded yet (call [`AppState::reload`]) and no store.
     pub fn new(config: Config) -> Result<Self, prometheus::Error> {
+        AppState::with_store(config, None)
+    }
+
+    /// State for `config` over `store`, with nothing loaded yet (call [`AppState::reload`]).
+    pub fn with_store(
+        config: Config,
+        store: Option<civicast_store::Store>,
+    ) -> Result<Self, prometheus::Error> {
         let registry = Registry::with_limits(
             &config.registry,
             civicast_registry::RegistryLimits {
@@ -122,6 +136,8 @@ impl AppState {
             last_failures: ArcSwap::from_pointee(BTreeMap::new()),
             training: ArcSwap::from_pointee(BTreeMap::new()),
             metrics,
+            store,
+            refreshing: Mutex::new(()),
             reloading: Mutex::new((0, LoadReport::default())),
             reload_requests: AtomicU64::new(0),
         })))
@@ -178,6 +194,18 @@ impl AppState {
         };
         if !report.changed.is_empty() || !report.removed.is_empty() {
             self.metrics.reloads.inc();
+        }
+        // A new version starts from its fitted end: move it to the stored data before it serves.
+        if let Some(store) = &self.store {
+            let _one_at_a_time = self.refreshing.lock().await;
+            for (dataset, _) in &report.changed {
+                if let Some(loaded) = catalog.datasets.get(dataset) {
+                    register(store, loaded).await;
+                    if let Err(e) = live::refresh_version(store, loaded).await {
+                        tracing::warn!(%dataset, error = %e, "cannot read the store's observations");
+                    }
+                }
+            }
         }
         self.catalog.store(Arc::new(catalog));
         self.record(&report);
@@ -241,6 +269,29 @@ impl AppState {
         self.training.store(Arc::new(markers));
     }
 
+    /// Polls the store every `store_poll_ms` for series changed elsewhere (another replica's
+    /// ingest, an import) and moves their forecasts on.
+    pub fn spawn_store_poller(&self) {
+        let millis = self.config.store_poll_ms;
+        if millis == 0 || self.store.is_none() {
+            return;
+        }
+        let state = self.clone();
+        tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(Duration::from_millis(millis));
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticker.tick().await;
+                let datasets: Vec<String> = state.catalog.load().datasets.keys().cloned().collect();
+                for dataset in datasets {
+                    if let Err(e) = live::refresh_dataset(&state, &dataset).await {
+                        tracing::warn!(%dataset, error = %e, "cannot read the store's observations");
+                    }
+                }
+            }
+        });
+    }
+
     /// Polls the registry's aliases every `reload_poll_seconds` and reloads when one changed.
     pub fn spawn_reload_poller(&self) {
         let seconds = self.config.reload_poll_seconds;
@@ -263,6 +314,33 @@ impl AppState {
                 }
             }
         });
+    }
+}
+
+/// Makes sure the store knows a served dataset and its series, so that ingest can check rows
+/// against them even before any import.
+async fn register(store: &civicast_store::Store, loaded: &catalog::LoadedVersion) {
+    let manifest = &loaded.manifest;
+    let columns: Vec<String> = manifest
+        .features
+        .exogenous
+        .iter()
+        .map(|e| e.name.clone())
+        .collect();
+    let ids: Vec<String> = manifest.series.iter().map(|s| s.id.clone()).collect();
+    let result = match store
+        .register_dataset(
+            &manifest.dataset.name,
+            &manifest.dataset.frequency,
+            &columns,
+        )
+        .await
+    {
+        Ok(()) => store.add_series(&manifest.dataset.name, &ids).await,
+        Err(e) => Err(e),
+    };
+    if let Err(e) = result {
+        tracing::warn!(dataset = %manifest.dataset.name, error = %e, "cannot register the dataset in the store");
     }
 }
 
@@ -429,11 +507,16 @@ pub fn app(state: AppState) -> Router {
             .route("/v1/models/{version}", get(api::model_version)),
         Role::Read,
     );
+    let write = gate(
+        Router::new().route("/v1/observations", post(ingest::observations)),
+        Role::Write,
+    );
     let admin = gate(
         Router::new().route("/v1/admin/reload", post(api::reload)),
         Role::Admin,
     );
     let v1 = read
+        .merge(write)
         .merge(admin)
         .layer(DefaultBodyLimit::max(config.body_limit_bytes))
         .route_layer(middleware::from_fn_with_state(state.clone(), shed_and_time));

@@ -21,6 +21,10 @@ struct Cli {
     /// Address to listen on, e.g. 127.0.0.1:8080 (overrides the configuration).
     #[arg(long)]
     listen: Option<std::net::SocketAddr>,
+    /// The observation store: a SQLite file path or a postgres:// URL (overrides the
+    /// configuration and $CIVICAST_STORE).
+    #[arg(long)]
+    store: Option<String>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -79,6 +83,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     if let Some(listen) = cli.listen {
         config.listen = listen;
     }
+    if let Some(store) = cli.store {
+        config.store = store;
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -93,7 +100,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 
 async fn serve(config: Config) -> anyhow::Result<()> {
     let listen = config.listen;
-    let state = AppState::new(config).context("registering metrics")?;
+    let store = civicast_store::Store::open(&config.store)
+        .await
+        .context("opening the observation store")?;
+    tracing::info!(store = store.location(), "observation store open");
+    let state = AppState::with_store(config, Some(store)).context("registering metrics")?;
     let report = state.reload().await;
     let serving = state.catalog.load().datasets.len();
     if serving == 0 {
@@ -104,6 +115,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         );
     }
     state.spawn_reload_poller();
+    state.spawn_store_poller();
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;

@@ -32,6 +32,8 @@ pub struct Metrics {
     pub connections: IntGauge,
     /// Connections closed by the server, by reason (`header_timeout`, `idle`, `shutdown_deadline`).
     pub closed: IntCounterVec,
+    /// Observation rows stored (inserted or revised), by dataset.
+    pub ingested: IntCounterVec,
 }
 
 impl Metrics {
@@ -87,6 +89,14 @@ impl Metrics {
             ),
             &["reason"],
         )?;
+        let ingested = IntCounterVec::new(
+            Opts::new(
+                "civicast_ingested_rows_total",
+                "Observation rows stored (inserted or revised) by dataset",
+            ),
+            &["dataset"],
+        )?;
+        registry.register(Box::new(ingested.clone()))?;
         registry.register(Box::new(cancelled.clone()))?;
         registry.register(Box::new(connections.clone()))?;
         registry.register(Box::new(closed.clone()))?;
@@ -107,6 +117,7 @@ impl Metrics {
             cancelled,
             connections,
             closed,
+            ingested,
         })
     }
 

@@ -223,7 +223,7 @@ fn locate(state: &AppState, catalog: &Catalog, f: &Fields) -> Result<Located, Li
         )
     })?;
     let frequency = loaded.frequency;
-    let last = loaded.ends[position];
+    let last = loaded.end(position);
     let first = frequency
         .advance(last, 1)
         .ok_or_else(|| LineError::new("series", "the series' last observation is out of range"))?;

@@ -88,11 +88,12 @@ impl Server {
         std::fs::write(
             &config,
             format!(
-                "registry = '{}'\nlisten = \"127.0.0.1:0\"\nreload_poll_seconds = 0\n\
+                "registry = '{}'\nstore = '{}'\nlisten = \"127.0.0.1:0\"\nreload_poll_seconds = 0\n\
                  # Far beyond anything the test waits for: held requests must not time out.\n\
                  request_timeout_ms = 600000\nidle_timeout_ms = 1200000\n\n\
                  [[api_keys]]\nname = \"reader\"\nrole = \"read\"\nsha256 = \"{}\"\n",
                 dir.join("registry").display(),
+                dir.join("store.db").display(),
                 hash_key(READ_KEY)
             ),
         )
@@ -105,6 +106,7 @@ impl Server {
             .env_remove("CIVICAST_CONFIG")
             .env_remove("CIVICAST_LISTEN")
             .env_remove("CIVICAST_REGISTRY")
+            .env_remove("CIVICAST_STORE")
             .env_remove("CIVICAST_API_KEYS")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

@@ -96,6 +96,24 @@ impl Store {
         Ok(())
     }
 
+    /// Adds `series` to `dataset` where missing (a fitted version's series, before any data
+    /// arrive for them).
+    pub async fn add_series(&self, dataset: &str, series: &[String]) -> Result<(), StoreError> {
+        let mut tx = self.pool().begin().await?;
+        for id in series {
+            sqlx::query(
+                "INSERT INTO series (dataset, id, changed) VALUES ($1, $2, 0)
+                 ON CONFLICT (dataset, id) DO NOTHING",
+            )
+            .bind(dataset)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Stores `rows` and `shared` rows of `dataset` in one transaction, creating series that are
     /// not there yet: all of them or, on error, none. `source` says who sent them (logged with
     /// the ingest).

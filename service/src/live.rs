@@ -1,0 +1,155 @@
+//! Forecasts from the latest stored data: each served series moves on from its version's fitted
+//! end through every step the store holds since, by the forecaster's absorb step (no refit).
+//!
+//! The store stamps every series a write changed with a change number, in commit order. Each
+//! served version remembers the number its series reflect; [`refresh_version`] asks the store
+//! which series changed after it and rebuilds those from their state as fitted, so revisions and
+//! late values are taken in exactly as on-time ones. It runs after this service's own ingests
+//! (before the ingest is acknowledged, so the next forecast starts after it), before a newly
+//! loaded version is swapped in, and every `store_poll_ms` for writes made elsewhere (another
+//! replica, `civicast-train import`).
+//!
+//! # Gaps
+//!
+//! A step with no stored target between the fitted end and the latest observation is a gap: the
+//! forecaster fills it with its own one-step forecast (see `civicast_model::forecaster::live`)
+//! and the series' answers say which steps were filled. Steps after the latest observation are
+//! not guessed at: the forecast starts right after it.
+
+use std::sync::Arc;
+
+use civicast_model::{Frequency, Step, TimePoint};
+use civicast_store::{Observation, Store, encode_time};
+
+use crate::AppState;
+use crate::catalog::LoadedVersion;
+
+/// Most steps a series takes in after its version's fitted end. Each change re-absorbs them all
+/// (a revision may touch the first), so this bounds one refresh's work; a version this far behind
+/// its data wants a refit, and the answer says so.
+pub const MAX_ABSORBED_STEPS: usize = 20_000;
+
+/// Brings every series of `loaded` that changed in the store since its last refresh up to date.
+/// Returns the number of series moved.
+pub async fn refresh_version(store: &Store, loaded: &Arc<LoadedVersion>) -> Result<usize, String> {
+    let dataset = loaded.dataset().to_owned();
+    let since = loaded.applied_change();
+    let changed = store
+        .changed_since(&dataset, since)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut latest = since;
+    let mut moved = 0;
+    for (id, change) in changed {
+        latest = latest.max(change);
+        let Some(&position) = loaded.index.get(&id) else {
+            // A series the version was not fitted on: stored, forecast after a refit.
+            continue;
+        };
+        let end = loaded.fitted_ends[position];
+        let stored = store
+            .observations_after(&dataset, &id, encode_time(end))
+            .await
+            .map_err(|e| e.to_string())?;
+        let (steps, notes) = steps_after(loaded.frequency, end, &stored);
+        let version = loaded.clone();
+        let result =
+            tokio::task::spawn_blocking(move || version.update_series(position, &steps, notes))
+                .await
+                .map_err(|e| e.to_string())?;
+        if let Err(e) = result {
+            // The series keeps its previous state; the next change tries again.
+            tracing::warn!(%dataset, series = %id, error = %e, "cannot take in stored observations");
+        } else {
+            moved += 1;
+        }
+    }
+    loaded.set_applied_change(latest);
+    Ok(moved)
+}
+
+/// Refreshes the served version of `dataset` (see [`refresh_version`]), one refresh at a time so
+/// that an older read of the store never overwrites a newer one.
+pub async fn refresh_dataset(state: &AppState, dataset: &str) -> Result<usize, String> {
+    let Some(store) = &state.store else {
+        return Ok(0);
+    };
+    let _one_at_a_time = state.refreshing.lock().await;
+    let Some(loaded) = state.catalog.load().datasets.get(dataset).cloned() else {
+        return Ok(0);
+    };
+    refresh_version(store, &loaded).await
+}
+
+/// The steps after `end` up to the last stored target, gaps as steps without one, and notes.
+pub fn steps_after(
+    frequency: Frequency,
+    end: TimePoint,
+    stored: &[Observation],
+) -> (Vec<Step>, Vec<String>) {
+    let mut steps = Vec::new();
+    let mut notes = Vec::new();
+    let Some(last) = stored
+        .iter()
+        .rev()
+        .find(|o| o.target.is_some())
+        .map(|o| o.t)
+    else {
+        return (steps, notes);
+    };
+    let mut next = stored.iter().peekable();
+    let mut t = frequency.advance(end, 1);
+    while let Some(time) = t {
+        let at = encode_time(time);
+        if at > last {
+            break;
+        }
+        if steps.len() == MAX_ABSORBED_STEPS {
+            notes.push(format!(
+                "the served version was fitted more than {MAX_ABSORBED_STEPS} steps before the \
+                 latest observation; forecasts start at {} and leave the rest out until a refit \
+                 (civicast-train fit --from-store)",
+                frequency.format_time(time)
+            ));
+            break;
+        }
+        while next.next_if(|o| o.t < at).is_some() {}
+        let step = match next.next_if(|o| o.t == at) {
+            Some(o) => Step {
+                target: o.target,
+                exogenous: o.exogenous.clone(),
+            },
+            None => Step::default(),
+        };
+        steps.push(step);
+        t = frequency.advance(time, 1);
+    }
+    (steps, notes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn steps_run_to_the_last_target_with_gaps_where_none_arrived() {
+        let day: Frequency = "1d".parse().unwrap();
+        let end = day.parse_time("2020-01-01").unwrap();
+        let at = |d: &str| encode_time(day.parse_time(d).unwrap());
+        let observation = |d: &str, target: Option<f64>| Observation {
+            t: at(d),
+            target,
+            exogenous: Default::default(),
+        };
+        let stored = [
+            observation("2020-01-02", Some(1.0)),
+            observation("2020-01-04", Some(3.0)),
+            observation("2020-01-05", None),
+        ];
+        let (steps, notes) = steps_after(day, end, &stored);
+        let targets: Vec<Option<f64>> = steps.iter().map(|s| s.target).collect();
+        assert_eq!(targets, [Some(1.0), None, Some(3.0)]);
+        assert!(notes.is_empty());
+        assert!(steps_after(day, end, &stored[2..]).0.is_empty());
+    }
+}
