@@ -126,6 +126,15 @@ impl Store {
     ) -> Result<IngestSummary, StoreError> {
         let now = now_millis();
         let mut tx = self.pool().begin().await?;
+        // A write first: it takes the write lock before the transaction reads anything, so on
+        // SQLite a concurrent writer makes it wait (busy_timeout) instead of failing on a stale
+        // read snapshot; on PostgreSQL the counter's row lock orders writers.
+        let change: i64 = sqlx::query(
+            "UPDATE counters SET value = value + 1 WHERE name = 'change' RETURNING value",
+        )
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get(0)?;
         let known = sqlx::query("SELECT 1 FROM datasets WHERE name = $1")
             .bind(dataset)
             .fetch_optional(&mut *tx)
@@ -133,12 +142,6 @@ impl Store {
         if known.is_none() {
             return Err(StoreError::UnknownDataset(dataset.into()));
         }
-        let change: i64 = sqlx::query(
-            "UPDATE counters SET value = value + 1 WHERE name = 'change' RETURNING value",
-        )
-        .fetch_one(&mut *tx)
-        .await?
-        .try_get(0)?;
 
         let mut summary = IngestSummary::default();
         let mut by_series: BTreeMap<&str, Vec<Incoming>> = BTreeMap::new();

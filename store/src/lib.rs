@@ -227,11 +227,11 @@ fn redact(location: &str) -> String {
     };
     let (authority, tail) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
     match authority.rsplit_once('@') {
-        Some((credentials, host)) => {
+        Some((credentials, host)) if credentials.contains(':') => {
             let user = credentials.split(':').next().unwrap_or("");
             format!("{scheme}://{user}:***@{host}{tail}")
         }
-        None => location.to_owned(),
+        _ => location.to_owned(),
     }
 }
 
@@ -246,6 +246,10 @@ mod tests {
             "postgres://civicast:***@db.local:5432/civicast"
         );
         assert_eq!(redact("var/store.db"), "var/store.db");
+        assert_eq!(
+            redact("postgres://civicast@db/x"),
+            "postgres://civicast@db/x"
+        );
     }
 
     #[test]

@@ -35,6 +35,7 @@ pub mod calendar;
 pub mod dataset;
 pub mod error;
 pub mod fit;
+pub mod import;
 pub mod manifest;
 pub mod output;
 pub mod problem;

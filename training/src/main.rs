@@ -69,6 +69,19 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Load datasets into the observation store that the service forecasts from.
+    ///
+    /// Each manifest's data file is validated as for a fit, then stored in batches of one
+    /// transaction each; importing the same file again changes nothing, and changed values are
+    /// kept as revisions. The service's ingest (POST /v1/observations) continues where it ends.
+    Import {
+        /// The datasets' manifests (dataset.toml).
+        #[arg(required = true)]
+        manifests: Vec<PathBuf>,
+        /// The store: a SQLite file path or a postgres:// URL.
+        #[arg(long, env = "CIVICAST_STORE", default_value = "var/store.db")]
+        store: String,
+    },
     /// Rolling-origin backtest of models on a dataset, as the evaluation protocol defines it.
     ///
     /// Windows, step and horizon come from the manifest; every window is a fresh fit. Writes
@@ -235,6 +248,43 @@ fn parse_model(text: &str) -> Result<ModelId, String> {
     text.parse::<ModelId>().map_err(|e| e.to_string())
 }
 
+fn import(manifests: &[PathBuf], location: &str) -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async {
+        let store = civicast_store::Store::open(location)
+            .await
+            .context("opening the observation store")?;
+        for path in manifests {
+            let dataset = match load_dataset(path) {
+                Ok(dataset) => dataset,
+                Err(report) => {
+                    eprint!("{report}");
+                    return Ok(ExitCode::FAILURE);
+                }
+            };
+            let started = std::time::Instant::now();
+            let done = civicast_training::import::import_dataset(&dataset, &store)
+                .await
+                .with_context(|| format!("importing {}", path.display()))?;
+            say!(
+                "{}: {} rows into {} in {:.1} s: {} new, {} revised, {} unchanged",
+                dataset.manifest.name,
+                done.rows,
+                store.location(),
+                started.elapsed().as_secs_f64(),
+                done.inserted,
+                done.revised,
+                done.unchanged
+            );
+        }
+        store.close().await;
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
@@ -249,6 +299,7 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Check { manifests, json } => check(&manifests, json),
+        Command::Import { manifests, store } => import(&manifests, &store),
         Command::Backtest { manifest, out, run } => backtest(&manifest, &out, run),
         Command::Fit {
             manifests,
