@@ -67,14 +67,41 @@ pub fn pinball(tau: f64, actual: f64, q: f64) -> f64 {
     (tau * u).max((tau - 1.0) * u)
 }
 
+/// The two scales a pair's metrics divide by, from the history up to its cutoff.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct PairScales {
+    /// MASE's scale ([`mase_scale`]); `None` when undefined.
+    pub mase: Option<f64>,
+    /// sCRPS's scale: the mean absolute value of the history; `None` when it is empty.
+    pub level: Option<f64>,
+}
+
+impl PairScales {
+    /// The scales of `train`, the whole history up to the cutoff, with MASE season `m`.
+    pub fn of(train: &[f64], m: usize) -> PairScales {
+        PairScales {
+            mase: mase_scale(train, m),
+            level: (!train.is_empty())
+                .then(|| train.iter().map(|v| v.abs()).sum::<f64>() / train.len() as f64),
+        }
+    }
+}
+
 /// Scores one pair: `train` is the whole history up to the cutoff, `m` the MASE season, `actual`
 /// the `h` values after the cutoff and `forecast` the model's forecast for them.
 pub fn score_pair(train: &[f64], m: usize, actual: &[f64], forecast: &Forecast) -> PairScores {
+    score_scaled(PairScales::of(train, m), actual, forecast)
+}
+
+/// [`score_pair`] with the history's scales computed beforehand (a live forecast stores them
+/// when it is issued, so scoring it later need not read the history again).
+pub fn score_scaled(scales: PairScales, actual: &[f64], forecast: &Forecast) -> PairScores {
     let h = actual.len().min(forecast.point.len());
     let hf = h as f64;
     let (actual, point) = (&actual[..h], &forecast.point[..h]);
     let abs_error: f64 = actual.iter().zip(point).map(|(a, f)| (a - f).abs()).sum();
-    let mase = mase_scale(train, m)
+    let mase = scales
+        .mase
         .filter(|s| *s > 0.0 && s.is_finite())
         .map(|s| abs_error / hf / s);
     let smape = actual
@@ -105,13 +132,8 @@ pub fn score_pair(train: &[f64], m: usize, actual: &[f64], forecast: &Forecast) 
             .count();
         Some(inside as f64 / hf)
     };
-    let mean_abs_train = if train.is_empty() {
-        None
-    } else {
-        Some(train.iter().map(|v| v.abs()).sum::<f64>() / train.len() as f64)
-    };
     let scrps = (|| {
-        let scale = mean_abs_train.filter(|a| *a > 0.0 && a.is_finite())?;
+        let scale = scales.level.filter(|a| *a > 0.0 && a.is_finite())?;
         let mut loss = 0.0;
         for tau in CRPS_QUANTILES {
             let q = forecast.quantile(tau)?;

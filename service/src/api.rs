@@ -798,6 +798,14 @@ pub struct SeriesInfo {
     /// and promoted; absent when none is running.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub coming: Option<Coming>,
+    /// Live accuracy of this version's issued forecasts: MASE over the scored pairs, and how
+    /// many there are (see `GET /v1/series/{dataset}/{id}/accuracy`).
+    pub live_mase: Option<f64>,
+    /// Issued forecasts scored so far.
+    pub live_pairs: usize,
+    /// Whether the drift test flags the series: its live error exceeds what its backtest
+    /// promised by more than chance allows.
+    pub drifted: bool,
 }
 
 /// A fit in progress (`civicast-train fit` marks the datasets it will publish).
@@ -890,18 +898,25 @@ pub async fn series(
         .filter(|v| query.dataset.as_ref().is_none_or(|d| d == v.dataset()))
         .flat_map(|v| {
             let coming = training.get(v.dataset()).map(Coming::from);
-            v.manifest.series.iter().map(move |s| SeriesInfo {
-                dataset: v.dataset().to_owned(),
-                id: s.id.clone(),
-                unit: v.manifest.dataset.unit.clone(),
-                frequency: v.manifest.dataset.frequency.clone(),
-                start: s.start.clone(),
-                last_observation: s.end.clone(),
-                length: s.length,
-                model: s.model.clone(),
-                version: v.manifest.version.clone(),
-                backtest: s.backtest.get(&s.model).cloned(),
-                coming: coming.clone(),
+            v.manifest.series.iter().enumerate().map(move |(i, s)| {
+                let live = v.live(i);
+                let accuracy = live.accuracy.as_deref();
+                SeriesInfo {
+                    dataset: v.dataset().to_owned(),
+                    id: s.id.clone(),
+                    unit: v.manifest.dataset.unit.clone(),
+                    frequency: v.manifest.dataset.frequency.clone(),
+                    start: s.start.clone(),
+                    last_observation: v.frequency.format_time(v.end(i)),
+                    length: s.length + live.absorbed.len(),
+                    model: s.model.clone(),
+                    version: v.manifest.version.clone(),
+                    backtest: s.backtest.get(&s.model).cloned(),
+                    coming: coming.clone(),
+                    live_mase: accuracy.map(|a| a.scores.mase).filter(|m| m.is_finite()),
+                    live_pairs: accuracy.map_or(0, |a| a.pairs),
+                    drifted: accuracy.is_some_and(|a| a.drift.drifted),
+                }
             })
         })
         .collect();

@@ -66,6 +66,10 @@ pub struct LiveSeries {
     pub absorbed: Vec<f64>,
     /// What the answer should say about it (gaps filled, inputs filled, steps left out).
     pub notes: Vec<String>,
+    /// The origin of the last forecast issued to the store.
+    pub issued: Option<TimePoint>,
+    /// Live accuracy as last scored.
+    pub accuracy: Option<Arc<crate::accuracy::LiveAccuracy>>,
 }
 
 /// A forecast and the notes that go with it.
@@ -293,6 +297,38 @@ impl LoadedVersion {
         Some((values, self.end(position)))
     }
 
+    /// The series at `position`'s live record: end, issued origin, accuracy.
+    pub fn live(&self, position: usize) -> LiveSeries {
+        let live = self.live.read().unwrap_or_else(|e| e.into_inner());
+        live.get(position).cloned().unwrap_or_default()
+    }
+
+    /// Records the origin of the forecast last issued for the series at `position`.
+    pub fn set_issued(&self, position: usize, origin: TimePoint) {
+        let mut live = self.live.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(slot) = live.get_mut(position) {
+            slot.issued = Some(origin);
+        }
+    }
+
+    /// Records the series at `position`'s live accuracy.
+    pub fn set_accuracy(&self, position: usize, accuracy: crate::accuracy::LiveAccuracy) {
+        let mut live = self.live.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(slot) = live.get_mut(position) {
+            slot.accuracy = Some(Arc::new(accuracy));
+        }
+    }
+
+    /// The backtest MASE of the model serving the series at `position` (what it promised).
+    pub fn promised_mase(&self, position: usize) -> Option<f64> {
+        let entry = self.manifest.series.get(position)?;
+        entry
+            .backtest
+            .get(&entry.model)
+            .map(|s| s.mase)
+            .filter(|m| m.is_finite())
+    }
+
     /// The store's change number the live state reflects.
     pub fn applied_change(&self) -> i64 {
         self.applied.load(Ordering::Acquire)
@@ -371,11 +407,9 @@ impl LoadedVersion {
         {
             let mut live = self.live.write().unwrap_or_else(|e| e.into_inner());
             if let Some(slot) = live.get_mut(position) {
-                *slot = LiveSeries {
-                    end,
-                    absorbed,
-                    notes,
-                };
+                slot.end = end;
+                slot.absorbed = absorbed;
+                slot.notes = notes;
             }
         }
         self.forget(position);

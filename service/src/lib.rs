@@ -24,6 +24,7 @@
 //! - Back-pressure is a semaphore that answers 503 with `Retry-After` when full, instead of an
 //!   unbounded queue; a request that runs past the timeout is answered 503 too.
 
+pub mod accuracy;
 pub mod api;
 pub mod auth;
 pub mod catalog;
@@ -201,7 +202,11 @@ impl AppState {
             for (dataset, _) in &report.changed {
                 if let Some(loaded) = catalog.datasets.get(dataset) {
                     register(store, loaded).await;
-                    if let Err(e) = live::refresh_version(store, loaded).await {
+                    let refreshed = match live::refresh_version(store, loaded).await {
+                        Ok(_) => live::issue_all(store, loaded).await,
+                        Err(e) => Err(e),
+                    };
+                    if let Err(e) = refreshed {
                         tracing::warn!(%dataset, error = %e, "cannot read the store's observations");
                     }
                 }
@@ -467,6 +472,7 @@ async fn observe(State(state): State<AppState>, request: Request, next: Next) ->
 }
 
 async fn metrics_text(State(state): State<AppState>) -> impl IntoResponse {
+    live_metrics(&state);
     (
         [(
             axum::http::header::CONTENT_TYPE,
@@ -474,6 +480,56 @@ async fn metrics_text(State(state): State<AppState>) -> impl IntoResponse {
         )],
         state.metrics.render(),
     )
+}
+
+/// Sets the live-accuracy gauges from each served series' last scoring.
+fn live_metrics(state: &AppState) {
+    state.metrics.live.reset();
+    state.metrics.drifted.reset();
+    for (dataset, loaded) in &state.catalog.load().datasets {
+        let mut sums = [0.0; 6];
+        let mut counts = [0usize; 6];
+        let (mut pairs, mut drifted) = (0usize, 0i64);
+        for position in 0..loaded.manifest.series.len() {
+            let Some(accuracy) = loaded.live(position).accuracy else {
+                continue;
+            };
+            pairs += accuracy.pairs;
+            drifted += i64::from(accuracy.drift.drifted);
+            let s = &accuracy.scores;
+            for (k, v) in [s.mase, s.smape, s.rmse, s.cov80, s.cov95, s.scrps]
+                .into_iter()
+                .enumerate()
+            {
+                if v.is_finite() {
+                    sums[k] += v;
+                    counts[k] += 1;
+                }
+            }
+        }
+        for (k, name) in ["MASE", "sMAPE", "RMSE", "cov80", "cov95", "sCRPS"]
+            .into_iter()
+            .enumerate()
+        {
+            if counts[k] > 0 {
+                state
+                    .metrics
+                    .live
+                    .with_label_values(&[dataset.as_str(), name])
+                    .set(sums[k] / counts[k] as f64);
+            }
+        }
+        state
+            .metrics
+            .live
+            .with_label_values(&[dataset.as_str(), "pairs"])
+            .set(pairs as f64);
+        state
+            .metrics
+            .drifted
+            .with_label_values(&[dataset.as_str()])
+            .set(drifted);
+    }
 }
 
 async fn no_route() -> ApiError {
@@ -501,6 +557,10 @@ pub fn app(state: AppState) -> Router {
         Router::new()
             .route("/v1/series", get(api::series))
             .route("/v1/series/{dataset}/{id}/history", get(api::history))
+            .route(
+                "/v1/series/{dataset}/{id}/accuracy",
+                get(accuracy::series_accuracy),
+            )
             .route("/v1/forecast", post(api::forecast))
             .route("/v1/risk", post(risk::risk))
             .route("/v1/models", get(api::models))

@@ -18,8 +18,9 @@
 
 use std::sync::Arc;
 
+use civicast_model::metrics::PROTOCOL_QUANTILES;
 use civicast_model::{Frequency, Step, TimePoint};
-use civicast_store::{Observation, Store, encode_time};
+use civicast_store::{IssuedForecast, Observation, Store, encode_time};
 
 use crate::AppState;
 use crate::catalog::LoadedVersion;
@@ -63,10 +64,97 @@ pub async fn refresh_version(store: &Store, loaded: &Arc<LoadedVersion>) -> Resu
         } else {
             moved += 1;
         }
+        issue_and_score(store, loaded, position)
+            .await
+            .map_err(|e| e.to_string())?;
     }
     loaded.set_applied_change(latest);
     Ok(moved)
 }
+
+/// Issues the forecast from every series' current origin that has none issued yet (a version
+/// just loaded), and scores each.
+pub async fn issue_all(store: &Store, loaded: &Arc<LoadedVersion>) -> Result<(), String> {
+    for position in 0..loaded.manifest.series.len() {
+        if loaded.live(position).issued.is_none() {
+            issue_and_score(store, loaded, position)
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+    }
+    Ok(())
+}
+
+/// Stores the forecast from the series' current origin if it was not issued yet, then scores
+/// the series' issued forecasts against the actuals stored so far (see [`crate::accuracy`]).
+async fn issue_and_score(
+    store: &Store,
+    loaded: &Arc<LoadedVersion>,
+    position: usize,
+) -> Result<(), civicast_store::StoreError> {
+    let dataset = loaded.dataset().to_owned();
+    let id = loaded.manifest.series[position].id.clone();
+    let horizon = loaded.manifest.dataset.horizon.max(1);
+    let origin = loaded.end(position);
+    if loaded.live(position).issued != Some(origin) {
+        let version = loaded.clone();
+        let made = tokio::task::spawn_blocking(move || {
+            version.forecast_with(position, horizon, &PROTOCOL_QUANTILES, None)
+        })
+        .await;
+        match made {
+            Ok(Ok(served)) => {
+                let season = loaded
+                    .manifest
+                    .dataset
+                    .season_lengths
+                    .first()
+                    .copied()
+                    .unwrap_or(1);
+                let scales = store
+                    .scales(&dataset, &id, encode_time(origin), season)
+                    .await?;
+                store
+                    .issue(
+                        &dataset,
+                        &IssuedForecast {
+                            series: id.clone(),
+                            origin: encode_time(origin),
+                            version: loaded.manifest.version.clone(),
+                            model: loaded.manifest.series[position].model.clone(),
+                            issued_ms: 0,
+                            forecast: served.forecast,
+                            scales,
+                        },
+                    )
+                    .await?;
+                loaded.set_issued(position, origin);
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(%dataset, series = %id, error = %e, "cannot issue a forecast");
+            }
+            Err(e) => {
+                tracing::warn!(%dataset, series = %id, error = %e, "cannot issue a forecast");
+            }
+        }
+    }
+    let accuracy = crate::accuracy::live_accuracy(
+        store,
+        &dataset,
+        &id,
+        &loaded.manifest.version,
+        loaded.frequency,
+        horizon,
+        loaded.promised_mase(position),
+        ACCURACY_ORIGINS,
+    )
+    .await?;
+    loaded.set_accuracy(position, accuracy);
+    Ok(())
+}
+
+/// Issued forecasts a series' live accuracy is scored over: the latest this many origins.
+pub const ACCURACY_ORIGINS: usize = 200;
 
 /// Refreshes the served version of `dataset` (see [`refresh_version`]), one refresh at a time so
 /// that an older read of the store never overwrites a newer one.

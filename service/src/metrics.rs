@@ -1,8 +1,8 @@
 //! Prometheus metrics: requests and latency by route, model versions, reloads, rejections.
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
-    Registry, TextEncoder,
+    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 /// Latency buckets in seconds: forecasts take well under a millisecond to tens of milliseconds.
@@ -34,6 +34,10 @@ pub struct Metrics {
     pub closed: IntCounterVec,
     /// Observation rows stored (inserted or revised), by dataset.
     pub ingested: IntCounterVec,
+    /// Live accuracy by dataset and metric: the mean over series of their live figures.
+    pub live: GaugeVec,
+    /// Series the drift test flags, by dataset.
+    pub drifted: IntGaugeVec,
 }
 
 impl Metrics {
@@ -96,7 +100,24 @@ impl Metrics {
             ),
             &["dataset"],
         )?;
+        let live = GaugeVec::new(
+            Opts::new(
+                "civicast_live_accuracy",
+                "Live accuracy of issued forecasts by dataset and metric (MASE, sMAPE, RMSE, \
+                 cov80, cov95, sCRPS; mean over series with scored forecasts; pairs: their count)",
+            ),
+            &["dataset", "metric"],
+        )?;
+        let drifted = IntGaugeVec::new(
+            Opts::new(
+                "civicast_drifted_series",
+                "Series whose live error exceeds their backtest's (drift test), by dataset",
+            ),
+            &["dataset"],
+        )?;
         registry.register(Box::new(ingested.clone()))?;
+        registry.register(Box::new(live.clone()))?;
+        registry.register(Box::new(drifted.clone()))?;
         registry.register(Box::new(cancelled.clone()))?;
         registry.register(Box::new(connections.clone()))?;
         registry.register(Box::new(closed.clone()))?;
@@ -118,6 +139,8 @@ impl Metrics {
             connections,
             closed,
             ingested,
+            live,
+            drifted,
         })
     }
 

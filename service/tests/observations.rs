@@ -383,3 +383,123 @@ async fn a_replica_sharing_the_store_serves_what_another_one_ingested_after_its_
     assert_eq!(means(&forecast(&two, "b").await), moved);
     assert_eq!(forecast(&two, "b").await["steps"][0]["time"], "2024-02-27");
 }
+
+#[tokio::test]
+async fn issued_forecasts_are_scored_by_the_protocols_definitions_as_their_actuals_arrive() {
+    use civicast_model::metrics::{PROTOCOL_QUANTILES, Scores, score_pair};
+    // The history the version was fitted on is in the store, as `civicast-train import` puts
+    // it, so that MASE's scale at each origin is that of the whole series so far.
+    let dir = tempfile::tempdir().unwrap();
+    let registry = Registry::new(dir.path().join("registry"));
+    ets(&registry);
+    let store = Store::open(dir.path().join("store.db").to_str().unwrap())
+        .await
+        .unwrap();
+    store.register_dataset("rides", "1d", &[]).await.unwrap();
+    let first = chrono::NaiveDate::from_ymd_opt(2024, 1, 1).unwrap();
+    let fitted: Vec<civicast_store::Row> = values(56, 1.0)
+        .into_iter()
+        .enumerate()
+        .map(|(d, y)| civicast_store::Row {
+            series: "a".into(),
+            t: civicast_store::encode_time(civicast_model::TimePoint::date(
+                first + chrono::TimeDelta::days(d as i64),
+            )),
+            target: y,
+            exogenous: Default::default(),
+        })
+        .collect();
+    store.ingest("rides", &fitted, &[], "test").await.unwrap();
+    let state = state_over(&registry, store).await;
+    let start = chrono::NaiveDate::from_ymd_opt(2024, 2, 26).unwrap();
+    // 24 days arrive one at a time: forecasts are issued from 25 origins, of which the first 11
+    // (2024-02-25 to 2024-03-06) have their whole 14-day horizon by the end.
+    let arrived: Vec<f64> = (0..24)
+        .map(|d| 12.0 + (d % 7) as f64 + 0.3 * (d % 5) as f64)
+        .collect();
+    for (d, y) in arrived.iter().enumerate() {
+        let day = (start + chrono::TimeDelta::days(d as i64)).to_string();
+        let (status, answer) = ingest(&state, rows("a", &[(day.as_str(), *y)])).await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+    }
+    let (status, accuracy) = send(
+        &state,
+        "GET",
+        "/v1/series/rides/a/accuracy",
+        Some(READ_KEY),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{accuracy}");
+    let live = &accuracy["live"];
+    assert_eq!(
+        (live["pairs"].as_u64(), live["waiting"].as_u64()),
+        (Some(11), Some(14))
+    );
+    assert_eq!(live["first_origin"], "2024-02-25");
+    assert_eq!(live["last_origin"], "2024-03-06");
+    assert_eq!(live["per_step"].as_array().unwrap().len(), 14);
+
+    // The same by hand: the fitted model moved to each origin, scored against the history.
+    let context = SeriesContext {
+        season_lengths: vec![7],
+    };
+    let history: Vec<f64> = values(56, 1.0)
+        .into_iter()
+        .chain(arrived.iter().copied())
+        .collect();
+    let mut pairs = Vec::new();
+    for o in 0..11 {
+        let mut model = fit_model(ModelId::Ets, &context, &values(56, 1.0))
+            .unwrap()
+            .model;
+        model.absorb(&arrived[..o]).unwrap();
+        let forecast = model.predict(14, &PROTOCOL_QUANTILES).unwrap();
+        pairs.push(score_pair(
+            &history[..56 + o],
+            7,
+            &arrived[o..o + 14],
+            &forecast,
+        ));
+    }
+    let expected = Scores::from_pairs(&pairs);
+    let got = |k: &str| live["scores"][k].as_f64().unwrap();
+    // The store keeps forecasts as f32: agreement to its precision.
+    for (k, want) in [
+        ("MASE", expected.mase),
+        ("sMAPE", expected.smape),
+        ("RMSE", expected.rmse),
+        ("cov80", expected.cov80),
+        ("cov95", expected.cov95),
+        ("sCRPS", expected.scrps),
+    ] {
+        assert!(
+            (got(k) - want).abs() <= 1e-5 * want.abs().max(1.0),
+            "{k}: {} vs {want}",
+            got(k)
+        );
+    }
+    assert_eq!(accuracy["backtest"], serde_json::Value::Null);
+    assert_eq!(live["drift"]["drifted"], false);
+    // /v1/series and the metrics carry the same figure.
+    let (_, page) = send(
+        &state,
+        "GET",
+        "/v1/series?dataset=rides",
+        Some(READ_KEY),
+        None,
+    )
+    .await;
+    let a = &page["series"][0];
+    assert_eq!(
+        (a["id"].as_str(), a["live_pairs"].as_u64()),
+        (Some("a"), Some(11))
+    );
+    assert_eq!(a["last_observation"], "2024-03-20");
+    let (_, metrics) = common::send_raw(&state, "GET", "/metrics", None, None, "").await;
+    let metrics = String::from_utf8(metrics).unwrap();
+    assert!(
+        metrics.contains("civicast_live_accuracy{dataset=\"rides\",metric=\"pairs\"} 11"),
+        "{metrics}"
+    );
+}

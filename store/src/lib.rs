@@ -20,6 +20,7 @@
 
 mod check;
 mod ingest;
+mod issued;
 mod migrate;
 mod read;
 mod time;
@@ -35,6 +36,7 @@ pub use check::{
     CheckLimits, DatasetRules, RawRow, RowError, check_rows, parse_csv_rows, parse_json_rows,
 };
 pub use ingest::{IngestSummary, Row, SharedRow};
+pub use issued::IssuedForecast;
 pub use read::{DatasetRecord, Freshness, Observation};
 pub use time::{decode_time, encode_time};
 

@@ -10,11 +10,18 @@ use sqlx::{Acquire, Row};
 use crate::{Engine, Store, StoreError};
 
 /// Every migration, in order: (version, name, SQL). Never edit one that was released; add one.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "observations",
-    include_str!("../migrations/0001_observations.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "observations",
+        include_str!("../migrations/0001_observations.sql"),
+    ),
+    (
+        2,
+        "issued forecasts",
+        include_str!("../migrations/0002_issued_forecasts.sql"),
+    ),
+];
 
 /// The key of PostgreSQL's advisory lock for migrations (any constant the application owns).
 const MIGRATION_LOCK: i64 = 0x6369_7669_6361_7374;

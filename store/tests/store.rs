@@ -42,7 +42,7 @@ fn row(series: &str, t: i64, target: f64, temp: Option<f64>) -> Row {
 async fn opening_migrates_once_and_reopening_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     for store in stores(&dir).await {
-        assert_eq!(store.schema_version().await.unwrap(), 1);
+        assert_eq!(store.schema_version().await.unwrap(), 2);
         let again = Store::open(
             if store.engine() == Engine::Sqlite {
                 dir.path().join("store.db").to_str().unwrap().to_owned()
@@ -53,7 +53,7 @@ async fn opening_migrates_once_and_reopening_changes_nothing() {
         )
         .await
         .unwrap();
-        assert_eq!(again.schema_version().await.unwrap(), 1);
+        assert_eq!(again.schema_version().await.unwrap(), 2);
     }
 }
 
@@ -64,7 +64,7 @@ async fn concurrent_opens_of_one_store_migrate_it_once() {
     let path = path.to_str().unwrap();
     let opened = open_at_once(path).await;
     for store in opened {
-        assert_eq!(store.schema_version().await.unwrap(), 1);
+        assert_eq!(store.schema_version().await.unwrap(), 2);
     }
 }
 

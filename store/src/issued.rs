@@ -1,0 +1,229 @@
+//! Issued forecasts: what the service said, kept to be scored when the actuals arrive.
+//!
+//! Stored compactly (f32 is far finer than any forecast's accuracy, and half the size); a
+//! forecast is scored from the values as stored, so live accuracy and an export of the same rows
+//! scored by `eval/score.py` see the same numbers.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use civicast_model::Forecast;
+use civicast_model::metrics::{PROTOCOL_QUANTILES, PairScales};
+use sqlx::Row as _;
+
+use crate::time::now_millis;
+use crate::{Store, StoreError};
+
+/// One issued forecast.
+#[derive(Clone, Debug, PartialEq)]
+pub struct IssuedForecast {
+    /// Series id.
+    pub series: String,
+    /// Time of the last observation it starts after (as stored).
+    pub origin: i64,
+    /// The model version that made it.
+    pub version: String,
+    /// The model that made it.
+    pub model: String,
+    /// When it was issued (milliseconds since 1970).
+    pub issued_ms: i64,
+    /// The forecast: means and the protocol's 21 quantiles.
+    pub forecast: Forecast,
+    /// The history's scales at the origin.
+    pub scales: PairScales,
+}
+
+fn encode(forecast: &Forecast) -> Option<String> {
+    let h = forecast.point.len();
+    let mut bytes = Vec::with_capacity(h * (1 + PROTOCOL_QUANTILES.len()) * 4);
+    let mut push = |values: &[f64]| {
+        for &v in values {
+            bytes.extend_from_slice(&(v as f32).to_le_bytes());
+        }
+    };
+    push(&forecast.point);
+    for tau in PROTOCOL_QUANTILES {
+        let q = forecast.quantile(tau)?;
+        if q.len() != h {
+            return None;
+        }
+        push(q);
+    }
+    Some(STANDARD.encode(bytes))
+}
+
+fn decode(text: &str, horizon: usize) -> Result<Forecast, StoreError> {
+    let corrupt = |reason: String| StoreError::Corrupt {
+        what: "issued forecast",
+        reason,
+    };
+    let bytes = STANDARD.decode(text).map_err(|e| corrupt(e.to_string()))?;
+    let rows = 1 + PROTOCOL_QUANTILES.len();
+    if bytes.len() != horizon * rows * 4 {
+        return Err(corrupt(format!(
+            "{} bytes for a horizon of {horizon}",
+            bytes.len()
+        )));
+    }
+    let values: Vec<f64> = bytes
+        .chunks_exact(4)
+        .map(|c| f64::from(f32::from_le_bytes([c[0], c[1], c[2], c[3]])))
+        .collect();
+    let mut rows = values.chunks_exact(horizon.max(1));
+    let point = rows.next().map(<[f64]>::to_vec).unwrap_or_default();
+    let quantiles = PROTOCOL_QUANTILES
+        .iter()
+        .zip(rows)
+        .map(|(&tau, row)| (tau, row.to_vec()))
+        .collect();
+    Ok(Forecast { point, quantiles })
+}
+
+impl Store {
+    /// Keeps `forecast` as issued; a forecast of the same series, version and origin issued
+    /// before is kept instead (what was said first is what is scored). Returns whether it was
+    /// stored. A forecast without the protocol's quantiles is refused.
+    pub async fn issue(&self, dataset: &str, issued: &IssuedForecast) -> Result<bool, StoreError> {
+        let Some(payload) = encode(&issued.forecast) else {
+            return Err(StoreError::Corrupt {
+                what: "issued forecast",
+                reason: "it lacks the protocol's quantiles".into(),
+            });
+        };
+        let done = sqlx::query(
+            "INSERT INTO issued_forecasts (dataset, series, origin, version, model, issued,
+                 horizon, scale, level, forecast) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+             ON CONFLICT (dataset, series, version, origin) DO NOTHING",
+        )
+        .bind(dataset)
+        .bind(&issued.series)
+        .bind(issued.origin)
+        .bind(&issued.version)
+        .bind(&issued.model)
+        .bind(if issued.issued_ms > 0 {
+            issued.issued_ms
+        } else {
+            now_millis()
+        })
+        .bind(issued.forecast.point.len() as i64)
+        .bind(issued.scales.mase)
+        .bind(issued.scales.level)
+        .bind(payload)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// The forecasts issued for `series` by `version` (every version when `None`), the latest
+    /// `limit` origins, oldest first.
+    pub async fn issued(
+        &self,
+        dataset: &str,
+        series: &str,
+        version: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<IssuedForecast>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT origin, version, model, issued, horizon, scale, level, forecast
+             FROM issued_forecasts
+             WHERE dataset = $1 AND series = $2 AND ($3 = '' OR version = $3)
+             ORDER BY origin DESC, version DESC LIMIT $4",
+        )
+        .bind(dataset)
+        .bind(series)
+        .bind(version.unwrap_or(""))
+        .bind(limit.min(i64::MAX as usize) as i64)
+        .fetch_all(self.pool())
+        .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows.iter().rev() {
+            let horizon: i64 = row.try_get(4)?;
+            let text: String = row.try_get(7)?;
+            out.push(IssuedForecast {
+                series: series.to_owned(),
+                origin: row.try_get(0)?,
+                version: row.try_get(1)?,
+                model: row.try_get(2)?,
+                issued_ms: row.try_get(3)?,
+                forecast: decode(&text, usize::try_from(horizon).unwrap_or(0))?,
+                scales: PairScales {
+                    mase: row.try_get(5)?,
+                    level: row.try_get(6)?,
+                },
+            });
+        }
+        Ok(out)
+    }
+
+    /// MASE's and sCRPS's scales of `series`' stored history up to and including `until`, with
+    /// MASE season `m` (the definitions of `eval/score.py`).
+    pub async fn scales(
+        &self,
+        dataset: &str,
+        series: &str,
+        until: i64,
+        m: usize,
+    ) -> Result<PairScales, StoreError> {
+        let values: Vec<f64> = sqlx::query(
+            "SELECT target FROM observations
+             WHERE dataset = $1 AND series = $2 AND t <= $3 AND target IS NOT NULL ORDER BY t",
+        )
+        .bind(dataset)
+        .bind(series)
+        .bind(until)
+        .fetch_all(self.pool())
+        .await?
+        .iter()
+        .map(|r| r.try_get(0))
+        .collect::<Result<_, _>>()?;
+        Ok(PairScales::of(&values, m))
+    }
+
+    /// The stored targets of `series` at times after `from` up to `to`, in time order.
+    pub async fn targets(
+        &self,
+        dataset: &str,
+        series: &str,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<(i64, f64)>, StoreError> {
+        Ok(sqlx::query(
+            "SELECT t, target FROM observations
+             WHERE dataset = $1 AND series = $2 AND t > $3 AND t <= $4 AND target IS NOT NULL
+             ORDER BY t",
+        )
+        .bind(dataset)
+        .bind(series)
+        .bind(from)
+        .bind(to)
+        .fetch_all(self.pool())
+        .await?
+        .iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+        .collect::<Result<_, sqlx::Error>>()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_forecast_reads_back_as_its_f32_values() {
+        let point = vec![1.25, 2.5, 1e6 + 0.3];
+        let quantiles = PROTOCOL_QUANTILES
+            .iter()
+            .map(|&t| (t, point.iter().map(|p| p + t).collect()))
+            .collect();
+        let forecast = Forecast { point, quantiles };
+        let back = decode(&encode(&forecast).unwrap(), 3).unwrap();
+        assert_eq!(back.point[..2], [1.25, 2.5]);
+        assert_eq!(back.point[2], f64::from((1e6_f64 + 0.3) as f32));
+        assert_eq!(back.quantiles.len(), 21);
+        assert!(decode(&encode(&forecast).unwrap(), 4).is_err());
+        let bare = Forecast {
+            point: vec![1.0],
+            quantiles: vec![],
+        };
+        assert!(encode(&bare).is_none());
+    }
+}
