@@ -81,6 +81,25 @@ enum Command {
         /// The store: a SQLite file path or a postgres:// URL.
         #[arg(long, env = "CIVICAST_STORE", default_value = "var/store.db")]
         store: String,
+        /// Only data up to and including this time (to replay the rest into a service).
+        #[arg(long)]
+        until: Option<String>,
+    },
+    /// Write the forecasts the service issued for a dataset, scored or not yet, in the evaluation
+    /// protocol's predictions format (model column `live`; only forecasts whose whole horizon
+    /// has arrived), for eval/score.py.
+    Issued {
+        /// The dataset.
+        dataset: String,
+        /// Only this model version's forecasts (default: every version's).
+        #[arg(long)]
+        version: Option<String>,
+        /// The store: a SQLite file path or a postgres:// URL.
+        #[arg(long, env = "CIVICAST_STORE", default_value = "var/store.db")]
+        store: String,
+        /// The CSV file to write.
+        #[arg(long)]
+        out: PathBuf,
     },
     /// Rolling-origin backtest of models on a dataset, as the evaluation protocol defines it.
     ///
@@ -125,6 +144,17 @@ enum Command {
         /// Make the new version the production version.
         #[arg(long)]
         promote: bool,
+        /// Fit on the observation store's data of each dataset (what the service ingested)
+        /// instead of its data file; the manifest still gives columns and recipe.
+        #[arg(long)]
+        from_store: bool,
+        /// The store for --from-store: a SQLite file path or a postgres:// URL.
+        #[arg(long, env = "CIVICAST_STORE", default_value = "var/store.db")]
+        store: String,
+        /// Fit on data up to and including this time (YYYY-MM-DD, YYYY-MM-DDTHH:MM:SS or a
+        /// step), e.g. to replay what came after it into a service.
+        #[arg(long)]
+        until: Option<String>,
         #[command(flatten)]
         run: RunArgs,
     },
@@ -248,7 +278,7 @@ fn parse_model(text: &str) -> Result<ModelId, String> {
     text.parse::<ModelId>().map_err(|e| e.to_string())
 }
 
-fn import(manifests: &[PathBuf], location: &str) -> anyhow::Result<ExitCode> {
+fn import(manifests: &[PathBuf], location: &str, until: Option<&str>) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -258,13 +288,17 @@ fn import(manifests: &[PathBuf], location: &str) -> anyhow::Result<ExitCode> {
             .await
             .context("opening the observation store")?;
         for path in manifests {
-            let dataset = match load_dataset(path) {
+            let mut dataset = match load_dataset(path) {
                 Ok(dataset) => dataset,
                 Err(report) => {
                     eprint!("{report}");
                     return Ok(ExitCode::FAILURE);
                 }
             };
+            if let Some(until) = until {
+                civicast_training::import::cut_at(&mut dataset, until)
+                    .map_err(anyhow::Error::msg)?;
+            }
             let started = std::time::Instant::now();
             let done = civicast_training::import::import_dataset(&dataset, &store)
                 .await
@@ -285,6 +319,35 @@ fn import(manifests: &[PathBuf], location: &str) -> anyhow::Result<ExitCode> {
     })
 }
 
+fn issued(
+    dataset: &str,
+    version: Option<&str>,
+    location: &str,
+    out: &std::path::Path,
+) -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async {
+        let store = civicast_store::Store::open(location)
+            .await
+            .context("opening the observation store")?;
+        let file = std::fs::File::create(out)
+            .with_context(|| format!("cannot write {}", out.display()))?;
+        let mut writer = std::io::BufWriter::new(file);
+        let pairs = civicast_training::import::export_issued(&store, dataset, version, &mut writer)
+            .await
+            .map_err(anyhow::Error::msg)?;
+        std::io::Write::flush(&mut writer)?;
+        say!(
+            "{dataset}: {pairs} scored forecasts written to {}",
+            out.display()
+        );
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
@@ -299,15 +362,41 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Check { manifests, json } => check(&manifests, json),
-        Command::Import { manifests, store } => import(&manifests, &store),
+        Command::Import {
+            manifests,
+            store,
+            until,
+        } => import(&manifests, &store, until.as_deref()),
+        Command::Issued {
+            dataset,
+            version,
+            store,
+            out,
+        } => issued(&dataset, version.as_deref(), &store, &out),
         Command::Backtest { manifest, out, run } => backtest(&manifest, &out, run),
         Command::Fit {
             manifests,
             registry,
             metric,
             promote,
+            from_store,
+            store,
+            until,
             run,
-        } => fit(&manifests, &Registry::new(registry), metric, promote, run),
+        } => {
+            let source = civicast_training::import::DataSource {
+                store: from_store.then_some(store),
+                until,
+            };
+            fit(
+                &manifests,
+                &Registry::new(registry),
+                metric,
+                promote,
+                &source,
+                run,
+            )
+        }
         Command::Registry { registry, command } => manage(&Registry::new(registry), command),
         Command::Risk {
             manifest,
@@ -511,6 +600,7 @@ fn fit(
     registry: &Registry,
     metric: SelectionMetric,
     promote: bool,
+    source: &civicast_training::import::DataSource,
     settings: RunArgs,
 ) -> anyhow::Result<ExitCode> {
     let candidates = settings
@@ -537,7 +627,15 @@ fn fit(
         if let Some(name) = name {
             markers.mark(name, TrainingState::Fitting);
         }
-        let outcome = fit_one(manifest, registry, metric, promote, &candidates, &settings);
+        let outcome = fit_one(
+            manifest,
+            registry,
+            metric,
+            promote,
+            &candidates,
+            source,
+            &settings,
+        );
         if let Some(name) = name {
             markers.clear(name);
         }
@@ -603,11 +701,35 @@ fn fit_one(
     metric: SelectionMetric,
     promote: bool,
     candidates: &[ModelId],
+    source: &civicast_training::import::DataSource,
     settings: &RunArgs,
 ) -> anyhow::Result<ExitCode> {
-    let Some(dataset) = load_for_run(manifest, settings.options.input_size)? else {
+    let Some(mut dataset) = load_for_run(manifest, settings.options.input_size)? else {
         return Ok(ExitCode::FAILURE);
     };
+    if let Some(location) = &source.store {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("starting the async runtime")?;
+        let filled = runtime.block_on(async {
+            let store = civicast_store::Store::open(location)
+                .await
+                .context("opening the observation store")?;
+            civicast_training::import::read_from_store(&mut dataset, &store)
+                .await
+                .map_err(anyhow::Error::msg)
+        })?;
+        if filled > 0 {
+            eprintln!(
+                "{}: {filled} step(s) missing in the store were filled forward",
+                dataset.manifest.name
+            );
+        }
+    }
+    if let Some(until) = &source.until {
+        civicast_training::import::cut_at(&mut dataset, until).map_err(anyhow::Error::msg)?;
+    }
     let options = FitOptions {
         candidates: candidates.to_vec(),
         metric,
