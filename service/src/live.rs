@@ -41,6 +41,7 @@ pub async fn refresh_version(store: &Store, loaded: &Arc<LoadedVersion>) -> Resu
         .map_err(|e| e.to_string())?;
     let mut latest = since;
     let mut moved = 0;
+    let mut positions = Vec::new();
     for (id, change) in changed {
         latest = latest.max(change);
         let Some(&position) = loaded.index.get(&id) else {
@@ -64,10 +65,11 @@ pub async fn refresh_version(store: &Store, loaded: &Arc<LoadedVersion>) -> Resu
         } else {
             moved += 1;
         }
-        issue_and_score(store, loaded, position)
-            .await
-            .map_err(|e| e.to_string())?;
+        positions.push(position);
     }
+    issue_and_score(store, loaded, &positions)
+        .await
+        .map_err(|e| e.to_string())?;
     loaded.set_applied_change(latest);
     Ok(moved)
 }
@@ -75,81 +77,91 @@ pub async fn refresh_version(store: &Store, loaded: &Arc<LoadedVersion>) -> Resu
 /// Issues the forecast from every series' current origin that has none issued yet (a version
 /// just loaded), and scores each.
 pub async fn issue_all(store: &Store, loaded: &Arc<LoadedVersion>) -> Result<(), String> {
-    for position in 0..loaded.manifest.series.len() {
-        if loaded.live(position).issued.is_none() {
-            issue_and_score(store, loaded, position)
-                .await
-                .map_err(|e| e.to_string())?;
-        }
-    }
-    Ok(())
+    let waiting: Vec<usize> = (0..loaded.manifest.series.len())
+        .filter(|&p| loaded.live(p).issued.is_none())
+        .collect();
+    issue_and_score(store, loaded, &waiting)
+        .await
+        .map_err(|e| e.to_string())
 }
 
-/// Stores the forecast from the series' current origin if it was not issued yet, then scores
-/// the series' issued forecasts against the actuals stored so far (see [`crate::accuracy`]).
+/// Stores the forecasts from the current origins of the series at `positions` that were not
+/// issued yet (in one transaction), then scores each series' issued forecasts against the
+/// actuals stored so far (see [`crate::accuracy`]).
 async fn issue_and_score(
     store: &Store,
     loaded: &Arc<LoadedVersion>,
-    position: usize,
+    positions: &[usize],
 ) -> Result<(), civicast_store::StoreError> {
     let dataset = loaded.dataset().to_owned();
-    let id = loaded.manifest.series[position].id.clone();
     let horizon = loaded.manifest.dataset.horizon.max(1);
-    let origin = loaded.end(position);
-    if loaded.live(position).issued != Some(origin) {
-        let version = loaded.clone();
-        let made = tokio::task::spawn_blocking(move || {
-            version.forecast_with(position, horizon, &PROTOCOL_QUANTILES, None)
-        })
-        .await;
+    let season = loaded
+        .manifest
+        .dataset
+        .season_lengths
+        .first()
+        .copied()
+        .unwrap_or(1);
+    let due: Vec<(usize, TimePoint)> = positions
+        .iter()
+        .map(|&p| (p, loaded.end(p)))
+        .filter(|&(p, origin)| loaded.live(p).issued != Some(origin))
+        .collect();
+    let version = loaded.clone();
+    let wanted = due.clone();
+    let made = tokio::task::spawn_blocking(move || {
+        wanted
+            .iter()
+            .map(|&(p, _)| version.forecast_with(p, horizon, &PROTOCOL_QUANTILES, None))
+            .collect::<Vec<_>>()
+    })
+    .await
+    .unwrap_or_default();
+    let mut issued = Vec::with_capacity(due.len());
+    let mut origins = Vec::with_capacity(due.len());
+    for (&(position, origin), made) in due.iter().zip(made) {
+        let id = &loaded.manifest.series[position].id;
         match made {
-            Ok(Ok(served)) => {
-                let season = loaded
-                    .manifest
-                    .dataset
-                    .season_lengths
-                    .first()
-                    .copied()
-                    .unwrap_or(1);
+            Ok(served) => {
                 let scales = store
-                    .scales(&dataset, &id, encode_time(origin), season)
+                    .scales(&dataset, id, encode_time(origin), season)
                     .await?;
-                store
-                    .issue(
-                        &dataset,
-                        &IssuedForecast {
-                            series: id.clone(),
-                            origin: encode_time(origin),
-                            version: loaded.manifest.version.clone(),
-                            model: loaded.manifest.series[position].model.clone(),
-                            issued_ms: 0,
-                            forecast: served.forecast,
-                            scales,
-                        },
-                    )
-                    .await?;
-                loaded.set_issued(position, origin);
-            }
-            Ok(Err(e)) => {
-                tracing::warn!(%dataset, series = %id, error = %e, "cannot issue a forecast");
+                issued.push(IssuedForecast {
+                    series: id.clone(),
+                    origin: encode_time(origin),
+                    version: loaded.manifest.version.clone(),
+                    model: loaded.manifest.series[position].model.clone(),
+                    issued_ms: 0,
+                    forecast: served.forecast,
+                    scales,
+                });
+                origins.push((position, origin));
             }
             Err(e) => {
                 tracing::warn!(%dataset, series = %id, error = %e, "cannot issue a forecast");
             }
         }
     }
-    let accuracy = crate::accuracy::live_accuracy(
-        store,
-        &dataset,
-        &id,
-        &loaded.manifest.version,
-        loaded.frequency,
-        horizon,
-        loaded.promised_mase(position),
-        ACCURACY_ORIGINS,
-    )
-    .await?;
-    loaded.set_accuracy(position, accuracy);
+    if !issued.is_empty() {
+        store.issue(&dataset, &issued).await?;
+    }
+    for (position, origin) in origins {
+        loaded.set_issued(position, origin);
+    }
+    for &position in positions {
+        let accuracy = crate::accuracy::live_accuracy(
+            store,
+            &dataset,
+            &loaded.manifest.series[position].id,
+            &loaded.manifest.version,
+            loaded.frequency,
+            horizon,
+            loaded.promised_mase(position),
+            ACCURACY_ORIGINS,
+        )
+        .await?;
+        loaded.set_accuracy(position, accuracy);
+    }
     Ok(())
 }
 

@@ -79,38 +79,56 @@ fn decode(text: &str, horizon: usize) -> Result<Forecast, StoreError> {
 }
 
 impl Store {
-    /// Keeps `forecast` as issued; a forecast of the same series, version and origin issued
-    /// before is kept instead (what was said first is what is scored). Returns whether it was
-    /// stored. A forecast without the protocol's quantiles is refused.
-    pub async fn issue(&self, dataset: &str, issued: &IssuedForecast) -> Result<bool, StoreError> {
-        let Some(payload) = encode(&issued.forecast) else {
-            return Err(StoreError::Corrupt {
-                what: "issued forecast",
-                reason: "it lacks the protocol's quantiles".into(),
-            });
-        };
-        let done = sqlx::query(
-            "INSERT INTO issued_forecasts (dataset, series, origin, version, model, issued,
-                 horizon, scale, level, forecast) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-             ON CONFLICT (dataset, series, version, origin) DO NOTHING",
-        )
-        .bind(dataset)
-        .bind(&issued.series)
-        .bind(issued.origin)
-        .bind(&issued.version)
-        .bind(&issued.model)
-        .bind(if issued.issued_ms > 0 {
-            issued.issued_ms
-        } else {
-            now_millis()
-        })
-        .bind(issued.forecast.point.len() as i64)
-        .bind(issued.scales.mase)
-        .bind(issued.scales.level)
-        .bind(payload)
-        .execute(self.pool())
-        .await?;
-        Ok(done.rows_affected() > 0)
+    /// Keeps `issued` forecasts of `dataset`, in one transaction; a forecast of the same series,
+    /// version and origin issued before is kept instead (what was said first is what is scored).
+    /// Returns how many were stored. A forecast without the protocol's quantiles is refused.
+    pub async fn issue(
+        &self,
+        dataset: &str,
+        issued: &[IssuedForecast],
+    ) -> Result<usize, StoreError> {
+        let mut payloads = Vec::with_capacity(issued.len());
+        for forecast in issued {
+            payloads.push(
+                encode(&forecast.forecast).ok_or_else(|| StoreError::Corrupt {
+                    what: "issued forecast",
+                    reason: format!(
+                        "the forecast of {:?} lacks the protocol's quantiles",
+                        forecast.series
+                    ),
+                })?,
+            );
+        }
+        let now = now_millis();
+        let mut tx = self.pool().begin().await?;
+        let mut stored = 0;
+        for (forecast, payload) in issued.iter().zip(payloads) {
+            let done = sqlx::query(
+                "INSERT INTO issued_forecasts (dataset, series, origin, version, model, issued,
+                     horizon, scale, level, forecast)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                 ON CONFLICT (dataset, series, version, origin) DO NOTHING",
+            )
+            .bind(dataset)
+            .bind(&forecast.series)
+            .bind(forecast.origin)
+            .bind(&forecast.version)
+            .bind(&forecast.model)
+            .bind(if forecast.issued_ms > 0 {
+                forecast.issued_ms
+            } else {
+                now
+            })
+            .bind(forecast.forecast.point.len() as i64)
+            .bind(forecast.scales.mase)
+            .bind(forecast.scales.level)
+            .bind(payload)
+            .execute(&mut *tx)
+            .await?;
+            stored += done.rows_affected() as usize;
+        }
+        tx.commit().await?;
+        Ok(stored)
     }
 
     /// The forecasts issued for `series` by `version` (every version when `None`), the latest
@@ -155,7 +173,8 @@ impl Store {
     }
 
     /// MASE's and sCRPS's scales of `series`' stored history up to and including `until`, with
-    /// MASE season `m` (the definitions of `eval/score.py`).
+    /// MASE season `m` (the definitions of `eval/score.py`: differences `m` positions apart).
+    /// Computed by the database (a window function): the history never crosses the connection.
     pub async fn scales(
         &self,
         dataset: &str,
@@ -163,19 +182,24 @@ impl Store {
         until: i64,
         m: usize,
     ) -> Result<PairScales, StoreError> {
-        let values: Vec<f64> = sqlx::query(
-            "SELECT target FROM observations
-             WHERE dataset = $1 AND series = $2 AND t <= $3 AND target IS NOT NULL ORDER BY t",
+        let row = sqlx::query(
+            "SELECT AVG(ABS(target - previous)), AVG(ABS(target)), COUNT(*) FROM (
+                 SELECT target, LAG(target, CAST($4 AS INTEGER)) OVER (ORDER BY t) AS previous
+                 FROM observations
+                 WHERE dataset = $1 AND series = $2 AND t <= $3 AND target IS NOT NULL
+             ) AS history",
         )
         .bind(dataset)
         .bind(series)
         .bind(until)
-        .fetch_all(self.pool())
-        .await?
-        .iter()
-        .map(|r| r.try_get(0))
-        .collect::<Result<_, _>>()?;
-        Ok(PairScales::of(&values, m))
+        .bind(m.max(1) as i64)
+        .fetch_one(self.pool())
+        .await?;
+        let count: i64 = row.try_get(2)?;
+        Ok(PairScales {
+            mase: if m == 0 { None } else { row.try_get(0)? },
+            level: if count > 0 { row.try_get(1)? } else { None },
+        })
     }
 
     /// The stored targets of `series` at times after `from` up to `to`, in time order.

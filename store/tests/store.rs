@@ -213,3 +213,34 @@ async fn a_dataset_must_exist_and_keep_its_shape() {
         assert!(store.dataset(&unique("none")).await.unwrap().is_none());
     }
 }
+
+#[tokio::test]
+async fn the_history_scales_are_those_of_the_metrics() {
+    use civicast_model::metrics::PairScales;
+    let dir = tempfile::tempdir().unwrap();
+    for store in stores(&dir).await {
+        let dataset = unique("scales");
+        store.register_dataset(&dataset, "1d", &[]).await.unwrap();
+        let values = [3.0, -1.0, 4.0, 1.5, -5.0, 9.0, 2.0, 6.0];
+        let rows: Vec<Row> = values
+            .iter()
+            .enumerate()
+            .map(|(t, &y)| row("A", t as i64 * 86_400, y, None))
+            .collect();
+        store.ingest(&dataset, &rows, &[], "t").await.unwrap();
+        for (until, m) in [(7, 2), (4, 1), (7, 7), (1, 3)] {
+            let got = store
+                .scales(&dataset, "A", until * 86_400, m)
+                .await
+                .unwrap();
+            let want = PairScales::of(&values[..=until as usize], m);
+            assert_eq!(got.mase.is_some(), want.mase.is_some(), "{until} {m}");
+            if let (Some(a), Some(b)) = (got.mase, want.mase) {
+                assert!((a - b).abs() < 1e-12, "{a} {b}");
+            }
+            assert!((got.level.unwrap() - want.level.unwrap()).abs() < 1e-12);
+        }
+        let none = store.scales(&dataset, "B", 100, 1).await.unwrap();
+        assert_eq!((none.mase, none.level), (None, None));
+    }
+}
