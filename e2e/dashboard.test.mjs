@@ -25,6 +25,7 @@ const SHOTS = path.join(HERE, 'screenshots');
 const DATASET = 'chicago_ridership';
 const SERIES = 'Clark_Lake';
 const KEY = 'e2e-read-key-for-the-dashboard';
+const WRITE_KEY = 'e2e-write-key-for-the-city-feed';
 // Flags from the contract (docs/risk.md) and their Korean labels on the page.
 const FLAGS_KO = { none: '없음', low: '낮음', medium: '보통', high: '높음' };
 const RISK_CSV_COLUMNS =
@@ -61,11 +62,16 @@ before(async () => {
     'fit', path.join(ROOT, 'datasets', DATASET, 'dataset.toml'),
     '--registry', registry, '--models', 'snaive,ets', '--quiet',
   ], { stdio: 'inherit' });
+  // The store holds the dataset's file, as scripts/start seeds it: live accuracy needs the history.
+  execFileSync(path.join(BIN, 'civicast-train'), [
+    'import', path.join(ROOT, 'datasets', DATASET, 'dataset.toml'), '--store', path.join(work, 'store.db'),
+  ], { stdio: 'inherit' });
   const hash = execFileSync(path.join(BIN, 'civicast-serve'), ['hash-key'], { input: `${KEY}\n` }).toString().trim();
+  const writerHash = execFileSync(path.join(BIN, 'civicast-serve'), ['hash-key'], { input: `${WRITE_KEY}\n` }).toString().trim();
   const port = await freePort();
   base = `http://127.0.0.1:${port}`;
   server = spawn(path.join(BIN, 'civicast-serve'), ['--registry', registry, '--store', path.join(path.dirname(registry), 'store.db'), '--listen', `127.0.0.1:${port}`], {
-    env: { ...process.env, CIVICAST_API_KEYS: `e2e:read:${hash}`, NO_COLOR: '1' },
+    env: { ...process.env, CIVICAST_API_KEYS: `e2e:read:${hash},feed:write:${writerHash}`, NO_COLOR: '1' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   server.stdout.on('data', d => { serverLog += d; });
@@ -399,4 +405,40 @@ test('a fit in progress is shown as coming beside the model', async () => {
   } finally {
     rmSync(path.join(markers, `${DATASET}.json`), { force: true });
   }
+});
+
+test('live data: freshness, live accuracy beside the backtest, and a drift flag', async () => {
+  // The city's feed sends 41 days after the file's end, one day per request, three times the
+  // station's usual ridership: each day moves the forecast on and issues a new one, and the 28
+  // forecasts whose 14 days have all arrived are scored, far worse than the backtest promised.
+  const first = new Date('2016-08-15T00:00:00Z');
+  let last;
+  for (let d = 0; d < 41; d++) {
+    last = new Date(first.getTime() + d * 86_400_000).toISOString().slice(0, 10);
+    const response = await fetch(`${base}/v1/observations`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${WRITE_KEY}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ dataset: DATASET, observations: [{ id: SERIES, time: last, value: 60 + (d % 7) }] }),
+    });
+    assert.equal(response.status, 200, await response.text());
+  }
+  const { page, failures } = await openWithKey();
+  const option = page.locator('#series option', { hasText: `${SERIES} ` });
+  assert.match(await option.textContent(), /⚠ 드리프트/);
+  await page.locator('#series').selectOption(SERIES);
+  await page.locator('#meta', { hasText: `마지막 관측: ${last}` }).waitFor();
+  const live = await page.locator('#live').textContent();
+  assert.match(live, /데이터 수신: \d/);
+  assert.match(live, /실제 정확도 MASE \d+\.\d{3} \(예측 28건 채점\) · 백테스트 MASE \d+\.\d{3}/);
+  await page.locator('#drift', { hasText: '드리프트' }).waitFor();
+  await page.screenshot({ path: path.join(SHOTS, 'live-drift.png'), fullPage: true });
+  await page.locator('#lang-toggle').click();
+  await page.locator('#live', { hasText: '28 forecasts scored' }).waitFor();
+  await page.locator('#drift', { hasText: 'Drift: live error is above' }).waitFor();
+  // Another station received nothing: no drift, nothing scored after the file's end.
+  await page.locator('#series').selectOption('Austin');
+  await page.locator('#status', { hasText: 'Austin' }).waitFor();
+  assert.equal(await page.locator('#drift').isHidden(), true);
+  assert.deepEqual(failures, []);
+  await page.close();
 });

@@ -69,7 +69,7 @@ pub struct LiveSeries {
     /// The origin of the last forecast issued to the store.
     pub issued: Option<TimePoint>,
     /// Live accuracy as last scored.
-    pub accuracy: Option<Arc<crate::accuracy::LiveAccuracy>>,
+    pub accuracy: Option<Arc<civicast_store::accuracy::LiveAccuracy>>,
 }
 
 /// A forecast and the notes that go with it.
@@ -312,7 +312,7 @@ impl LoadedVersion {
     }
 
     /// Records the series at `position`'s live accuracy.
-    pub fn set_accuracy(&self, position: usize, accuracy: crate::accuracy::LiveAccuracy) {
+    pub fn set_accuracy(&self, position: usize, accuracy: civicast_store::accuracy::LiveAccuracy) {
         let mut live = self.live.write().unwrap_or_else(|e| e.into_inner());
         if let Some(slot) = live.get_mut(position) {
             slot.accuracy = Some(Arc::new(accuracy));

@@ -149,7 +149,7 @@ async fn issue_and_score(
         loaded.set_issued(position, origin);
     }
     for &position in positions {
-        let accuracy = crate::accuracy::live_accuracy(
+        let accuracy = civicast_store::accuracy::live_accuracy(
             store,
             &dataset,
             &loaded.manifest.series[position].id,
@@ -166,7 +166,7 @@ async fn issue_and_score(
 }
 
 /// Issued forecasts a series' live accuracy is scored over: the latest this many origins.
-pub const ACCURACY_ORIGINS: usize = 200;
+pub const ACCURACY_ORIGINS: usize = civicast_store::accuracy::DEFAULT_ORIGINS;
 
 /// Refreshes the served version of `dataset` (see [`refresh_version`]), one refresh at a time so
 /// that an older read of the store never overwrites a newer one.

@@ -52,8 +52,6 @@ use crate::api;
         crate::error::Problem,
         crate::error::RowProblem,
         crate::accuracy::SeriesAccuracy,
-        crate::accuracy::LiveAccuracy,
-        crate::accuracy::DriftTest,
         crate::ingest::ObservationBatch,
         crate::ingest::ObservationRow,
         crate::ingest::SharedValues,

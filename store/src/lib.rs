@@ -18,6 +18,7 @@
 //! committed survives a crash of the process or the machine; PostgreSQL's defaults already do.
 //! A request is one transaction ([`Store::ingest`]): all its rows or none.
 
+pub mod accuracy;
 mod check;
 mod ingest;
 mod issued;

@@ -92,6 +92,52 @@ pub struct DataSource {
     pub store: Option<String>,
     /// Fit on data up to and including this time (as the dataset writes times).
     pub until: Option<String>,
+    /// Refit only a dataset with a series the drift test flags (judged on the store's issued
+    /// forecasts of the production version).
+    pub only_drifted: bool,
+}
+
+/// The series of `dataset`'s production version that the drift test flags, judged on the
+/// forecasts it issued into `store` (the service's own test, `civicast_store::accuracy`).
+/// `None` when the dataset has no production version.
+pub async fn drifted_series(
+    registry: &civicast_registry::Registry,
+    store: &Store,
+    dataset: &str,
+) -> Result<Option<Vec<String>>, String> {
+    let Some(version) = registry.production(dataset).map_err(|e| e.to_string())? else {
+        return Ok(None);
+    };
+    let manifest = registry.show(&version).map_err(|e| e.to_string())?;
+    let frequency: civicast_model::Frequency = manifest
+        .dataset
+        .frequency
+        .parse()
+        .map_err(|e| format!("version {version}: {e}"))?;
+    let mut drifted = Vec::new();
+    for entry in &manifest.series {
+        let promised = entry
+            .backtest
+            .get(&entry.model)
+            .map(|s| s.mase)
+            .filter(|m| m.is_finite());
+        let live = civicast_store::accuracy::live_accuracy(
+            store,
+            dataset,
+            &entry.id,
+            &version,
+            frequency,
+            manifest.dataset.horizon.max(1),
+            promised,
+            civicast_store::accuracy::DEFAULT_ORIGINS,
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        if live.drift.drifted {
+            drifted.push(entry.id.clone());
+        }
+    }
+    Ok(Some(drifted))
 }
 
 /// Replaces `dataset`'s series with the store's: every stored step of every series, from its

@@ -155,6 +155,11 @@ enum Command {
         /// step), e.g. to replay what came after it into a service.
         #[arg(long)]
         until: Option<String>,
+        /// Refit a dataset only if the drift test flags one of its series, judged on the
+        /// forecasts its production version issued into the store (--store); every series is
+        /// refitted then, since the learned models learn from all of them.
+        #[arg(long)]
+        only_drifted: bool,
         #[command(flatten)]
         run: RunArgs,
     },
@@ -319,6 +324,48 @@ fn import(manifests: &[PathBuf], location: &str, until: Option<&str>) -> anyhow:
     })
 }
 
+/// The datasets among `names` with a series the drift test flags (printed), or whose
+/// production version is missing (a first fit).
+fn drifted_datasets(
+    registry: &Registry,
+    location: &str,
+    names: &[String],
+) -> anyhow::Result<Vec<String>> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async {
+        let store = civicast_store::Store::open(location)
+            .await
+            .context("opening the observation store")?;
+        let mut out = Vec::new();
+        for name in names {
+            match civicast_training::import::drifted_series(registry, &store, name)
+                .await
+                .map_err(anyhow::Error::msg)?
+            {
+                None => {
+                    say!("{name}: no production version yet: fitting");
+                    out.push(name.clone());
+                }
+                Some(drifted) if drifted.is_empty() => {
+                    say!("{name}: no series drifted");
+                }
+                Some(drifted) => {
+                    say!(
+                        "{name}: {} series drifted ({}): refitting",
+                        drifted.len(),
+                        drifted.join(", ")
+                    );
+                    out.push(name.clone());
+                }
+            }
+        }
+        Ok(out)
+    })
+}
+
 fn issued(
     dataset: &str,
     version: Option<&str>,
@@ -375,18 +422,37 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => issued(&dataset, version.as_deref(), &store, &out),
         Command::Backtest { manifest, out, run } => backtest(&manifest, &out, run),
         Command::Fit {
-            manifests,
+            mut manifests,
             registry,
             metric,
             promote,
             from_store,
             store,
             until,
+            only_drifted,
             run,
         } => {
+            if only_drifted {
+                let names: Vec<String> = manifests
+                    .iter()
+                    .filter_map(|m| civicast_training::manifest::Manifest::load(m).ok())
+                    .map(|m| m.name)
+                    .collect();
+                let registry = Registry::new(&registry);
+                let drifted = drifted_datasets(&registry, &store, &names)?;
+                manifests.retain(|m| {
+                    civicast_training::manifest::Manifest::load(m)
+                        .is_ok_and(|m| drifted.contains(&m.name))
+                });
+                if manifests.is_empty() {
+                    say!("no series drifted: nothing to refit");
+                    return Ok(ExitCode::SUCCESS);
+                }
+            }
             let source = civicast_training::import::DataSource {
                 store: from_store.then_some(store),
                 until,
+                only_drifted,
             };
             fit(
                 &manifests,
