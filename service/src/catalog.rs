@@ -70,6 +70,9 @@ pub struct LiveSeries {
     pub issued: Option<TimePoint>,
     /// Live accuracy as last scored.
     pub accuracy: Option<Arc<civicast_store::accuracy::LiveAccuracy>>,
+    /// Future-known values sent through `POST /v1/future` for the steps after its end: per
+    /// column, the values of steps 1, 2, ... up to the first step without one.
+    pub future: FutureValues,
 }
 
 /// A forecast and the notes that go with it.
@@ -155,6 +158,8 @@ impl LoadedVersion {
             notes.push(fallback.clone());
         }
         notes.extend(self.live_notes(position));
+        let merged = self.with_stored_future(position, horizon, given, &mut notes);
+        let given = merged.as_ref().or(given);
         let made = self.with_served(position, |forecaster, index| {
             forecaster.forecast(index, horizon, probabilities, given)
         })??;
@@ -243,9 +248,64 @@ impl LoadedVersion {
         seed: u64,
         given: Option<&FutureValues>,
     ) -> Result<SamplePaths, ModelError> {
+        let merged = self.with_stored_future(position, horizon, given, &mut Vec::new());
+        let given = merged.as_ref().or(given);
         self.with_served(position, |forecaster, index| {
             forecaster.sample_paths(index, horizon, n_paths, seed, given)
         })?
+    }
+
+    /// The future values a forecast of `horizon` steps reads: the caller's, and for the columns
+    /// it did not give, those sent through `POST /v1/future` (a note says which); `None` when
+    /// there are no stored ones to add (use `given` as it is) or the model reads none.
+    fn with_stored_future(
+        &self,
+        position: usize,
+        horizon: usize,
+        given: Option<&FutureValues>,
+        notes: &mut Vec<String>,
+    ) -> Option<FutureValues> {
+        let stored = {
+            let live = self.live.read().unwrap_or_else(|e| e.into_inner());
+            live.get(position)?.future.clone()
+        };
+        if stored.is_empty() || !self.reads_future(position) {
+            return None;
+        }
+        let mut merged = given.cloned().unwrap_or_default();
+        let mut used = Vec::new();
+        for (column, mut values) in stored {
+            if merged.contains_key(&column) {
+                continue;
+            }
+            values.truncate(horizon);
+            let one = FutureValues::from([(column.clone(), values.clone())]);
+            // A column the served model does not read (another version's) is left out.
+            if self.check_future(position, &one, horizon).is_ok() && !values.is_empty() {
+                used.push(format!("{column} (steps 1-{})", values.len()));
+                merged.insert(column, values);
+            }
+        }
+        if used.is_empty() {
+            return None;
+        }
+        notes.push(format!(
+            "future {} from the values sent to POST /v1/future (the latest issue of each)",
+            used.join(", ")
+        ));
+        Some(merged)
+    }
+
+    /// Records the future-known values stored for the steps after the series' end (see
+    /// [`LiveSeries::future`]) and drops its cached answers.
+    pub fn set_future(&self, position: usize, future: FutureValues) {
+        {
+            let mut live = self.live.write().unwrap_or_else(|e| e.into_inner());
+            if let Some(slot) = live.get_mut(position) {
+                slot.future = future;
+            }
+        }
+        self.forget(position);
     }
 
     /// `f` of the forecaster serving the series at `position` and its index there.

@@ -356,3 +356,206 @@ fn latest_time(frequency: Frequency) -> Option<TimePoint> {
     let latest = Utc::now().naive_utc() + TimeDelta::hours(MAX_UTC_OFFSET_HOURS);
     Some(TimePoint::At(latest))
 }
+
+/// A batch of future-known values (JSON).
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FutureBatch {
+    /// The dataset.
+    pub dataset: String,
+    /// When the values were issued (RFC 3339; default: now). For each step and column, forecasts
+    /// read the latest issue.
+    pub issued: Option<String>,
+    /// The values.
+    pub values: Vec<FutureValuesRow>,
+}
+
+/// Future-known values of one series, or of every series when `id` is absent, at one time.
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FutureValuesRow {
+    /// Series id; absent for values every series shares (a city's weather forecast).
+    pub id: Option<String>,
+    /// A time on the dataset's grid (usually after its latest observation).
+    pub time: String,
+    /// Values by future-known column.
+    pub exogenous: std::collections::BTreeMap<String, f64>,
+}
+
+/// What a future-values request stored.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct FutureResponse {
+    /// The dataset.
+    pub dataset: String,
+    /// Rows stored.
+    pub stored: usize,
+    /// Served series whose forecasts now read them.
+    pub series_moved: usize,
+}
+
+/// Store future-known values (weather forecasts, event schedules) that forecasts then read.
+#[utoipa::path(
+    post,
+    path = "/v1/future",
+    request_body = FutureBatch,
+    responses(
+        (status = 200, description = "Stored; forecasts of the series read them for the columns a request does not give", body = FutureResponse),
+        (status = 401, description = "No or unknown API key", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The key's role is not write or admin", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown dataset", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body larger than the configured limit", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Rows failed their checks (every one in `errors`, nothing stored), or the body is malformed or over `max_ingest_rows`", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "No store, the store is unreachable, or overloaded", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn future(
+    State(state): State<AppState>,
+    body: crate::api::JsonBody,
+) -> Result<Json<FutureResponse>, ApiError> {
+    let batch: FutureBatch = body.parse()?;
+    let store = state.store.clone().ok_or_else(|| ApiError::Unavailable {
+        detail: "this service has no observation store configured".into(),
+        retry_after: 60,
+    })?;
+    let max_rows = state.config.max_ingest_rows;
+    if batch.values.len() > max_rows {
+        return Err(ApiError::OverLimit {
+            field: "values".into(),
+            limit: "max_ingest_rows",
+            maximum: max_rows,
+            value: batch.values.len(),
+        });
+    }
+    if batch.values.is_empty() {
+        return Err(ApiError::invalid("values", "give at least one row"));
+    }
+    let issued_ms = match &batch.issued {
+        None => Utc::now().timestamp_millis(),
+        Some(text) => chrono::DateTime::parse_from_rfc3339(text)
+            .map_err(|_| {
+                ApiError::invalid(
+                    "issued",
+                    format!(
+                        "{} is not an RFC 3339 time like 2026-12-07T06:00:00Z",
+                        echo(text)
+                    ),
+                )
+            })?
+            .timestamp_millis(),
+    };
+    let record = store
+        .dataset(&batch.dataset)
+        .await
+        .map_err(unavailable)?
+        .ok_or_else(|| ApiError::NotFound {
+            what: "dataset",
+            name: echo(&batch.dataset),
+        })?;
+    let frequency: Frequency = record
+        .frequency
+        .parse()
+        .map_err(|e| ApiError::Internal(format!("stored frequency of {}: {e}", batch.dataset)))?;
+    // Future-known columns: those the served version reads as such, else the dataset's.
+    let columns: Vec<String> = match state.catalog.load().datasets.get(&batch.dataset) {
+        Some(loaded) => loaded
+            .manifest
+            .features
+            .exogenous
+            .iter()
+            .filter(|e| e.role == civicast_model::ExogenousRole::FutureKnown)
+            .map(|e| e.name.clone())
+            .collect(),
+        None => record.exogenous.clone(),
+    };
+    let known: std::collections::HashSet<&String> = record.series.iter().collect();
+    let mut errors = Vec::new();
+    let mut rows = Vec::with_capacity(batch.values.len());
+    for (i, row) in batch.values.iter().enumerate() {
+        let place = format!("values[{i}]");
+        let mut fail = |field: &str, message: String| {
+            errors.push(RowProblem {
+                row: place.clone(),
+                field: field.into(),
+                message,
+            })
+        };
+        if let Some(id) = &row.id
+            && !known.contains(id)
+        {
+            fail(
+                "id",
+                format!(
+                    "unknown series {} of dataset {}",
+                    echo(id),
+                    echo(&batch.dataset)
+                ),
+            );
+        }
+        let time = match frequency.parse_time(&row.time) {
+            Some(t) if frequency.is_aligned(t) => Some(t),
+            _ => {
+                fail(
+                    "time",
+                    format!(
+                        "{} is not a time on the dataset's {frequency} grid: expected {}",
+                        echo(&row.time),
+                        frequency.alignment_rule()
+                    ),
+                );
+                None
+            }
+        };
+        if row.exogenous.is_empty() {
+            fail("exogenous", "give at least one value".into());
+        }
+        for (column, value) in &row.exogenous {
+            if !columns.contains(column) {
+                fail(
+                    &crate::error::field_name(column),
+                    format!(
+                        "not a future-known column of dataset {}; expected one of: {}",
+                        echo(&batch.dataset),
+                        columns.join(", ")
+                    ),
+                );
+            } else if !value.is_finite() {
+                fail(column, "expected a finite number".into());
+            }
+        }
+        if let Some(t) = time {
+            rows.push(civicast_store::FutureRow {
+                series: row.id.clone().unwrap_or_default(),
+                t: civicast_store::encode_time(t),
+                exogenous: row.exogenous.clone(),
+            });
+        }
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::Rows {
+            detail: format!(
+                "{} row problem(s); nothing was stored. First: {} {}: {}",
+                errors.len(),
+                errors[0].row,
+                errors[0].field,
+                errors[0].message
+            ),
+            errors,
+        });
+    }
+    store
+        .put_future(&batch.dataset, &rows, issued_ms)
+        .await
+        .map_err(unavailable)?;
+    let moved = crate::live::refresh_dataset(&state, &batch.dataset)
+        .await
+        .map_err(|e| ApiError::Unavailable {
+            detail: format!("the values are stored, but forecasts could not read them yet ({e})"),
+            retry_after: 1,
+        })?;
+    Ok(Json(FutureResponse {
+        dataset: batch.dataset,
+        stored: rows.len(),
+        series_moved: moved,
+    }))
+}

@@ -568,7 +568,9 @@ pub fn app(state: AppState) -> Router {
         Role::Read,
     );
     let write = gate(
-        Router::new().route("/v1/observations", post(ingest::observations)),
+        Router::new()
+            .route("/v1/observations", post(ingest::observations))
+            .route("/v1/future", post(ingest::future)),
         Role::Write,
     );
     let admin = gate(

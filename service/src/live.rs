@@ -65,6 +65,10 @@ pub async fn refresh_version(store: &Store, loaded: &Arc<LoadedVersion>) -> Resu
         } else {
             moved += 1;
         }
+        let future = stored_future(store, loaded, position)
+            .await
+            .map_err(|e| e.to_string())?;
+        loaded.set_future(position, future);
         positions.push(position);
     }
     issue_and_score(store, loaded, &positions)
@@ -73,6 +77,53 @@ pub async fn refresh_version(store: &Store, loaded: &Arc<LoadedVersion>) -> Resu
     loaded.set_applied_change(latest);
     Ok(moved)
 }
+
+/// The future-known values stored for the steps after the series' current end, per column
+/// from step 1 up to the first step without a value, at most `MAX_FUTURE_STEPS` steps.
+async fn stored_future(
+    store: &Store,
+    loaded: &LoadedVersion,
+    position: usize,
+) -> Result<civicast_model::learned::published::FutureValues, civicast_store::StoreError> {
+    let end = loaded.end(position);
+    let frequency = loaded.frequency;
+    let until = frequency
+        .advance(end, MAX_FUTURE_STEPS as i64)
+        .map_or(i64::MAX, encode_time);
+    let by_time = store
+        .future_values(
+            loaded.dataset(),
+            &loaded.manifest.series[position].id,
+            encode_time(end),
+            until,
+        )
+        .await?;
+    let mut future = civicast_model::learned::published::FutureValues::new();
+    if by_time.is_empty() {
+        return Ok(future);
+    }
+    let columns: std::collections::BTreeSet<&String> =
+        by_time.values().flat_map(|v| v.keys()).collect();
+    for column in columns {
+        let mut values = Vec::new();
+        for step in 1..=MAX_FUTURE_STEPS {
+            let Some(t) = frequency.advance(end, step as i64) else {
+                break;
+            };
+            match by_time.get(&encode_time(t)).and_then(|v| v.get(column)) {
+                Some(v) => values.push(*v),
+                None => break,
+            }
+        }
+        if !values.is_empty() {
+            future.insert(column.clone(), values);
+        }
+    }
+    Ok(future)
+}
+
+/// Most future steps of stored future-known values a series keeps in memory.
+pub const MAX_FUTURE_STEPS: usize = 1_000;
 
 /// Issues the forecast from every series' current origin that has none issued yet (a version
 /// just loaded), and scores each.

@@ -28,6 +28,7 @@ use crate::api;
         api::models,
         api::model_version,
         crate::ingest::observations,
+        crate::ingest::future,
         api::reload,
         api::live,
         api::ready
@@ -56,6 +57,9 @@ use crate::api;
         crate::ingest::ObservationRow,
         crate::ingest::SharedValues,
         crate::ingest::IngestResponse,
+        crate::ingest::FutureBatch,
+        crate::ingest::FutureValuesRow,
+        crate::ingest::FutureResponse,
         crate::risk::RiskRequest,
         crate::risk::RiskLine,
         crate::risk::RiskResponse,

@@ -503,3 +503,94 @@ async fn issued_forecasts_are_scored_by_the_protocols_definitions_as_their_actua
         "{metrics}"
     );
 }
+
+#[tokio::test]
+async fn future_values_sent_ahead_are_what_a_learned_forecast_reads_unless_the_request_gives_its_own()
+ {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = Registry::new(dir.path().join("registry"));
+    publish_learned(&registry, true);
+    let store = Store::open(dir.path().join("store.db").to_str().unwrap())
+        .await
+        .unwrap();
+    let state = state_over(&registry, store).await;
+    let forecast_with = |exogenous: Option<serde_json::Value>| {
+        let mut body = json!({"series": [{"dataset": "rides", "id": "a"}], "horizon": 7});
+        if let Some(e) = exogenous {
+            body["exogenous"] = e;
+        }
+        body
+    };
+    let explicit = forecast_with(Some(json!({"temp": [3.0, 4.0, 5.0]})));
+    let (_, wanted) = send(
+        &state,
+        "POST",
+        "/v1/forecast",
+        Some(READ_KEY),
+        Some(explicit.clone()),
+    )
+    .await;
+
+    // An older issue of the weather forecast, then a newer one for two of its days.
+    let old = json!({"dataset": "rides", "issued": "2024-02-24T06:00:00Z", "values": [
+        {"time": "2024-02-26", "exogenous": {"temp": 9.0}},
+        {"time": "2024-02-27", "exogenous": {"temp": 9.0}},
+        {"time": "2024-02-28", "exogenous": {"temp": 5.0}}]});
+    let new = json!({"dataset": "rides", "issued": "2024-02-25T06:00:00Z", "values": [
+        {"time": "2024-02-26", "exogenous": {"temp": 3.0}},
+        {"time": "2024-02-27", "exogenous": {"temp": 4.0}}]});
+    for body in [old, new] {
+        let (status, answer) =
+            send(&state, "POST", "/v1/future", Some(WRITE_KEY), Some(body)).await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+    }
+    let (_, served) = send(
+        &state,
+        "POST",
+        "/v1/forecast",
+        Some(READ_KEY),
+        Some(forecast_with(None)),
+    )
+    .await;
+    let served = &served["forecasts"][0];
+    assert_close(&means(served), &means(&wanted["forecasts"][0]));
+    let notes = served["notes"].to_string();
+    assert!(
+        notes.contains("temp (steps 1-3)") && notes.contains("/v1/future"),
+        "{notes}"
+    );
+    // A request's own values win.
+    let (_, own) = send(
+        &state,
+        "POST",
+        "/v1/forecast",
+        Some(READ_KEY),
+        Some(forecast_with(Some(json!({"temp": [20.0]})))),
+    )
+    .await;
+    assert_ne!(means(&own["forecasts"][0]), means(served));
+
+    // Bad rows are named; a read key may not send.
+    let bad = json!({"dataset": "rides", "values": [
+        {"id": "zz", "time": "2024-02-26", "exogenous": {"temp": 1.0}},
+        {"time": "2024-02-26T12:00:00", "exogenous": {"temp": 1.0}},
+        {"time": "2024-02-27", "exogenous": {"wind": 1.0}}]});
+    let (status, problem) = send(
+        &state,
+        "POST",
+        "/v1/future",
+        Some(WRITE_KEY),
+        Some(bad.clone()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let fields: Vec<&str> = problem["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["id", "time", "wind"]);
+    let (status, _) = send(&state, "POST", "/v1/future", Some(READ_KEY), Some(bad)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}

@@ -20,6 +20,7 @@
 
 pub mod accuracy;
 mod check;
+mod future;
 mod ingest;
 mod issued;
 mod migrate;
@@ -36,6 +37,7 @@ use sqlx::{AnyPool, Executor};
 pub use check::{
     CheckLimits, DatasetRules, RawRow, RowError, check_rows, parse_csv_rows, parse_json_rows,
 };
+pub use future::FutureRow;
 pub use ingest::{IngestSummary, Row, SharedRow};
 pub use issued::IssuedForecast;
 pub use read::{DatasetRecord, Freshness, Observation};

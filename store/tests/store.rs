@@ -244,3 +244,60 @@ async fn the_history_scales_are_those_of_the_metrics() {
         assert_eq!((none.mase, none.level), (None, None));
     }
 }
+
+#[tokio::test]
+async fn the_latest_issued_future_value_wins_and_a_series_own_overlays_the_shared() {
+    use civicast_store::FutureRow;
+    let dir = tempfile::tempdir().unwrap();
+    for store in stores(&dir).await {
+        let dataset = unique("future");
+        store
+            .register_dataset(&dataset, "1d", &["temp".into(), "game".into()])
+            .await
+            .unwrap();
+        let first = store
+            .ingest(&dataset, &[row("A", 0, 1.0, None)], &[], "t")
+            .await
+            .unwrap();
+        let values = |pairs: &[(&str, f64)]| -> BTreeMap<String, f64> {
+            pairs.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect()
+        };
+        let shared = |t: i64, temp: f64| FutureRow {
+            series: String::new(),
+            t,
+            exogenous: values(&[("temp", temp)]),
+        };
+        store
+            .put_future(&dataset, &[shared(1, 10.0), shared(2, 11.0)], 100)
+            .await
+            .unwrap();
+        store
+            .put_future(&dataset, &[shared(2, 15.0)], 200)
+            .await
+            .unwrap();
+        let own = FutureRow {
+            series: "A".into(),
+            t: 1,
+            exogenous: values(&[("game", 1.0)]),
+        };
+        store.put_future(&dataset, &[own], 150).await.unwrap();
+        let future = store.future_values(&dataset, "A", 0, 10).await.unwrap();
+        assert_eq!(future[&1], values(&[("temp", 10.0), ("game", 1.0)]));
+        assert_eq!(future[&2], values(&[("temp", 15.0)]));
+        assert!(
+            store
+                .future_values(&dataset, "A", 1, 1)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(
+            store
+                .changed_since(&dataset, first.change)
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+    }
+}
