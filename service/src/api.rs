@@ -454,6 +454,7 @@ impl Plan {
                 probabilities: probabilities.clone(),
                 rollup: checked.rollup,
                 exogenous: request.exogenous.is_some(),
+                generation: loaded.generation(position),
             };
             if let Some(given) = &request.exogenous {
                 loaded

@@ -49,6 +49,8 @@ pub struct LoadedVersion {
     live: RwLock<Vec<LiveSeries>>,
     /// The store's change number the live state reflects.
     applied: AtomicI64,
+    /// Per series, how many times its live state changed (see [`AnswerKey::generation`]).
+    generations: Vec<std::sync::atomic::AtomicU64>,
     /// The version's waste-risk classifier (`risk.json`), when it has one this code can apply.
     pub risk: Option<RiskFile>,
     /// Answers already rendered, by key.
@@ -100,6 +102,10 @@ pub struct AnswerKey {
     pub rollup: Option<Period>,
     /// Whether the request gave exogenous values (the answer then carries a note).
     pub exogenous: bool,
+    /// The series' generation when the request began ([`LoadedVersion::generation`]): data
+    /// arriving moves it, so an answer rendered from older data is never found by a later
+    /// request, even when its render finished after the data arrived.
+    pub generation: u64,
 }
 
 /// Rendered answers kept per version, and their size.
@@ -109,10 +115,11 @@ struct AnswerCache {
     bytes: usize,
 }
 
-/// Sample paths kept per version, keyed by (position, horizon, paths, seed), and their size.
+/// Sample paths kept per version, keyed by (position, generation, horizon, paths, seed), and
+/// their size.
 #[derive(Debug, Default)]
 struct PathCache {
-    entries: HashMap<(usize, usize, usize, u64), Arc<SamplePaths>>,
+    entries: HashMap<(usize, u64, usize, usize, u64), Arc<SamplePaths>>,
     values: usize,
 }
 
@@ -213,7 +220,7 @@ impl LoadedVersion {
         n_paths: usize,
         seed: u64,
     ) -> Result<Arc<SamplePaths>, ModelError> {
-        let key = (position, horizon, n_paths, seed);
+        let key = (position, self.generation(position), horizon, n_paths, seed);
         if let Some(hit) = self
             .paths
             .lock()
@@ -476,8 +483,19 @@ impl LoadedVersion {
         Ok(filled)
     }
 
-    /// Drops the cached answers and sample paths of the series at `position`.
+    /// How many times the live state of the series at `position` changed.
+    pub fn generation(&self, position: usize) -> u64 {
+        self.generations
+            .get(position)
+            .map_or(0, |g| g.load(Ordering::Acquire))
+    }
+
+    /// Marks the series at `position` as changed (after its state changed) and drops its cached
+    /// answers and sample paths, which later requests could no longer find anyway.
     fn forget(&self, position: usize) {
+        if let Some(g) = self.generations.get(position) {
+            g.fetch_add(1, Ordering::AcqRel);
+        }
         if let Ok(mut cache) = self.answers.lock() {
             let cache = &mut *cache;
             cache.entries.retain(|key, bytes| {
@@ -493,7 +511,7 @@ impl LoadedVersion {
             cache.entries.retain(|key, _| {
                 let keep = key.0 != position;
                 if !keep {
-                    cache.values -= key.1.saturating_mul(key.2);
+                    cache.values -= key.2.saturating_mul(key.3);
                 }
                 keep
             });
@@ -640,6 +658,7 @@ fn warm(
         .map_err(|e| e.to_string())?
         .filter(|r| r.classifier.is_compatible());
     let live = RwLock::new(vec![LiveSeries::default(); manifest.series.len()]);
+    let manifest_len = manifest.series.len();
     Ok(LoadedVersion {
         manifest,
         frequency,
@@ -651,6 +670,9 @@ fn warm(
         fitted_ends,
         live,
         applied: AtomicI64::new(0),
+        generations: (0..manifest_len)
+            .map(|_| std::sync::atomic::AtomicU64::new(0))
+            .collect(),
         risk,
         answers: Mutex::new(AnswerCache::default()),
         paths: Mutex::new(PathCache::default()),

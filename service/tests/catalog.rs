@@ -16,6 +16,7 @@ fn key(position: usize, horizon: usize) -> AnswerKey {
         probabilities: [0.1f64, 0.9].iter().map(|p| p.to_bits()).collect(),
         rollup: None,
         exogenous: false,
+        generation: 0,
     }
 }
 

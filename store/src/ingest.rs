@@ -57,6 +57,12 @@ type Incoming<'a> = (i64, Option<f64>, &'a BTreeMap<String, f64>);
 /// The series id of shared rows.
 pub(crate) const SHARED: &str = "";
 
+/// Whether statements that bind a float that may be NULL are kept prepared. They are not:
+/// sqlx 0.8's `Any` driver binds a NULL `f64` as a PostgreSQL `float4`, and a statement prepared
+/// with that NULL then refuses a later non-NULL `f64` ("incorrect binary data format"). An
+/// unnamed statement takes each execution's own parameter types.
+pub(crate) const NULLABLE_FLOATS_PERSIST: bool = false;
+
 /// Rows per multi-row INSERT: 6 parameters each, far below both engines' limits.
 const INSERT_CHUNK: usize = 400;
 
@@ -298,6 +304,7 @@ async fn write_series(
                 .bind(old_exogenous)
                 .bind(*old_arrived)
                 .bind(now)
+                .persistent(NULLABLE_FLOATS_PERSIST)
                 .execute(&mut **tx)
                 .await?;
                 sqlx::query(
@@ -310,6 +317,7 @@ async fn write_series(
                 .bind(dataset)
                 .bind(series)
                 .bind(t)
+                .persistent(NULLABLE_FLOATS_PERSIST)
                 .execute(&mut **tx)
                 .await?;
             }
@@ -336,7 +344,7 @@ async fn write_series(
                 p + 6
             ));
         }
-        let mut query = sqlx::query(&sql);
+        let mut query = sqlx::query(&sql).persistent(NULLABLE_FLOATS_PERSIST);
         for (t, target, exogenous) in chunk {
             query = query
                 .bind(dataset)

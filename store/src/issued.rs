@@ -123,6 +123,7 @@ impl Store {
             .bind(forecast.scales.mase)
             .bind(forecast.scales.level)
             .bind(payload)
+            .persistent(crate::ingest::NULLABLE_FLOATS_PERSIST)
             .execute(&mut *tx)
             .await?;
             stored += done.rows_affected() as usize;
