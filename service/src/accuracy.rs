@@ -82,10 +82,7 @@ pub async fn series_accuracy(
             format!("{origins} is out of range; allowed 1..={MAX_ORIGINS}"),
         ));
     }
-    let store = state.store.clone().ok_or_else(|| ApiError::Unavailable {
-        detail: "this service has no observation store configured".into(),
-        retry_after: 60,
-    })?;
+    let store = state.store()?;
     let loaded = state
         .catalog
         .load()

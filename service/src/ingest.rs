@@ -128,10 +128,7 @@ pub async fn observations(
     let body = body.map_err(|_| ApiError::TooLarge {
         limit: state.config.body_limit_bytes,
     })?;
-    let store = state.store.clone().ok_or_else(|| ApiError::Unavailable {
-        detail: "this service has no observation store configured".into(),
-        retry_after: 60,
-    })?;
+    let store = state.store()?;
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -414,10 +411,7 @@ pub async fn future(
     body: crate::api::JsonBody,
 ) -> Result<Json<FutureResponse>, ApiError> {
     let batch: FutureBatch = body.parse()?;
-    let store = state.store.clone().ok_or_else(|| ApiError::Unavailable {
-        detail: "this service has no observation store configured".into(),
-        retry_after: 60,
-    })?;
+    let store = state.store()?;
     let max_rows = state.config.max_ingest_rows;
     if batch.values.len() > max_rows {
         return Err(ApiError::OverLimit {

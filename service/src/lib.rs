@@ -144,6 +144,14 @@ impl AppState {
         })))
     }
 
+    /// The observation store, or the 503 a route that needs one answers without it.
+    pub fn store(&self) -> Result<civicast_store::Store, ApiError> {
+        self.store.clone().ok_or_else(|| ApiError::Unavailable {
+            detail: "this service has no observation store configured".into(),
+            retry_after: 60,
+        })
+    }
+
     /// Loads the registry's production versions and swaps them in, retrying refused versions.
     ///
     /// The reload runs in a task of its own, to its end, even when the request that asked for it

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use sqlx::Row as _;
 
-use crate::ingest::SHARED;
+use crate::ingest::{SHARED, begin_change, mark_changed};
 use crate::time::now_millis;
 use crate::{Store, StoreError};
 
@@ -32,19 +32,7 @@ impl Store {
     ) -> Result<i64, StoreError> {
         let now = now_millis();
         let mut tx = self.pool().begin().await?;
-        let change: i64 = sqlx::query(
-            "UPDATE counters SET value = value + 1 WHERE name = 'change' RETURNING value",
-        )
-        .fetch_one(&mut *tx)
-        .await?
-        .try_get(0)?;
-        let known = sqlx::query("SELECT 1 FROM datasets WHERE name = $1")
-            .bind(dataset)
-            .fetch_optional(&mut *tx)
-            .await?;
-        if known.is_none() {
-            return Err(StoreError::UnknownDataset(dataset.into()));
-        }
+        let change = begin_change(&mut tx, dataset).await?;
         for row in rows {
             let values = serde_json::to_string(&row.exogenous).unwrap_or_else(|_| "{}".into());
             sqlx::query(
@@ -62,23 +50,12 @@ impl Store {
             .await?;
         }
         if rows.iter().any(|r| r.series == SHARED) {
-            sqlx::query("UPDATE series SET changed = $1 WHERE dataset = $2")
-                .bind(change)
-                .bind(dataset)
-                .execute(&mut *tx)
-                .await?;
+            mark_changed(&mut tx, dataset, None, change).await?;
         } else {
             let mut ids: Vec<&str> = rows.iter().map(|r| r.series.as_str()).collect();
             ids.sort_unstable();
             ids.dedup();
-            for id in ids {
-                sqlx::query("UPDATE series SET changed = $1 WHERE dataset = $2 AND id = $3")
-                    .bind(change)
-                    .bind(dataset)
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?;
-            }
+            mark_changed(&mut tx, dataset, Some(&ids), change).await?;
         }
         tx.commit().await?;
         Ok(change)

@@ -132,22 +132,7 @@ impl Store {
     ) -> Result<IngestSummary, StoreError> {
         let now = now_millis();
         let mut tx = self.pool().begin().await?;
-        // A write first: it takes the write lock before the transaction reads anything, so on
-        // SQLite a concurrent writer makes it wait (busy_timeout) instead of failing on a stale
-        // read snapshot; on PostgreSQL the counter's row lock orders writers.
-        let change: i64 = sqlx::query(
-            "UPDATE counters SET value = value + 1 WHERE name = 'change' RETURNING value",
-        )
-        .fetch_one(&mut *tx)
-        .await?
-        .try_get(0)?;
-        let known = sqlx::query("SELECT 1 FROM datasets WHERE name = $1")
-            .bind(dataset)
-            .fetch_optional(&mut *tx)
-            .await?;
-        if known.is_none() {
-            return Err(StoreError::UnknownDataset(dataset.into()));
-        }
+        let change = begin_change(&mut tx, dataset).await?;
 
         let mut summary = IngestSummary::default();
         let mut by_series: BTreeMap<&str, Vec<Incoming>> = BTreeMap::new();
@@ -186,11 +171,7 @@ impl Store {
             .await?;
         }
         if shared_changed {
-            sqlx::query("UPDATE series SET changed = $1 WHERE dataset = $2")
-                .bind(change)
-                .bind(dataset)
-                .execute(&mut *tx)
-                .await?;
+            mark_changed(&mut tx, dataset, None, change).await?;
             summary.changed_series = sqlx::query("SELECT id FROM series WHERE dataset = $1")
                 .bind(dataset)
                 .fetch_all(&mut *tx)
@@ -200,14 +181,8 @@ impl Store {
                 .collect::<Result<_, _>>()?;
             summary.changed_series.sort();
         } else {
-            for series in &summary.changed_series {
-                sqlx::query("UPDATE series SET changed = $1 WHERE dataset = $2 AND id = $3")
-                    .bind(change)
-                    .bind(dataset)
-                    .bind(series)
-                    .execute(&mut *tx)
-                    .await?;
-            }
+            let ids: Vec<&str> = summary.changed_series.iter().map(String::as_str).collect();
+            mark_changed(&mut tx, dataset, Some(&ids), change).await?;
         }
         let changed_anything = summary.inserted + summary.revised > 0;
         sqlx::query(
@@ -241,6 +216,58 @@ impl Store {
         }
         Ok(summary)
     }
+}
+
+/// Takes the next change number inside `tx` and checks that `dataset` is in the store. The
+/// counter's update comes first: a write takes the write lock before the transaction reads
+/// anything, so on SQLite a concurrent writer makes it wait (busy_timeout) instead of failing on
+/// a stale read snapshot; on PostgreSQL the counter's row lock orders writers.
+pub(crate) async fn begin_change(
+    tx: &mut Transaction<'static, Any>,
+    dataset: &str,
+) -> Result<i64, StoreError> {
+    let change: i64 =
+        sqlx::query("UPDATE counters SET value = value + 1 WHERE name = 'change' RETURNING value")
+            .fetch_one(&mut **tx)
+            .await?
+            .try_get(0)?;
+    let known = sqlx::query("SELECT 1 FROM datasets WHERE name = $1")
+        .bind(dataset)
+        .fetch_optional(&mut **tx)
+        .await?;
+    if known.is_none() {
+        return Err(StoreError::UnknownDataset(dataset.into()));
+    }
+    Ok(change)
+}
+
+/// Stamps `series` of `dataset` (every series when `None`) with change number `change`.
+pub(crate) async fn mark_changed(
+    tx: &mut Transaction<'static, Any>,
+    dataset: &str,
+    series: Option<&[&str]>,
+    change: i64,
+) -> Result<(), StoreError> {
+    match series {
+        None => {
+            sqlx::query("UPDATE series SET changed = $1 WHERE dataset = $2")
+                .bind(change)
+                .bind(dataset)
+                .execute(&mut **tx)
+                .await?;
+        }
+        Some(ids) => {
+            for id in ids {
+                sqlx::query("UPDATE series SET changed = $1 WHERE dataset = $2 AND id = $3")
+                    .bind(change)
+                    .bind(dataset)
+                    .bind(*id)
+                    .execute(&mut **tx)
+                    .await?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Stores one series' rows (or the shared rows) and says whether anything changed.

@@ -283,12 +283,17 @@ fn parse_model(text: &str) -> Result<ModelId, String> {
     text.parse::<ModelId>().map_err(|e| e.to_string())
 }
 
-fn import(manifests: &[PathBuf], location: &str, until: Option<&str>) -> anyhow::Result<ExitCode> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
+/// Runs `work` (the observation store's async I/O) to its end on a runtime of this thread.
+fn block_on<T>(work: impl std::future::Future<Output = anyhow::Result<T>>) -> anyhow::Result<T> {
+    tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .context("starting the async runtime")?;
-    runtime.block_on(async {
+        .context("starting the async runtime")?
+        .block_on(work)
+}
+
+fn import(manifests: &[PathBuf], location: &str, until: Option<&str>) -> anyhow::Result<ExitCode> {
+    block_on(async {
         let store = civicast_store::Store::open(location)
             .await
             .context("opening the observation store")?;
@@ -331,11 +336,7 @@ fn drifted_datasets(
     location: &str,
     names: &[String],
 ) -> anyhow::Result<Vec<String>> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
-    runtime.block_on(async {
+    block_on(async {
         let store = civicast_store::Store::open(location)
             .await
             .context("opening the observation store")?;
@@ -372,11 +373,7 @@ fn issued(
     location: &str,
     out: &std::path::Path,
 ) -> anyhow::Result<ExitCode> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
-    runtime.block_on(async {
+    block_on(async {
         let store = civicast_store::Store::open(location)
             .await
             .context("opening the observation store")?;
@@ -774,11 +771,7 @@ fn fit_one(
         return Ok(ExitCode::FAILURE);
     };
     if let Some(location) = &source.store {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .context("starting the async runtime")?;
-        let filled = runtime.block_on(async {
+        let filled = block_on(async {
             let store = civicast_store::Store::open(location)
                 .await
                 .context("opening the observation store")?;
