@@ -191,8 +191,8 @@ impl Config {
 
     /// The most memory requests can hold at once, in bytes, whatever they ask, on top of the
     /// loaded models and their caches: header buffers of every connection, the body of every
-    /// admitted request, each compute slot's parsed body and sample paths, and every admitted
-    /// request's answer waiting to be written. A slot holds one draw of sample paths at a time
+    /// admitted request, each compute slot's parsed body and sample paths, the rows of the
+    /// ingests in progress, and every admitted request's answer waiting to be written. A slot holds one draw of sample paths at a time
     /// (a series' or a line's, dropped once summed), at most `max_horizon` × `sample_paths`.
     pub fn request_memory_bound(&self) -> usize {
         let connections = self.max_connections.saturating_mul(CONNECTION_BUFFER_BYTES);
@@ -211,9 +211,15 @@ impl Config {
             .max_concurrent_requests
             .saturating_mul(self.max_answer_values)
             .saturating_mul(ANSWER_BYTES_PER_VALUE);
+        // An ingest holds its checked rows while the store writes them, outside any compute
+        // slot; ingests run at most one per slot at a time (`AppState::ingesting`).
+        let ingests = self
+            .effective_compute_slots()
+            .saturating_mul(self.body_limit_bytes.saturating_mul(PARSED_BODY_FACTOR));
         connections
             .saturating_add(bodies)
             .saturating_add(self.effective_compute_slots().saturating_mul(slot))
+            .saturating_add(ingests)
             .saturating_add(answers)
     }
 
@@ -524,6 +530,7 @@ mod tests {
         let expected = 1024 * (64 << 10)
             + 256 * (1 << 20)
             + 2 * (8 * (1 << 20) + 1_000 * 1_000 * 8)
+            + 2 * (8 * (1 << 20))
             + 256 * 100_000 * 40;
         assert_eq!(config.request_memory_bound(), expected);
         assert!(expected < 2 << 30, "{expected}");

@@ -129,6 +129,12 @@ pub async fn observations(
         limit: state.config.body_limit_bytes,
     })?;
     let store = state.store()?;
+    // Waits within the request's timeout; the permit bounds the rows held at once.
+    let _ingesting = state
+        .ingesting
+        .acquire()
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -410,6 +416,11 @@ pub async fn future(
     State(state): State<AppState>,
     body: crate::api::JsonBody,
 ) -> Result<Json<FutureResponse>, ApiError> {
+    let _ingesting = state
+        .ingesting
+        .acquire()
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
     let batch: FutureBatch = body.parse()?;
     let store = state.store()?;
     let max_rows = state.config.max_ingest_rows;

@@ -93,6 +93,9 @@ pub struct Shared {
     pub store: Option<civicast_store::Store>,
     /// Held while the live state is refreshed from the store (see [`live::refresh_dataset`]).
     pub refreshing: Mutex<()>,
+    /// Ingests in progress, one per compute slot at most: each holds its checked rows while
+    /// the store writes them, which the memory bound counts per slot.
+    pub ingesting: Semaphore,
     pub(crate) keys: KeyStore,
     limiter: Arc<Semaphore>,
     /// The last reload's report and the last reload request it covered (see [`AppState::reload`]).
@@ -131,6 +134,7 @@ impl AppState {
             keys: KeyStore::new(&config.api_keys),
             limiter: Arc::new(Semaphore::new(config.max_concurrent_requests)),
             pool: Pool::new(config.effective_compute_slots(), metrics.cancelled.clone()),
+            ingesting: Semaphore::new(config.effective_compute_slots()),
             config,
             registry,
             catalog: ArcSwap::from_pointee(Catalog::default()),
