@@ -32,12 +32,15 @@ CASES = [
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", default="ets")
+    parser.add_argument("--future-steps", type=int, default=0,
+                        help="send the next N steps' future-known columns after each batch (bench/replay.py)")
+    parser.add_argument("--datasets", default=",".join(c[0] for c in CASES))
     args = parser.parse_args()
     subprocess.run(["cargo", "build", "--release", "--quiet", "-p", "civicast-training", "-p", "civicast-service"],
                    cwd=ROOT, check=True)
     train = os.path.join(ROOT, "target", "release", "civicast-train")
     total_judged = total_flagged = 0
-    for dataset, start in CASES:
+    for dataset, start in [c for c in CASES if c[0] in args.datasets.split(",")]:
         manifest = os.path.join(ROOT, "datasets", dataset, "dataset.toml")
         with tempfile.TemporaryDirectory() as work:
             registry, store = os.path.join(work, "registry"), os.path.join(work, "store.db")
@@ -46,7 +49,7 @@ def main() -> None:
             service = Service(work, registry, store)
             try:
                 run(sys.executable, os.path.join(ROOT, "bench", "replay.py"), manifest, "--from", start,
-                    "--url", service.base, "--key", service.key)
+                    "--url", service.base, "--key", service.key, "--future-steps", str(args.future_steps))
                 rows = []
                 for s in call(f"{service.base}/v1/series?dataset={dataset}&limit=1000", service.key)["series"]:
                     live = call(f"{service.base}/v1/series/{dataset}/{s['id']}/accuracy", service.key)["live"]
@@ -60,8 +63,10 @@ def main() -> None:
         flagged = [r for r in judged if r["drifted"]]
         total_judged += len(judged)
         total_flagged += len(flagged)
-        print(json.dumps({"dataset": dataset, "models": args.models, "series": len(rows), "judged": len(judged),
+        print(json.dumps({"dataset": dataset, "models": args.models, "future_steps": args.future_steps, "series": len(rows), "judged": len(judged),
                           "flagged": len(flagged), "flagged_ids": [r["id"] for r in flagged],
+                          "live_mase": [round(r["live_mase"], 4) for r in judged if r["live_mase"]][:3],
+                          "promised_mase": [round(r["promised"], 4) for r in judged if r["promised"]][:3],
                           "median_live_over_promised": sorted(r["live_mase"] / r["promised"] for r in judged
                                                               if r["live_mase"] and r["promised"])[len(judged) // 2]
                           if judged else None}), flush=True)

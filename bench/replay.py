@@ -39,6 +39,12 @@ def request(url: str, key: str, method: str = "GET", body: dict | None = None) -
         sys.exit(f"replay: {method} {url}: {e.code} {e.read().decode(errors='replace')[:2000]}")
 
 
+def future_known(manifest_path: str) -> list[str]:
+    """The manifest's future-known columns."""
+    with open(manifest_path, "rb") as f:
+        return list(tomllib.load(f).get("exogenous", {}).get("future_known", []))
+
+
 def steps_of(manifest_path: str, start: str, end: str | None) -> tuple[str, list[tuple[str, list[dict]]]]:
     """The dataset's name and its rows after `start` (up to `end`), grouped by time step."""
     with open(manifest_path, "rb") as f:
@@ -71,10 +77,15 @@ def main() -> None:
     parser.add_argument("--batch-steps", type=int, default=1, help="time steps per batch")
     parser.add_argument("--pace", type=float, default=0.0, help="seconds between batches")
     parser.add_argument("--check", action="store_true", help="check after each batch that its series are forecast from it")
+    parser.add_argument("--future-steps", type=int, default=0,
+                        help="after each batch, also send the file's future-known columns of the next N steps to "
+                             "POST /v1/future, as a perfect weather forecast and the known calendar would be "
+                             "(the protocol's oracle setting)")
     args = parser.parse_args()
     if not args.key:
         sys.exit("replay: give --key or set CIVICAST_KEY")
     dataset, steps = steps_of(args.manifest, args.start.replace(" ", "T"), args.end)
+    columns = future_known(args.manifest) if args.future_steps > 0 else []
     if not steps:
         sys.exit(f"replay: no rows of {args.manifest} after {args.start}")
     started = time.perf_counter()
@@ -85,6 +96,12 @@ def main() -> None:
         request(f"{args.url}/v1/observations", args.key, "POST", {"dataset": dataset, "observations": observations})
         rows += len(observations)
         batches += 1
+        ahead = steps[first + len(chunk):first + len(chunk) + args.future_steps]
+        values = [{"id": o["id"], "time": o["time"], "exogenous": {c: o["exogenous"][c] for c in columns if c in o.get("exogenous", {})}}
+                  for _, step in ahead for o in step]
+        values = [v for v in values if v["exogenous"]]
+        if values:
+            request(f"{args.url}/v1/future", args.key, "POST", {"dataset": dataset, "values": values})
         if args.check:
             last = chunk[-1][0]
             ids = {o["id"] for o in chunk[-1][1]}

@@ -155,6 +155,7 @@ fn every_model_absorbs_the_rest_of_a_series_through_the_one_interface() {
         ModelId::Theta,
         ModelId::Tsb,
         ModelId::Linear,
+        ModelId::Auto,
     ] {
         let fitted = forecaster(model).fit(&full, &cut).unwrap();
         let mut absorbed = fitted.clone();
