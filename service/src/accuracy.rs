@@ -1,11 +1,18 @@
 //! `GET /v1/series/{dataset}/{id}/accuracy`: a series' live accuracy (scored by
 //! [`civicast_store::accuracy`]) beside its backtest.
 
+use axum::Json;
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
 use civicast_model::metrics::Scores;
 use civicast_store::StoreError;
 use civicast_store::accuracy::{LiveAccuracy, live_accuracy};
 use serde::Serialize;
 use utoipa::ToSchema;
+
+use crate::AppState;
+use crate::api::path_error;
+use crate::error::{ApiError, Problem, echo, shorten_quotes};
 
 /// `GET /v1/series/{dataset}/{id}/accuracy` query.
 #[derive(Clone, Debug, serde::Deserialize, utoipa::IntoParams)]
@@ -54,24 +61,20 @@ const MAX_ORIGINS: usize = 10_000;
     ),
     responses(
         (status = 200, description = "Live figures (the evaluation protocol's metrics over issued forecasts whose actuals arrived), per step, the drift test, and the backtest's figures", body = SeriesAccuracy),
-        (status = 401, description = "No or unknown API key", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Unknown dataset or series (named in the detail)", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Bad `origins`", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 503, description = "No store, the store is unreachable, or overloaded", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or unknown API key", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown dataset or series (named in the detail)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Bad `origins`", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "No store, the store is unreachable, or overloaded", body = Problem, content_type = "application/problem+json"),
     ),
     security(("api_key" = []))
 )]
 pub async fn series_accuracy(
-    axum::extract::State(state): axum::extract::State<crate::AppState>,
-    path: Result<axum::extract::Path<(String, String)>, axum::extract::rejection::PathRejection>,
-    query: Result<axum::extract::Query<AccuracyQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<axum::Json<SeriesAccuracy>, crate::error::ApiError> {
-    use crate::error::{ApiError, echo, shorten_quotes};
-    let axum::extract::Path((dataset, id)) = path.map_err(|e| ApiError::Invalid {
-        field: None,
-        detail: shorten_quotes(&e.body_text()),
-    })?;
-    let axum::extract::Query(query) = query.map_err(|e| ApiError::Invalid {
+    State(state): State<AppState>,
+    path: Result<Path<(String, String)>, PathRejection>,
+    query: Result<Query<AccuracyQuery>, QueryRejection>,
+) -> Result<Json<SeriesAccuracy>, ApiError> {
+    let Path((dataset, id)) = path.map_err(path_error)?;
+    let Query(query) = query.map_err(|e| ApiError::Invalid {
         field: None,
         detail: shorten_quotes(&e.body_text()),
     })?;
@@ -118,7 +121,7 @@ pub async fn series_accuracy(
     .map_err(unavailable)?;
     let freshness = store.freshness(&dataset).await.map_err(unavailable)?;
     let entry = &loaded.manifest.series[position];
-    Ok(axum::Json(SeriesAccuracy {
+    Ok(Json(SeriesAccuracy {
         dataset,
         id,
         version: loaded.manifest.version.clone(),

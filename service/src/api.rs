@@ -100,7 +100,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Admitted {
 
 /// A path segment that is not text (bad percent-encoding): a problem document like every other
 /// error, not axum's plain-text default.
-fn path_error(rejection: PathRejection) -> ApiError {
+pub(crate) fn path_error(rejection: PathRejection) -> ApiError {
     ApiError::invalid("path", shorten_quotes(&rejection.body_text()))
 }
 
