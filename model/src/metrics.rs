@@ -189,33 +189,73 @@ pub struct Scores {
 impl Scores {
     /// Aggregates pair scores as the protocol does.
     pub fn from_pairs(pairs: &[PairScores]) -> Scores {
-        fn mean(values: impl Iterator<Item = f64>) -> f64 {
-            let (sum, n) = values.fold((0.0, 0usize), |(s, n), v| (s + v, n + 1));
-            if n == 0 { f64::NAN } else { sum / n as f64 }
+        let mut sums = ScoreSums::default();
+        for pair in pairs {
+            sums.add(pair);
         }
-        let all_some = |get: fn(&PairScores) -> Option<f64>| -> f64 {
-            if pairs.iter().all(|p| get(p).is_some()) {
-                mean(pairs.iter().filter_map(get))
+        sums.scores()
+    }
+}
+
+/// [`Scores::from_pairs`] one pair at a time, for aggregates over more pairs than should be held
+/// at once (live accuracy per horizon step). Adding pairs in the same order gives the same figures
+/// to the bit.
+#[derive(Clone, Debug, Default)]
+pub struct ScoreSums {
+    mase: (f64, usize),
+    smape: f64,
+    rmse: f64,
+    cov80: (f64, usize),
+    cov95: (f64, usize),
+    scrps: (f64, usize),
+    pairs: usize,
+}
+
+impl ScoreSums {
+    /// Takes in one pair.
+    pub fn add(&mut self, pair: &PairScores) {
+        fn add(sum: &mut (f64, usize), value: Option<f64>) {
+            if let Some(v) = value {
+                sum.0 += v;
+                sum.1 += 1;
+            }
+        }
+        add(&mut self.mase, pair.mase);
+        self.smape += pair.smape;
+        self.rmse += pair.rmse;
+        add(&mut self.cov80, pair.cov80);
+        add(&mut self.cov95, pair.cov95);
+        add(&mut self.scrps, pair.scrps);
+        self.pairs += 1;
+    }
+
+    /// The protocol's aggregate of the pairs taken in.
+    pub fn scores(&self) -> Scores {
+        let mean = |(sum, n): (f64, usize)| if n == 0 { f64::NAN } else { sum / n as f64 };
+        // Coverage and sCRPS are defined only when every pair has quantiles.
+        let all = |(sum, n): (f64, usize)| {
+            if n == self.pairs {
+                mean((sum, n))
             } else {
                 f64::NAN
             }
         };
-        let has_quantiles = pairs.iter().all(|p| p.cov80.is_some());
+        let has_quantiles = self.cov80.1 == self.pairs;
         Scores {
-            mase: mean(pairs.iter().filter_map(|p| p.mase)),
-            smape: mean(pairs.iter().map(|p| p.smape)),
-            rmse: mean(pairs.iter().map(|p| p.rmse)),
-            cov80: all_some(|p| p.cov80),
-            cov95: all_some(|p| p.cov95),
+            mase: mean(self.mase),
+            smape: mean((self.smape, self.pairs)),
+            rmse: mean((self.rmse, self.pairs)),
+            cov80: all(self.cov80),
+            cov95: all(self.cov95),
             scrps: if has_quantiles {
-                mean(pairs.iter().filter_map(|p| p.scrps))
+                mean(self.scrps)
             } else {
                 f64::NAN
             },
-            n_pairs: pairs.len(),
-            pairs_excluded_s0: pairs.iter().filter(|p| p.mase.is_none()).count(),
+            n_pairs: self.pairs,
+            pairs_excluded_s0: self.pairs - self.mase.1,
             pairs_excluded_a0: if has_quantiles {
-                pairs.iter().filter(|p| p.scrps.is_none()).count()
+                self.pairs - self.scrps.1
             } else {
                 0
             },

@@ -6,7 +6,7 @@ use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use civicast_model::metrics::Scores;
 use civicast_store::StoreError;
-use civicast_store::accuracy::{LiveAccuracy, live_accuracy};
+use civicast_store::accuracy::{LiveAccuracy, MAX_WINDOW_ORIGINS, Subject, Window, live_accuracy};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -18,7 +18,9 @@ use crate::error::{ApiError, Problem, echo, shorten_quotes};
 #[derive(Clone, Debug, serde::Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct AccuracyQuery {
-    /// Score the latest this many issued forecasts (default 200, at most 10000).
+    /// Score the latest this many issued forecasts (at most 10000) instead of the default window:
+    /// those issued from origins in the last four weeks (in the last 4h steps for monthly and
+    /// integer-indexed data, at most 10000).
     pub origins: Option<usize>,
 }
 
@@ -46,9 +48,6 @@ pub struct SeriesAccuracy {
     #[schema(value_type = Object)]
     pub backtest: Option<Scores>,
 }
-
-/// Largest `origins` a request may ask for: each is one stored forecast read and scored.
-const MAX_ORIGINS: usize = 10_000;
 
 /// Live accuracy of a series' issued forecasts, beside its backtest.
 #[utoipa::path(
@@ -78,13 +77,16 @@ pub async fn series_accuracy(
         field: None,
         detail: shorten_quotes(&e.body_text()),
     })?;
-    let origins = query.origins.unwrap_or(crate::live::ACCURACY_ORIGINS);
-    if !(1..=MAX_ORIGINS).contains(&origins) {
-        return Err(ApiError::invalid(
-            "origins",
-            format!("{origins} is out of range; allowed 1..={MAX_ORIGINS}"),
-        ));
-    }
+    let window = match query.origins {
+        None => Window::Recent,
+        Some(n) if (1..=MAX_WINDOW_ORIGINS).contains(&n) => Window::Latest(n),
+        Some(n) => {
+            return Err(ApiError::invalid(
+                "origins",
+                format!("{n} is out of range; allowed 1..={MAX_WINDOW_ORIGINS}"),
+            ));
+        }
+    };
     let store = state.store()?;
     let loaded = state
         .catalog
@@ -107,18 +109,17 @@ pub async fn series_accuracy(
             retry_after: 1,
         }
     };
-    let live = live_accuracy(
-        &store,
-        &dataset,
-        &id,
-        &loaded.manifest.version,
-        loaded.frequency,
-        loaded.manifest.dataset.horizon.max(1),
-        loaded.promised_mase(position),
-        origins,
-    )
-    .await
-    .map_err(unavailable)?;
+    let subject = Subject {
+        dataset: &dataset,
+        series: &id,
+        version: &loaded.manifest.version,
+        frequency: loaded.frequency,
+        horizon: loaded.manifest.dataset.horizon.max(1),
+        promised: loaded.promised_mase(position),
+    };
+    let live = live_accuracy(&store, subject, window)
+        .await
+        .map_err(unavailable)?;
     let freshness = store.freshness(&dataset).await.map_err(unavailable)?;
     let entry = &loaded.manifest.series[position];
     Ok(Json(SeriesAccuracy {

@@ -22,6 +22,7 @@ use civicast_model::{
     FittedForecaster, Forecast, Frequency, ModelError, SamplePaths, SeriesState, Step, TimePoint,
 };
 use civicast_registry::{ModelsFile, Registry, RiskFile, VersionManifest};
+use civicast_store::accuracy::LiveScorer;
 
 /// One dataset's served version.
 #[derive(Debug)]
@@ -51,6 +52,9 @@ pub struct LoadedVersion {
     applied: AtomicI64,
     /// Per series, how many times its live state changed (see [`AnswerKey::generation`]).
     generations: Vec<std::sync::atomic::AtomicU64>,
+    /// Per series, its live accuracy's running scores (kept apart from [`LiveSeries`], which
+    /// readers copy).
+    scorers: Mutex<Vec<LiveScorer>>,
     /// The version's waste-risk classifier (`risk.json`), when it has one this code can apply.
     pub risk: Option<RiskFile>,
     /// Answers already rendered, by key.
@@ -378,6 +382,24 @@ impl LoadedVersion {
         }
     }
 
+    /// The series at `position`'s live scorer, taken out while it scores (see
+    /// [`LoadedVersion::put_scorer`]); a scorer lost to a cancelled refresh starts over.
+    pub fn take_scorer(&self, position: usize) -> LiveScorer {
+        let mut scorers = self.scorers.lock().unwrap_or_else(|e| e.into_inner());
+        scorers
+            .get_mut(position)
+            .map(std::mem::take)
+            .unwrap_or_default()
+    }
+
+    /// Puts back the series at `position`'s scorer.
+    pub fn put_scorer(&self, position: usize, scorer: LiveScorer) {
+        let mut scorers = self.scorers.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(slot) = scorers.get_mut(position) {
+            *slot = scorer;
+        }
+    }
+
     /// Records the series at `position`'s live accuracy.
     pub fn set_accuracy(&self, position: usize, accuracy: civicast_store::accuracy::LiveAccuracy) {
         let mut live = self.live.write().unwrap_or_else(|e| e.into_inner());
@@ -673,6 +695,7 @@ fn warm(
         generations: (0..manifest_len)
             .map(|_| std::sync::atomic::AtomicU64::new(0))
             .collect(),
+        scorers: Mutex::new(vec![LiveScorer::default(); manifest_len]),
         risk,
         answers: Mutex::new(AnswerCache::default()),
         paths: Mutex::new(PathCache::default()),

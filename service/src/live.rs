@@ -200,24 +200,21 @@ async fn issue_and_score(
         loaded.set_issued(position, origin);
     }
     for &position in positions {
-        let accuracy = civicast_store::accuracy::live_accuracy(
-            store,
-            &dataset,
-            &loaded.manifest.series[position].id,
-            &loaded.manifest.version,
-            loaded.frequency,
+        let subject = civicast_store::accuracy::Subject {
+            dataset: &dataset,
+            series: &loaded.manifest.series[position].id,
+            version: &loaded.manifest.version,
+            frequency: loaded.frequency,
             horizon,
-            loaded.promised_mase(position),
-            ACCURACY_ORIGINS,
-        )
-        .await?;
+            promised: loaded.promised_mase(position),
+        };
+        let mut scorer = loaded.take_scorer(position);
+        let accuracy = scorer.score(store, subject, false).await?;
+        loaded.put_scorer(position, scorer);
         loaded.set_accuracy(position, accuracy);
     }
     Ok(())
 }
-
-/// Issued forecasts a series' live accuracy is scored over: the latest this many origins.
-pub const ACCURACY_ORIGINS: usize = civicast_store::accuracy::DEFAULT_ORIGINS;
 
 /// Refreshes the served version of `dataset` (see [`refresh_version`]), one refresh at a time so
 /// that an older read of the store never overwrites a newer one.

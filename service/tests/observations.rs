@@ -505,6 +505,87 @@ async fn issued_forecasts_are_scored_by_the_protocols_definitions_as_their_actua
 }
 
 #[tokio::test]
+async fn running_scores_equal_a_fresh_scoring_through_late_values_revisions_and_the_windows_end() {
+    let (_dir, state) = service(ets).await;
+    let start = chrono::NaiveDate::from_ymd_opt(2024, 2, 26).unwrap();
+    let day = |d: usize| (start + chrono::TimeDelta::days(d as i64)).to_string();
+    let value = |d: usize| 10.0 + (d % 7) as f64 + 0.4 * (d % 3) as f64;
+    // What the service keeps up to date (/v1/series) against the accuracy route, which scores
+    // the same window from scratch: the same pairs in the same order, so the same figures.
+    let compare = |state: AppState, when: String| async move {
+        let (_, page) = send(
+            &state,
+            "GET",
+            "/v1/series?dataset=rides",
+            Some(READ_KEY),
+            None,
+        )
+        .await;
+        let running = &page["series"][0];
+        let (status, fresh) = send(
+            &state,
+            "GET",
+            "/v1/series/rides/a/accuracy",
+            Some(READ_KEY),
+            None,
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{fresh}");
+        assert_eq!(running["live_pairs"], fresh["live"]["pairs"], "{when}");
+        assert_eq!(
+            running["live_mase"].as_f64(),
+            fresh["live"]["scores"]["MASE"].as_f64(),
+            "{when}"
+        );
+        fresh["live"].clone()
+    };
+    // Day 30 is late (it arrives after day 50) and day 40 is revised after day 60; days come
+    // one at a time, then three at a time.
+    let mut d = 0;
+    while d < 70 {
+        let batch: Vec<usize> = (d..(d + if d < 45 { 1 } else { 3 }).min(70))
+            .filter(|&d| d != 30)
+            .collect();
+        d += if d < 45 { 1 } else { 3 };
+        if batch.is_empty() {
+            continue;
+        }
+        let mut sent: Vec<(String, f64)> = batch.iter().map(|&d| (day(d), value(d))).collect();
+        if batch.contains(&51) {
+            sent.push((day(30), value(30)));
+        }
+        if batch.contains(&63) {
+            sent.push((day(40), value(40) + 5.0));
+        }
+        let sent: Vec<(&str, f64)> = sent.iter().map(|(t, v)| (t.as_str(), *v)).collect();
+        let (status, answer) = ingest(&state, rows("a", &sent)).await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+        if batch.iter().any(|d| [20, 35, 51, 54, 63, 69].contains(d)) {
+            compare(state.clone(), format!("after day {}", batch[0])).await;
+        }
+    }
+    let live = compare(state.clone(), "at the end".into()).await;
+    // Daily data with h = 14: the window is 4h = 56 days of origins, up to the last (day 69).
+    // Origins were issued every day except day 30 (it was late) and within three-day batches;
+    // the last 14 wait for actuals.
+    assert_eq!(live["first_origin"], day(69 - 55));
+    let (status, all) = send(
+        &state,
+        "GET",
+        "/v1/series/rides/a/accuracy?origins=10000",
+        Some(READ_KEY),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{all}");
+    assert_eq!(all["live"]["first_origin"], "2024-02-25");
+    assert!(
+        all["live"]["pairs"].as_u64() > live["pairs"].as_u64(),
+        "{all} vs {live}"
+    );
+}
+
+#[tokio::test]
 async fn future_values_sent_ahead_are_what_a_learned_forecast_reads_unless_the_request_gives_its_own()
  {
     let dir = tempfile::tempdir().unwrap();

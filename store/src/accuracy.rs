@@ -4,8 +4,9 @@
 //! forecasts, so that the service's routes and `civicast-train fit --only-drifted` judge alike.
 //!
 //! A pair is one issued forecast (a series at one origin) whose whole horizon has actuals; the
-//! figures are plain means over the latest pairs, as the protocol averages over backtest pairs,
-//! plus the same per horizon step.
+//! figures are plain means over the pairs of a rolling window, the origins of the last four
+//! weeks by default ([`Window`]), as the protocol averages over backtest pairs, plus the same
+//! per horizon step. The service keeps them up to date incrementally ([`LiveScorer`]).
 //!
 //! # Drift
 //!
@@ -20,28 +21,57 @@
 //! one-sided p-value is below [`DRIFT_ALPHA`] and at least [`min_pairs`] pairs are scored; the
 //! false-alarm rate measured on the bundled datasets is in `docs/live.md`.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use crate::{IssuedForecast, Store, StoreError, decode_time, encode_time};
-use civicast_model::metrics::{PairScores, Scores, score_scaled};
+use crate::{Store, StoreError, decode_time, encode_time};
+use civicast_model::metrics::{PairScores, ScoreSums, Scores, score_scaled};
 use civicast_model::{Forecast, Frequency, TimePoint};
 use serde::Serialize;
 use statrs::distribution::{ContinuousCDF, StudentsT};
 
-/// Issued forecasts a series' live accuracy is scored over by default: the latest this many
-/// origins.
-pub const DEFAULT_ORIGINS: usize = 200;
+/// Span of the default window, in days: the issued forecasts of the last four weeks are scored.
+pub const WINDOW_DAYS: f64 = 28.0;
+
+/// Most issued forecasts a window holds (a week of 1-minute data): what one series' scoring may
+/// read and keep.
+pub const MAX_WINDOW_ORIGINS: usize = 10_000;
 
 /// The drift test's size: the chance of flagging a series whose live error is what the backtest
 /// promised (one-sided).
 pub const DRIFT_ALPHA: f64 = 0.01;
+
+/// Which issued forecasts are scored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Window {
+    /// Those issued from origins in the latest [`window_steps`] steps: four weeks of origins,
+    /// widened to 4h steps where four weeks hold fewer (so that the drift test always has twice
+    /// the pairs it needs), and at most [`MAX_WINDOW_ORIGINS`].
+    Recent,
+    /// The latest this many.
+    Latest(usize),
+}
+
+/// Steps spanned by [`Window::Recent`] at `frequency` with horizon `horizon`. Four weeks at any
+/// frequency whose steps have a fixed length (1,344 half-hours, 28 days); calendar months and
+/// integer steps have none, and take 4h steps (48 months at h = 12). The span is in time, not in
+/// issued forecasts, because the sub-daily sets issue dozens a day: a count of origins there is a
+/// few days, which one holiday fills.
+pub fn window_steps(frequency: Frequency, horizon: usize) -> usize {
+    let weeks = match frequency {
+        Frequency::Minutes(_) | Frequency::Hours(_) | Frequency::Days(_) | Frequency::Weeks(_) => {
+            (WINDOW_DAYS * frequency.steps_per_day()).round() as usize
+        }
+        Frequency::Months(_) | Frequency::Years(_) | Frequency::Index => 0,
+    };
+    weeks.max(4 * horizon).clamp(1, MAX_WINDOW_ORIGINS)
+}
 
 /// Live figures of one series.
 #[derive(Clone, Debug, Serialize)]
 pub struct LiveAccuracy {
     /// Pairs scored (issued forecasts whose whole horizon has arrived).
     pub pairs: usize,
-    /// Forecasts issued and still waiting for some of their actuals.
+    /// Forecasts issued in the window and still waiting for some of their actuals.
     pub waiting: usize,
     /// Origin of the first and last scored pair, in the dataset's format.
     pub first_origin: Option<String>,
@@ -49,7 +79,8 @@ pub struct LiveAccuracy {
     pub last_origin: Option<String>,
     /// The protocol's metrics over the pairs (MASE, sMAPE, RMSE, cov80, cov95, sCRPS).
     pub scores: Scores,
-    /// The same per horizon step (step 1 first).
+    /// The same per horizon step (step 1 first); empty when scored without them (the service's
+    /// running figures).
     pub per_step: Vec<Scores>,
     /// The drift test.
     pub drift: DriftTest,
@@ -87,91 +118,223 @@ pub fn min_pairs(horizon: usize) -> usize {
     (2 * horizon).max(10)
 }
 
-/// Scores the latest `limit` forecasts issued for `series` by `version`, with actuals from the
-/// store; `promised` is the backtest MASE of the model.
-#[allow(clippy::too_many_arguments)]
-pub async fn live_accuracy(
-    store: &Store,
-    dataset: &str,
-    series: &str,
-    version: &str,
-    frequency: Frequency,
-    horizon: usize,
-    promised: Option<f64>,
-    limit: usize,
-) -> Result<LiveAccuracy, StoreError> {
-    let issued = store.issued(dataset, series, Some(version), limit).await?;
-    let actuals: HashMap<i64, f64> = match (issued.first(), issued.last()) {
-        (Some(first), Some(last)) => {
-            let end = decode_time(last.origin, frequency)
-                .and_then(|t| frequency.advance(t, horizon as i64))
-                .map_or(i64::MAX, encode_time);
-            store
-                .targets(dataset, series, first.origin, end)
-                .await?
-                .into_iter()
-                .collect()
-        }
-        _ => HashMap::new(),
-    };
-    Ok(score_issued(&issued, &actuals, frequency, promised))
+/// Whose issued forecasts are scored, and against what.
+#[derive(Clone, Copy, Debug)]
+pub struct Subject<'a> {
+    /// Dataset name.
+    pub dataset: &'a str,
+    /// Series id.
+    pub series: &'a str,
+    /// The version that issued them.
+    pub version: &'a str,
+    /// The dataset's frequency.
+    pub frequency: Frequency,
+    /// Steps in each forecast.
+    pub horizon: usize,
+    /// The backtest MASE of the series' model (what it promised).
+    pub promised: Option<f64>,
 }
 
-/// Scores `issued` forecasts against `actuals` (target by stored time).
-pub fn score_issued(
-    issued: &[IssuedForecast],
-    actuals: &HashMap<i64, f64>,
+/// Scores `subject`'s issued forecasts in `window` afresh, per horizon step too: what the
+/// accuracy route answers and `civicast-train fit --only-drifted` judges.
+pub async fn live_accuracy(
+    store: &Store,
+    subject: Subject<'_>,
+    window: Window,
+) -> Result<LiveAccuracy, StoreError> {
+    LiveScorer::new(window).score(store, subject, true).await
+}
+
+/// Issued forecasts scored per chunk: what one chunk's forecasts take in memory is bounded by it.
+const SCORE_CHUNK: usize = 256;
+
+/// One series' live accuracy kept up to date as forecasts are issued and actuals arrive: each
+/// update scores only the forecasts whose last actual arrived since, so the cost of a refresh
+/// does not grow with the window. Per-pair figures are kept (not the forecasts), and a revision
+/// of any of the series' values starts the scoring over, since it may change a scored pair.
+#[derive(Clone, Debug)]
+pub struct LiveScorer {
+    window: Window,
+    /// Scored pairs by origin.
+    scored: BTreeMap<i64, PairScores>,
+    /// Origins issued in the window and not yet complete.
+    waiting: BTreeSet<i64>,
+    /// The latest origin read.
+    read_until: i64,
+    /// The series' revision count the scores reflect.
+    revisions: Option<i64>,
+}
+
+impl Default for LiveScorer {
+    fn default() -> Self {
+        LiveScorer::new(Window::Recent)
+    }
+}
+
+impl LiveScorer {
+    /// A scorer that has scored nothing yet.
+    pub fn new(window: Window) -> Self {
+        LiveScorer {
+            window,
+            scored: BTreeMap::new(),
+            waiting: BTreeSet::new(),
+            read_until: i64::MIN,
+            revisions: None,
+        }
+    }
+
+    /// Takes in the forecasts issued and the actuals arrived since the last update, and returns
+    /// the window's figures (per step only with `per_step`, which rescores the whole window).
+    pub async fn score(
+        &mut self,
+        store: &Store,
+        subject: Subject<'_>,
+        per_step: bool,
+    ) -> Result<LiveAccuracy, StoreError> {
+        let revisions = store
+            .revision_count(subject.dataset, subject.series)
+            .await?;
+        if per_step || self.revisions != Some(revisions) {
+            *self = LiveScorer::new(self.window);
+        }
+        self.revisions = Some(revisions);
+        let horizon = subject.horizon.max(1);
+        let capacity = match self.window {
+            Window::Recent => window_steps(subject.frequency, horizon),
+            Window::Latest(n) => n.clamp(1, MAX_WINDOW_ORIGINS),
+        };
+        let new = store
+            .issued_origins(
+                subject.dataset,
+                subject.series,
+                subject.version,
+                self.read_until,
+                capacity,
+            )
+            .await?;
+        if let Some(&latest) = new.first() {
+            self.read_until = latest;
+        }
+        self.waiting.extend(new);
+        self.trim(subject.frequency, capacity);
+
+        let mut steps: Vec<ScoreSums> = Vec::new();
+        if let (Some(&first), Some(&last)) = (self.waiting.first(), self.waiting.last()) {
+            let end = decode_time(last, subject.frequency)
+                .and_then(|t| subject.frequency.advance(t, horizon as i64))
+                .map_or(i64::MAX, encode_time);
+            let actuals: HashMap<i64, f64> = store
+                .targets(subject.dataset, subject.series, first, end)
+                .await?
+                .into_iter()
+                .collect();
+            let complete: Vec<i64> = self
+                .waiting
+                .iter()
+                .copied()
+                .filter(|&o| actuals_of(o, horizon, subject.frequency, &actuals).is_some())
+                .collect();
+            for chunk in complete.chunks(SCORE_CHUNK) {
+                let issued = store
+                    .issued_at(subject.dataset, subject.series, subject.version, chunk)
+                    .await?;
+                for forecast in &issued {
+                    let h = forecast.forecast.point.len();
+                    let Some(actual) = actuals_of(forecast.origin, h, subject.frequency, &actuals)
+                    else {
+                        continue;
+                    };
+                    self.scored.insert(
+                        forecast.origin,
+                        score_scaled(forecast.scales, &actual, &forecast.forecast),
+                    );
+                    if per_step {
+                        if steps.len() < h {
+                            steps.resize_with(h, ScoreSums::default);
+                        }
+                        for (j, sums) in steps.iter_mut().enumerate().take(h) {
+                            sums.add(&score_scaled(
+                                forecast.scales,
+                                &actual[j..=j],
+                                &step_of(&forecast.forecast, j),
+                            ));
+                        }
+                    }
+                }
+                for origin in chunk {
+                    self.waiting.remove(origin);
+                }
+            }
+        }
+        Ok(self.figures(subject, steps))
+    }
+
+    /// Drops what fell out of the window.
+    fn trim(&mut self, frequency: Frequency, capacity: usize) {
+        let latest = self.read_until;
+        let oldest_kept = match self.window {
+            Window::Recent => decode_time(latest, frequency)
+                .and_then(|t| frequency.advance(t, 1 - capacity as i64))
+                .map_or(i64::MIN, encode_time),
+            Window::Latest(_) => i64::MIN,
+        };
+        self.scored = self.scored.split_off(&oldest_kept);
+        self.waiting = self.waiting.split_off(&oldest_kept);
+        // At most `capacity` origins in all, the latest.
+        while self.scored.len() + self.waiting.len() > capacity {
+            let oldest_scored = self.scored.first_key_value().map(|(o, _)| *o);
+            let oldest_waiting = self.waiting.first().copied();
+            match (oldest_scored, oldest_waiting) {
+                (Some(s), Some(w)) if w < s => {
+                    self.waiting.pop_first();
+                }
+                (Some(_), _) => {
+                    self.scored.pop_first();
+                }
+                (None, _) => {
+                    self.waiting.pop_first();
+                }
+            }
+        }
+    }
+
+    fn figures(&self, subject: Subject<'_>, steps: Vec<ScoreSums>) -> LiveAccuracy {
+        let format = |t: Option<&i64>| {
+            t.and_then(|&t| decode_time(t, subject.frequency))
+                .map(|t: TimePoint| subject.frequency.format_time(t))
+        };
+        let mut sums = ScoreSums::default();
+        let mut mases = Vec::with_capacity(self.scored.len());
+        for pair in self.scored.values() {
+            sums.add(pair);
+            mases.extend(pair.mase);
+        }
+        LiveAccuracy {
+            pairs: self.scored.len(),
+            waiting: self.waiting.len(),
+            first_origin: format(self.scored.keys().next()),
+            last_origin: format(self.scored.keys().next_back()),
+            scores: sums.scores(),
+            per_step: steps.iter().map(ScoreSums::scores).collect(),
+            drift: drift_test(&mases, subject.promised, subject.horizon.max(1)),
+        }
+    }
+}
+
+/// The actuals of the `h` steps after `origin`, if all have arrived.
+fn actuals_of(
+    origin: i64,
+    h: usize,
     frequency: Frequency,
-    promised: Option<f64>,
-) -> LiveAccuracy {
-    let mut pairs: Vec<PairScores> = Vec::new();
-    let mut steps: Vec<Vec<PairScores>> = Vec::new();
-    let mut origins: Vec<i64> = Vec::new();
-    let mut waiting = 0;
-    let mut horizon = 0;
-    for forecast in issued {
-        let h = forecast.forecast.point.len();
-        horizon = horizon.max(h);
-        let Some(origin) = decode_time(forecast.origin, frequency) else {
-            continue;
-        };
-        let actual: Option<Vec<f64>> = (1..=h)
-            .map(|j| {
-                let t = frequency.advance(origin, j as i64)?;
-                actuals.get(&encode_time(t)).copied()
-            })
-            .collect();
-        let Some(actual) = actual else {
-            waiting += 1;
-            continue;
-        };
-        pairs.push(score_scaled(forecast.scales, &actual, &forecast.forecast));
-        origins.push(forecast.origin);
-        if steps.len() < h {
-            steps.resize_with(h, Vec::new);
-        }
-        for (j, step) in steps.iter_mut().enumerate().take(h) {
-            step.push(score_scaled(
-                forecast.scales,
-                &actual[j..=j],
-                &step_of(&forecast.forecast, j),
-            ));
-        }
-    }
-    let format = |t: Option<&i64>| {
-        t.and_then(|&t| decode_time(t, frequency))
-            .map(|t: TimePoint| frequency.format_time(t))
-    };
-    let mases: Vec<f64> = pairs.iter().filter_map(|p| p.mase).collect();
-    LiveAccuracy {
-        pairs: pairs.len(),
-        waiting,
-        first_origin: format(origins.first()),
-        last_origin: format(origins.last()),
-        scores: Scores::from_pairs(&pairs),
-        per_step: steps.iter().map(|s| Scores::from_pairs(s)).collect(),
-        drift: drift_test(&mases, promised, horizon.max(1)),
-    }
+    actuals: &HashMap<i64, f64>,
+) -> Option<Vec<f64>> {
+    let origin = decode_time(origin, frequency)?;
+    (1..=h as i64)
+        .map(|j| {
+            let t = frequency.advance(origin, j)?;
+            actuals.get(&encode_time(t)).copied()
+        })
+        .collect()
 }
 
 /// Step `j` of `forecast` as a one-step forecast.
@@ -246,6 +409,18 @@ pub fn drift_test(mases: &[f64], promised: Option<f64>, horizon: usize) -> Drift
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_window_is_four_weeks_or_four_horizons_of_origins() {
+        let steps = |f: &str, h| window_steps(f.parse().unwrap(), h);
+        assert_eq!(steps("30m", 48), 28 * 48);
+        assert_eq!(steps("1h", 24), 28 * 24);
+        assert_eq!(steps("1d", 7), 28);
+        assert_eq!(steps("1d", 14), 56);
+        assert_eq!(steps("1mo", 12), 48);
+        assert_eq!(steps("3mo", 8), 32);
+        assert_eq!(steps("1m", 60), MAX_WINDOW_ORIGINS);
+    }
 
     #[test]
     fn errors_as_promised_do_not_drift_and_doubled_errors_do() {

@@ -153,22 +153,69 @@ impl Store {
         .bind(limit.min(i64::MAX as usize) as i64)
         .fetch_all(self.pool())
         .await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for row in rows.iter().rev() {
-            let horizon: i64 = row.try_get(4)?;
-            let text: String = row.try_get(7)?;
-            out.push(IssuedForecast {
-                series: series.to_owned(),
-                origin: row.try_get(0)?,
-                version: row.try_get(1)?,
-                model: row.try_get(2)?,
-                issued_ms: row.try_get(3)?,
-                forecast: decode(&text, usize::try_from(horizon).unwrap_or(0))?,
-                scales: PairScales {
-                    mase: row.try_get(5)?,
-                    level: row.try_get(6)?,
-                },
-            });
+        rows.iter()
+            .rev()
+            .map(|row| issued_row(series, row))
+            .collect()
+    }
+
+    /// The origins of forecasts `version` issued for `series` after `after`, the latest `limit`,
+    /// newest first.
+    pub async fn issued_origins(
+        &self,
+        dataset: &str,
+        series: &str,
+        version: &str,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<i64>, StoreError> {
+        Ok(sqlx::query(
+            "SELECT origin FROM issued_forecasts
+             WHERE dataset = $1 AND series = $2 AND version = $3 AND origin > $4
+             ORDER BY origin DESC LIMIT $5",
+        )
+        .bind(dataset)
+        .bind(series)
+        .bind(version)
+        .bind(after)
+        .bind(limit.min(i64::MAX as usize) as i64)
+        .fetch_all(self.pool())
+        .await?
+        .iter()
+        .map(|r| r.try_get(0))
+        .collect::<Result<_, sqlx::Error>>()?)
+    }
+
+    /// The forecasts `version` issued for `series` from the given `origins`, in their order (read
+    /// [`ORIGINS_PER_QUERY`] at a time; the caller bounds how many it asks for at once).
+    pub async fn issued_at(
+        &self,
+        dataset: &str,
+        series: &str,
+        version: &str,
+        origins: &[i64],
+    ) -> Result<Vec<IssuedForecast>, StoreError> {
+        let mut out = Vec::with_capacity(origins.len());
+        for chunk in origins.chunks(ORIGINS_PER_QUERY) {
+            let placeholders: Vec<String> =
+                (0..chunk.len()).map(|i| format!("${}", i + 4)).collect();
+            let text = format!(
+                "SELECT origin, version, model, issued, horizon, scale, level, forecast
+                 FROM issued_forecasts
+                 WHERE dataset = $1 AND series = $2 AND version = $3 AND origin IN ({})",
+                placeholders.join(", ")
+            );
+            let mut query = sqlx::query(&text).bind(dataset).bind(series).bind(version);
+            for &origin in chunk {
+                query = query.bind(origin);
+            }
+            let mut found: std::collections::HashMap<i64, IssuedForecast> = query
+                .fetch_all(self.pool())
+                .await?
+                .iter()
+                .map(|row| issued_row(series, row).map(|f| (f.origin, f)))
+                .collect::<Result<_, _>>()?;
+            out.extend(chunk.iter().filter_map(|o| found.remove(o)));
         }
         Ok(out)
     }
@@ -226,6 +273,28 @@ impl Store {
         .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
         .collect::<Result<_, sqlx::Error>>()?)
     }
+}
+
+/// Origins [`Store::issued_at`] asks for in one query (one bind parameter each).
+pub const ORIGINS_PER_QUERY: usize = 256;
+
+/// An issued forecast from a row of `origin, version, model, issued, horizon, scale, level,
+/// forecast`.
+fn issued_row(series: &str, row: &sqlx::any::AnyRow) -> Result<IssuedForecast, StoreError> {
+    let horizon: i64 = row.try_get(4)?;
+    let text: String = row.try_get(7)?;
+    Ok(IssuedForecast {
+        series: series.to_owned(),
+        origin: row.try_get(0)?,
+        version: row.try_get(1)?,
+        model: row.try_get(2)?,
+        issued_ms: row.try_get(3)?,
+        forecast: decode(&text, usize::try_from(horizon).unwrap_or(0))?,
+        scales: PairScales {
+            mase: row.try_get(5)?,
+            level: row.try_get(6)?,
+        },
+    })
 }
 
 #[cfg(test)]

@@ -176,6 +176,19 @@ impl Store {
         })
     }
 
+    /// How many stored values of `series` were ever replaced by a revision: a number that grows
+    /// with every revision, so that scores computed from earlier values know to start over.
+    pub async fn revision_count(&self, dataset: &str, series: &str) -> Result<i64, StoreError> {
+        Ok(
+            sqlx::query("SELECT COUNT(*) FROM revisions WHERE dataset = $1 AND series = $2")
+                .bind(dataset)
+                .bind(series)
+                .fetch_one(self.pool())
+                .await?
+                .try_get(0)?,
+        )
+    }
+
     /// The revisions of `series` at time `t`, oldest first: (target, exogenous JSON, arrived ms,
     /// replaced ms).
     pub async fn revisions(

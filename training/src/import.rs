@@ -121,15 +121,18 @@ pub async fn drifted_series(
             .get(&entry.model)
             .map(|s| s.mase)
             .filter(|m| m.is_finite());
+        let subject = civicast_store::accuracy::Subject {
+            dataset,
+            series: &entry.id,
+            version: &version,
+            frequency,
+            horizon: manifest.dataset.horizon.max(1),
+            promised,
+        };
         let live = civicast_store::accuracy::live_accuracy(
             store,
-            dataset,
-            &entry.id,
-            &version,
-            frequency,
-            manifest.dataset.horizon.max(1),
-            promised,
-            civicast_store::accuracy::DEFAULT_ORIGINS,
+            subject,
+            civicast_store::accuracy::Window::Recent,
         )
         .await
         .map_err(|e| e.to_string())?;
