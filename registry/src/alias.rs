@@ -61,6 +61,11 @@ impl Registry {
 
     /// The alias file of a dataset, if the alias is set.
     pub fn alias(&self, dataset: &str, alias: &str) -> Result<Option<Alias>, RegistryError> {
+        if let Some(objects) = &self.objects {
+            check_name(dataset)?;
+            check_name(alias)?;
+            return self.objects_alias(objects, dataset, alias);
+        }
         read_json_if_exists(&self.alias_path(dataset, alias)?, self.limits.alias_bytes)
     }
 
@@ -69,6 +74,9 @@ impl Registry {
     /// link is listed, so that reading it reports the refusal instead of the dataset silently
     /// disappearing.)
     pub fn datasets(&self) -> Result<Vec<String>, RegistryError> {
+        if let Some(objects) = &self.objects {
+            return self.objects_datasets(objects, PRODUCTION);
+        }
         let dir = self.inside(&["aliases"])?;
         let production = format!("{PRODUCTION}.json");
         let mut names: Vec<String> = read_dir_or_empty(&dir)?
@@ -107,6 +115,15 @@ impl Registry {
     /// Makes a verified `version` its dataset's production version.
     pub fn promote(&self, version: &str) -> Result<(), RegistryError> {
         let (manifest, _) = self.load(version)?;
+        if let Some(objects) = &self.objects {
+            return self.objects_change_alias(
+                objects,
+                &manifest.dataset.name,
+                PRODUCTION,
+                "promote",
+                |_| Ok(Some(version.to_owned())),
+            );
+        }
         let _lock = self.lock_aliases()?;
         self.set_alias_locked(&manifest.dataset.name, PRODUCTION, version, "promote")
     }
@@ -118,12 +135,31 @@ impl Registry {
     /// ([`RegistryError::WrongDataset`]) and the alias left as it was.
     pub fn rollback(&self, dataset: &str) -> Result<String, RegistryError> {
         check_name(dataset)?;
+        if let Some(objects) = &self.objects {
+            let mut chosen = String::new();
+            self.objects_change_alias(objects, dataset, PRODUCTION, "rollback", |current| {
+                let current =
+                    current.ok_or_else(|| RegistryError::NoProduction(dataset.to_owned()))?;
+                chosen = self.previous_production(dataset, current)?;
+                self.load_for(dataset, &chosen)?;
+                Ok(Some(chosen.clone()))
+            })?;
+            return Ok(chosen);
+        }
         // The whole decision is made under the lock: two rollbacks at once must go back two
         // versions, not both to the same one.
         let _lock = self.lock_aliases()?;
         let current = self
             .production(dataset)?
             .ok_or_else(|| RegistryError::NoProduction(dataset.to_owned()))?;
+        let previous = self.previous_production(dataset, &current)?;
+        self.load_for(dataset, &previous)?;
+        self.set_alias_locked(dataset, PRODUCTION, &previous, "rollback")?;
+        Ok(previous)
+    }
+
+    /// The version `dataset`'s production alias named before `current`, from the history.
+    fn previous_production(&self, dataset: &str, current: &str) -> Result<String, RegistryError> {
         let mut stack: Vec<String> = Vec::new();
         for entry in self.history()? {
             if entry.dataset != dataset || entry.alias != PRODUCTION {
@@ -140,16 +176,13 @@ impl Registry {
         }
         // A crash between logging a change and making it leaves the log one step ahead of the
         // alias: the alias is the truth.
-        while stack.last().is_some_and(|top| top != &current) {
+        while stack.last().is_some_and(|top| top != current) {
             stack.pop();
         }
         stack.pop();
-        let previous = stack
+        stack
             .pop()
-            .ok_or_else(|| RegistryError::NothingToRollBack(dataset.to_owned()))?;
-        self.load_for(dataset, &previous)?;
-        self.set_alias_locked(dataset, PRODUCTION, &previous, "rollback")?;
-        Ok(previous)
+            .ok_or_else(|| RegistryError::NothingToRollBack(dataset.to_owned()))
     }
 
     /// Takes the exclusive alias lock, creating `aliases/.lock` (and syncing its folder) the

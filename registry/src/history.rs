@@ -75,6 +75,9 @@ impl Registry {
     /// The alias history, oldest first. Lines that do not parse (a torn line from a crash
     /// mid-append) are skipped.
     pub fn history(&self) -> Result<Vec<HistoryEntry>, RegistryError> {
+        if let Some(objects) = &self.objects {
+            return self.objects_history(objects);
+        }
         let path = self.history_path()?;
         let bytes = match read_capped(&path, self.limits.history_bytes) {
             Ok(bytes) => bytes,

@@ -15,6 +15,10 @@
 //! ([`alias`]), whose every change is logged ([`history`]); a fit in progress leaves a marker
 //! ([`training`]) so the service can say what is coming.
 //!
+//! The registry lives in a folder or in S3-compatible object storage ([`Registry::open`] with an
+//! `s3://` URL): the same versions, checks and aliases, kept by conditional writes there (see
+//! the `objects` module).
+//!
 //! Reading is bounded: every file has a byte cap ([`limits`]), and the registry follows no
 //! symbolic link below its root.
 
@@ -24,6 +28,7 @@ pub mod format;
 pub mod fsio;
 pub mod history;
 pub mod limits;
+mod objects;
 pub mod risk;
 pub mod store;
 pub mod training;

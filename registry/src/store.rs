@@ -23,6 +23,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -34,17 +35,20 @@ use crate::format::{
 };
 use crate::fsio::{create_dir_durable, read_capped, read_dir_or_empty, sync_folder, write_durable};
 use crate::limits::RegistryLimits;
+use crate::objects::Objects;
 use crate::risk::{RISK_FILE, RiskFile};
 
 /// Environment variable naming a step at which to abort the process, so tests can crash a
 /// publication between any two steps and check what a real `kill -9` would leave behind.
 pub const FAULT_INJECTION_VAR: &str = "CIVICAST_FAULT_INJECT";
 
-/// A registry rooted at a folder.
+/// A registry in a folder or in S3-compatible object storage ([`crate::objects`]).
 #[derive(Clone, Debug)]
 pub struct Registry {
+    /// The folder, or for object storage its `s3://` URL (for messages only).
     pub(crate) root: PathBuf,
     pub(crate) limits: RegistryLimits,
+    pub(crate) objects: Option<Arc<Objects>>,
 }
 
 /// Hex SHA-256 of bytes.
@@ -151,12 +155,33 @@ impl Registry {
         Registry {
             root: root.into(),
             limits,
+            objects: None,
         }
     }
 
-    /// The root folder.
+    /// The registry at `location`: `s3://bucket/prefix` for S3-compatible object storage (the
+    /// endpoint, region and credentials from the environment, as the AWS tools read them), or
+    /// a folder.
+    pub fn open(location: &str, limits: RegistryLimits) -> Result<Self, RegistryError> {
+        if location.starts_with("s3://") {
+            Ok(Registry {
+                root: PathBuf::from(location),
+                limits,
+                objects: Some(Arc::new(Objects::open(location)?)),
+            })
+        } else {
+            Ok(Registry::with_limits(location, limits))
+        }
+    }
+
+    /// The root folder, or the `s3://` URL of a registry in object storage.
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// Whether the registry is in object storage.
+    pub fn is_remote(&self) -> bool {
+        self.objects.is_some()
     }
 
     /// The caps this registry reads files under.
@@ -225,8 +250,10 @@ impl Registry {
         check_name(&dataset)?;
         let staging = self.inside(&["staging"])?;
         let versions = self.inside(&["versions"])?;
-        for dir in [&staging, &versions] {
-            create_dir_durable(dir).map_err(RegistryError::io(dir))?;
+        if self.objects.is_none() {
+            for dir in [&staging, &versions] {
+                create_dir_durable(dir).map_err(RegistryError::io(dir))?;
+            }
         }
         let created = chrono::Utc::now();
         manifest.created = created.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
@@ -264,6 +291,26 @@ impl Registry {
         let risk_path = work.join(RISK_FILE);
         if let Some(bytes) = &risk_bytes {
             check_size(&risk_path, bytes, self.limits.risk_bytes)?;
+        }
+
+        if let Some(objects) = &self.objects {
+            manifest.files = BTreeMap::from([(MODELS_FILE.to_owned(), sha256_hex(&models_bytes))]);
+            let mut files = vec![(MODELS_FILE, models_bytes)];
+            if let Some(bytes) = risk_bytes {
+                manifest
+                    .files
+                    .insert(RISK_FILE.to_owned(), sha256_hex(&bytes));
+                files.push((RISK_FILE, bytes));
+            }
+            let manifest_bytes = to_json(&manifest);
+            check_size(
+                &risk_path.with_file_name(MANIFEST_FILE),
+                &manifest_bytes,
+                self.limits.manifest_bytes,
+            )?;
+            let id = self.objects_publish(objects, &base_id, manifest, &files)?;
+            self.publish_alias(&dataset, &id, promote)?;
+            return Ok(id);
         }
 
         std::fs::create_dir(&work).map_err(RegistryError::io(&work))?;
@@ -317,6 +364,10 @@ impl Registry {
     /// Every published version's manifest, oldest first, with an error for unreadable ones.
     /// Symbolic links in `versions/` are skipped.
     pub fn list(&self) -> Result<Vec<Result<VersionManifest, RegistryError>>, RegistryError> {
+        if let Some(objects) = &self.objects {
+            let names = self.objects_versions(objects)?;
+            return Ok(names.iter().map(|n| self.show(n)).collect());
+        }
         let dir = self.inside(&["versions"])?;
         let mut names: Vec<String> = read_dir_or_empty(&dir)?
             .into_iter()
@@ -330,6 +381,10 @@ impl Registry {
 
     /// The manifest of `version`.
     pub fn show(&self, version: &str) -> Result<VersionManifest, RegistryError> {
+        if let Some(objects) = &self.objects {
+            check_name(version)?;
+            return self.objects_show(objects, version);
+        }
         let dir = self.version_dir(version)?;
         if !dir.symlink_metadata().is_ok_and(|meta| meta.is_dir()) {
             return Err(RegistryError::UnknownVersion(version.to_owned()));
@@ -371,7 +426,6 @@ impl Registry {
                 names: manifest.dataset.name,
             });
         }
-        let dir = self.version_dir(version)?;
         let mut problems = Vec::new();
         if !(OLDEST_FORMAT..=FORMAT_VERSION).contains(&manifest.format) {
             problems.push(format!(
@@ -394,7 +448,7 @@ impl Registry {
                 problems.push(format!("manifest.json lists a bad file name {name:?}"));
                 continue;
             }
-            match read_capped(&dir.join(name), self.file_limit(name)) {
+            match self.read_version_file(version, name) {
                 Ok(bytes) => {
                     let actual = sha256_hex(&bytes);
                     if &actual != expected {
@@ -411,16 +465,14 @@ impl Registry {
                 Err(refused) => return Err(refused),
             }
         }
-        if let Ok(entries) = std::fs::read_dir(&dir) {
-            for entry in entries.flatten() {
-                let name = entry.file_name().to_string_lossy().into_owned();
-                if name != MANIFEST_FILE && !manifest.files.contains_key(&name) {
-                    problems.push(format!("{name}: not listed in manifest.json"));
-                }
+        for name in self.version_files(version)? {
+            if name != MANIFEST_FILE && !manifest.files.contains_key(&name) {
+                problems.push(format!("{name}: not listed in manifest.json"));
             }
         }
         let models: Option<ModelsFile> = match models_bytes {
-            Some(bytes) => match parse_json(&dir.join(MODELS_FILE), &bytes) {
+            Some(bytes) => match parse_json(&self.version_file_path(version, MODELS_FILE)?, &bytes)
+            {
                 Ok(models) => Some(models),
                 Err(e) => {
                     problems.push(e.to_string());
@@ -448,8 +500,8 @@ impl Registry {
         let Some(expected) = manifest.files.get(RISK_FILE) else {
             return Ok(None);
         };
-        let path = self.version_dir(version)?.join(RISK_FILE);
-        let bytes = read_capped(&path, self.limits.risk_bytes)?;
+        let path = self.version_file_path(version, RISK_FILE)?;
+        let bytes = self.read_version_file(version, RISK_FILE)?;
         let actual = sha256_hex(&bytes);
         if &actual != expected {
             return Err(RegistryError::Tampered {
@@ -460,6 +512,41 @@ impl Registry {
             });
         }
         parse_json(&path, &bytes).map(Some)
+    }
+
+    /// Where `name` of `version` is stored, for messages.
+    fn version_file_path(&self, version: &str, name: &str) -> Result<PathBuf, RegistryError> {
+        check_name(version)?;
+        match &self.objects {
+            Some(objects) => Ok(objects.url(&["versions", version, name])),
+            None => Ok(self.version_dir(version)?.join(name)),
+        }
+    }
+
+    /// The bytes of `name` of `version`, under the file's cap.
+    fn read_version_file(&self, version: &str, name: &str) -> Result<Vec<u8>, RegistryError> {
+        check_name(version)?;
+        let limit = self.file_limit(name);
+        match &self.objects {
+            Some(objects) => objects.read(&["versions", version, name], limit),
+            None => read_capped(&self.version_dir(version)?.join(name), limit),
+        }
+    }
+
+    /// The names of the files stored in `version` (an unreadable folder lists none; loading
+    /// then reports each missing file).
+    fn version_files(&self, version: &str) -> Result<Vec<String>, RegistryError> {
+        match &self.objects {
+            Some(objects) => self.objects_version_files(objects, version),
+            None => Ok(std::fs::read_dir(self.version_dir(version)?)
+                .map(|entries| {
+                    entries
+                        .flatten()
+                        .map(|e| e.file_name().to_string_lossy().into_owned())
+                        .collect()
+                })
+                .unwrap_or_default()),
+        }
     }
 
     /// Verifies `version` (see [`Registry::load`]).
@@ -476,6 +563,11 @@ impl Registry {
         version: &str,
         promote: bool,
     ) -> Result<(), RegistryError> {
+        if let Some(objects) = &self.objects {
+            return self.objects_change_alias(objects, dataset, PRODUCTION, "publish", |current| {
+                Ok((promote || current.is_none()).then(|| version.to_owned()))
+            });
+        }
         let _lock = self.lock_aliases()?;
         if promote || self.alias(dataset, PRODUCTION)?.is_none() {
             self.set_alias_locked(dataset, PRODUCTION, version, "publish")?;

@@ -15,7 +15,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::RegistryError;
 use crate::fsio::{create_dir_durable, read_dir_or_empty, write_atomic};
-use crate::store::{Registry, check_name, is_valid_name, now, read_json_if_exists, to_json};
+use crate::store::{
+    Registry, check_name, is_valid_name, now, parse_json, read_json_if_exists, to_json,
+};
 
 /// Where a dataset's fit stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -87,6 +89,9 @@ impl Registry {
     /// Writes (or replaces) the marker of `marker.dataset`.
     pub fn mark_training(&self, marker: &TrainingMarker) -> Result<(), RegistryError> {
         let path = self.training_path(&marker.dataset)?;
+        if let Some(objects) = &self.objects {
+            return self.objects_write_marker(objects, &marker.dataset, to_json(marker));
+        }
         if let Some(folder) = path.parent() {
             create_dir_durable(folder).map_err(RegistryError::io(folder))?;
         }
@@ -98,6 +103,9 @@ impl Registry {
         let path = self.training_path(dataset)?;
         match self.training_marker(dataset)? {
             Some(marker) if marker.pid == std::process::id() && marker.host == host_name() => {
+                if let Some(objects) = &self.objects {
+                    return self.objects_delete_marker(objects, dataset);
+                }
                 match std::fs::remove_file(&path) {
                     Err(e) if e.kind() != ErrorKind::NotFound => Err(RegistryError::io(&path)(e)),
                     _ => Ok(()),
@@ -109,20 +117,32 @@ impl Registry {
 
     /// `dataset`'s marker as written, orphaned or not.
     pub fn training_marker(&self, dataset: &str) -> Result<Option<TrainingMarker>, RegistryError> {
+        if let Some(objects) = &self.objects {
+            check_name(dataset)?;
+            return match self.objects_read_marker(objects, dataset)? {
+                Some((path, bytes)) => parse_json(&path, &bytes).map(Some),
+                None => Ok(None),
+            };
+        }
         read_json_if_exists(&self.training_path(dataset)?, self.limits.alias_bytes)
     }
 
     /// The markers of fits that may still be running, by dataset. An unreadable marker is
     /// skipped: it only ever adds a note.
     pub fn training(&self) -> Result<Vec<TrainingMarker>, RegistryError> {
-        let dir = self.inside(&["training"])?;
-        let mut markers: Vec<TrainingMarker> = read_dir_or_empty(&dir)?
+        let datasets: Vec<String> = match &self.objects {
+            Some(objects) => self.objects_markers(objects)?,
+            None => read_dir_or_empty(&self.inside(&["training"])?)?
+                .into_iter()
+                .filter_map(|e| {
+                    let name = e.file_name().to_string_lossy().into_owned();
+                    let dataset = name.strip_suffix(".json")?.to_owned();
+                    is_valid_name(&dataset).then_some(dataset)
+                })
+                .collect(),
+        };
+        let mut markers: Vec<TrainingMarker> = datasets
             .into_iter()
-            .filter_map(|e| {
-                let name = e.file_name().to_string_lossy().into_owned();
-                let dataset = name.strip_suffix(".json")?.to_owned();
-                is_valid_name(&dataset).then_some(dataset)
-            })
             .filter_map(|dataset| self.training_marker(&dataset).ok().flatten())
             .filter(|m| !m.is_orphaned())
             .collect();

@@ -8,7 +8,7 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use civicast_registry::{Registry, RegistryError, RegistryLimits};
-use common::{manifest, models};
+use common::{backends, manifest, models};
 
 fn publish(registry: &Registry, dataset: &str) -> String {
     registry
@@ -22,87 +22,79 @@ fn version_file(root: &Path, version: &str, name: &str) -> PathBuf {
 
 #[test]
 fn a_models_file_over_a_configured_cap_is_refused_naming_the_file_and_the_cap() {
-    let dir = tempfile::tempdir().unwrap();
-    let version = publish(&Registry::new(dir.path()), "rides");
-    let size = std::fs::metadata(version_file(dir.path(), &version, "models.json"))
-        .unwrap()
-        .len();
-    let limits = RegistryLimits {
-        models_bytes: size - 1,
-        ..RegistryLimits::default()
-    };
-    let capped = Registry::with_limits(dir.path(), limits);
-    let err = capped.load(&version).unwrap_err();
-    match &err {
-        RegistryError::TooLarge {
-            path,
-            limit,
-            size: seen,
-        } => {
-            assert!(path.ends_with("models.json"), "{path:?}");
-            assert_eq!((*limit, *seen), (size - 1, size));
+    for backend in backends() {
+        let version = publish(&backend.registry, "rides");
+        let size = backend.read(&["versions", &version, "models.json"]).len() as u64;
+        let limits = RegistryLimits {
+            models_bytes: size - 1,
+            ..RegistryLimits::default()
+        };
+        let capped = backend.with_limits(limits);
+        let err = capped.load(&version).unwrap_err();
+        match &err {
+            RegistryError::TooLarge {
+                path,
+                limit,
+                size: seen,
+            } => {
+                assert!(path.ends_with("models.json"), "{path:?}");
+                assert_eq!((*limit, *seen), (size - 1, size));
+            }
+            other => panic!("{other:?}"),
         }
-        other => panic!("{other:?}"),
-    }
-    let message = err.to_string();
-    assert!(
-        message.contains("models.json") && message.contains(&format!("limit of {}", size - 1)),
-        "{message}"
-    );
-    // The same version under a cap it fits is fine: the refusal was the cap's.
-    let fits = Registry::with_limits(
-        dir.path(),
-        RegistryLimits {
+        let message = err.to_string();
+        assert!(
+            message.contains("models.json") && message.contains(&format!("limit of {}", size - 1)),
+            "{message}"
+        );
+        // The same version under a cap it fits is fine: the refusal was the cap's.
+        let fits = backend.with_limits(RegistryLimits {
             models_bytes: size,
             ..limits
-        },
-    );
-    fits.load(&version).unwrap();
+        });
+        fits.load(&version).unwrap();
+    }
 }
 
 #[test]
 fn a_manifest_and_an_alias_over_their_caps_are_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let version = publish(&Registry::new(dir.path()), "rides");
-    let tiny = Registry::with_limits(
-        dir.path(),
-        RegistryLimits {
+    for backend in backends() {
+        let version = publish(&backend.registry, "rides");
+        let tiny = backend.with_limits(RegistryLimits {
             manifest_bytes: 10,
             alias_bytes: 10,
             history_bytes: 10,
             ..RegistryLimits::default()
-        },
-    );
-    assert!(matches!(
-        tiny.show(&version),
-        Err(RegistryError::TooLarge { limit: 10, .. })
-    ));
-    assert!(matches!(
-        tiny.production("rides"),
-        Err(RegistryError::TooLarge { limit: 10, .. })
-    ));
-    assert!(matches!(
-        tiny.history(),
-        Err(RegistryError::TooLarge { limit: 10, .. })
-    ));
+        });
+        assert!(matches!(
+            tiny.show(&version),
+            Err(RegistryError::TooLarge { limit: 10, .. })
+        ));
+        assert!(matches!(
+            tiny.production("rides"),
+            Err(RegistryError::TooLarge { limit: 10, .. })
+        ));
+        assert!(matches!(
+            tiny.history(),
+            Err(RegistryError::TooLarge { limit: 10, .. })
+        ));
+    }
 }
 
 #[test]
 fn a_version_whose_models_are_over_the_cap_is_not_published() {
-    let dir = tempfile::tempdir().unwrap();
-    let capped = Registry::with_limits(
-        dir.path(),
-        RegistryLimits {
+    for backend in backends() {
+        let capped = backend.with_limits(RegistryLimits {
             models_bytes: 10,
             ..RegistryLimits::default()
-        },
-    );
-    assert!(matches!(
-        capped.publish(manifest("rides"), &models(), false),
-        Err(RegistryError::TooLarge { limit: 10, .. })
-    ));
-    assert!(capped.list().unwrap().is_empty());
-    assert_eq!(capped.production("rides").unwrap(), None);
+        });
+        assert!(matches!(
+            capped.publish(manifest("rides"), &models(), false),
+            Err(RegistryError::TooLarge { limit: 10, .. })
+        ));
+        assert!(capped.list().unwrap().is_empty());
+        assert_eq!(capped.production("rides").unwrap(), None);
+    }
 }
 
 #[cfg(unix)]

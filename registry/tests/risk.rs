@@ -5,8 +5,8 @@
 mod common;
 
 use civicast_model::risk::classifier::{CLASSIFIER_FORMAT, FEATURE_NAMES, RiskClassifier};
-use civicast_registry::{RISK_FILE, RISK_FORMAT, Registry, RegistryError, RiskFile};
-use common::{manifest, models};
+use civicast_registry::{RISK_FILE, RISK_FORMAT, RegistryError, RiskFile};
+use common::{backends, manifest, models};
 
 fn risk() -> RiskFile {
     RiskFile {
@@ -28,45 +28,47 @@ fn risk() -> RiskFile {
 
 #[test]
 fn a_risk_file_is_stored_with_its_checksum_and_read_back() {
-    let dir = tempfile::tempdir().unwrap();
-    let registry = Registry::new(dir.path());
-    let version = registry
-        .publish_with_risk(manifest("rides"), &models(), Some(&risk()), false)
-        .unwrap();
-    let (loaded, _) = registry.load(&version).unwrap();
-    assert!(loaded.files.contains_key(RISK_FILE));
-    assert_eq!(registry.load_risk(&version).unwrap(), Some(risk()));
+    for backend in backends() {
+        let registry = &backend.registry;
+        let version = registry
+            .publish_with_risk(manifest("rides"), &models(), Some(&risk()), false)
+            .unwrap();
+        let (loaded, _) = registry.load(&version).unwrap();
+        assert!(loaded.files.contains_key(RISK_FILE));
+        assert_eq!(registry.load_risk(&version).unwrap(), Some(risk()));
 
-    // A version without one has none.
-    let plain = registry
-        .publish(manifest("rides"), &models(), false)
-        .unwrap();
-    assert_eq!(registry.load_risk(&plain).unwrap(), None);
+        // A version without one has none.
+        let plain = registry
+            .publish(manifest("rides"), &models(), false)
+            .unwrap();
+        assert_eq!(registry.load_risk(&plain).unwrap(), None);
+    }
 }
 
 #[test]
 fn a_changed_risk_file_fails_verification() {
-    let dir = tempfile::tempdir().unwrap();
-    let registry = Registry::new(dir.path());
-    let version = registry
-        .publish_with_risk(manifest("rides"), &models(), Some(&risk()), false)
-        .unwrap();
-    let path = dir.path().join("versions").join(&version).join(RISK_FILE);
-    let text = std::fs::read_to_string(&path)
-        .unwrap()
-        .replace("\"beats_raw\": true", "\"beats_raw\": false");
-    std::fs::write(&path, text).unwrap();
-    match registry.load(&version) {
-        Err(RegistryError::Tampered { problems, .. }) => {
-            assert!(
-                problems.iter().any(|p| p.starts_with(RISK_FILE)),
-                "{problems:?}"
-            )
+    for backend in backends() {
+        let registry = &backend.registry;
+        let version = registry
+            .publish_with_risk(manifest("rides"), &models(), Some(&risk()), false)
+            .unwrap();
+        let file = ["versions", version.as_str(), RISK_FILE];
+        let text = String::from_utf8(backend.read(&file))
+            .unwrap()
+            .replace("\"beats_raw\": true", "\"beats_raw\": false");
+        backend.write(&file, text.as_bytes());
+        match registry.load(&version) {
+            Err(RegistryError::Tampered { problems, .. }) => {
+                assert!(
+                    problems.iter().any(|p| p.starts_with(RISK_FILE)),
+                    "{problems:?}"
+                )
+            }
+            other => panic!("{other:?}"),
         }
-        other => panic!("{other:?}"),
+        assert!(matches!(
+            registry.load_risk(&version),
+            Err(RegistryError::Tampered { .. })
+        ));
     }
-    assert!(matches!(
-        registry.load_risk(&version),
-        Err(RegistryError::Tampered { .. })
-    ));
 }

@@ -50,7 +50,8 @@ pub enum PublicGroup {
 pub struct Config {
     /// Address to listen on.
     pub listen: SocketAddr,
-    /// The model registry folder.
+    /// The model registry: a folder, or `s3://bucket/prefix` (endpoint and credentials from the
+    /// environment, as the AWS tools read them).
     pub registry: PathBuf,
     /// The observation store: a SQLite file path (created if missing) or a `postgres://` URL
     /// shared by replicas.

@@ -111,24 +111,36 @@ impl std::ops::Deref for AppState {
     }
 }
 
+/// Why the service's state could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    /// Registering the metrics failed.
+    #[error("registering metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
+    /// The registry location is not one the service can open.
+    #[error("opening the registry: {0}")]
+    Registry(#[from] civicast_registry::RegistryError),
+}
+
 impl AppState {
     /// State for `config`, with nothing loaded yet (call [`AppState::reload`]) and no store.
-    pub fn new(config: Config) -> Result<Self, prometheus::Error> {
+    pub fn new(config: Config) -> Result<Self, StateError> {
         AppState::with_store(config, None)
     }
 
     /// State for `config` over `store`, with nothing loaded yet (call [`AppState::reload`]).
+    /// The registry is `config.registry`: a folder, or `s3://bucket/prefix`.
     pub fn with_store(
         config: Config,
         store: Option<civicast_store::Store>,
-    ) -> Result<Self, prometheus::Error> {
-        let registry = Registry::with_limits(
-            &config.registry,
+    ) -> Result<Self, StateError> {
+        let registry = Registry::open(
+            &config.registry.to_string_lossy(),
             civicast_registry::RegistryLimits {
                 models_bytes: config.max_model_file_bytes,
                 ..civicast_registry::RegistryLimits::default()
             },
-        );
+        )?;
         let metrics = Metrics::new()?;
         Ok(AppState(Arc::new(Shared {
             keys: KeyStore::new(&config.api_keys),

@@ -15,7 +15,7 @@ struct Cli {
     /// Configuration file (TOML; default: $CIVICAST_CONFIG, else built-in defaults).
     #[arg(long)]
     config: Option<PathBuf>,
-    /// The model registry folder (overrides the configuration).
+    /// The model registry, a folder or s3://bucket/prefix (overrides the configuration).
     #[arg(long)]
     registry: Option<PathBuf>,
     /// Address to listen on, e.g. 127.0.0.1:8080 (overrides the configuration).
@@ -104,7 +104,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .await
         .context("opening the observation store")?;
     tracing::info!(store = store.location(), "observation store open");
-    let state = AppState::with_store(config, Some(store)).context("registering metrics")?;
+    let state = AppState::with_store(config, Some(store))?;
     let report = state.reload().await;
     let serving = state.catalog.load().datasets.len();
     if serving == 0 {

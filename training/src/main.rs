@@ -135,7 +135,7 @@ enum Command {
         /// The datasets' manifests (dataset.toml), fitted one after the other.
         #[arg(required = true)]
         manifests: Vec<PathBuf>,
-        /// The registry folder (created if missing).
+        /// The registry: a folder (created if missing) or s3://bucket/prefix.
         #[arg(long)]
         registry: PathBuf,
         /// The backtest metric that picks each series' model: mase, smape, rmse or scrps.
@@ -216,7 +216,7 @@ enum Command {
     },
     /// Manage the model registry: list, show, promote, rollback, verify.
     Registry {
-        /// The registry folder.
+        /// The registry: a folder or s3://bucket/prefix.
         #[arg(long, global = true, default_value = "var/registry")]
         registry: PathBuf,
         #[command(subcommand)]
@@ -284,6 +284,15 @@ fn parse_model(text: &str) -> Result<ModelId, String> {
 }
 
 /// Runs `work` (the observation store's async I/O) to its end on a runtime of this thread.
+/// The registry at `location`: a folder, or `s3://bucket/prefix` (credentials and endpoint from
+/// the environment, as the AWS tools read them).
+fn open_registry(location: &std::path::Path) -> anyhow::Result<Registry> {
+    Ok(Registry::open(
+        &location.to_string_lossy(),
+        civicast_registry::RegistryLimits::default(),
+    )?)
+}
+
 fn block_on<T>(work: impl std::future::Future<Output = anyhow::Result<T>>) -> anyhow::Result<T> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -435,7 +444,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     .filter_map(|m| civicast_training::manifest::Manifest::load(m).ok())
                     .map(|m| m.name)
                     .collect();
-                let registry = Registry::new(&registry);
+                let registry = open_registry(&registry)?;
                 let drifted = drifted_datasets(&registry, &store, &names)?;
                 manifests.retain(|m| {
                     civicast_training::manifest::Manifest::load(m)
@@ -453,14 +462,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             fit(
                 &manifests,
-                &Registry::new(registry),
+                &open_registry(&registry)?,
                 metric,
                 promote,
                 &source,
                 run,
             )
         }
-        Command::Registry { registry, command } => manage(&Registry::new(registry), command),
+        Command::Registry { registry, command } => manage(&open_registry(&registry)?, command),
         Command::Risk {
             manifest,
             out,
@@ -502,7 +511,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 input_size: input_size.or(dataset.manifest.forecast.input_size),
                 progress: !quiet,
             };
-            let publish = registry.map(|root| (Registry::new(root), promote));
+            let publish = match registry {
+                Some(location) => Some((open_registry(&location)?, promote)),
+                None => None,
+            };
             risk(&dataset, &options, &out, quiet, threads, publish)
         }
     }
