@@ -12,11 +12,10 @@
 //!
 //! A series drifts when its live error exceeds its backtest's by more than chance allows. The test
 //! is one-sided on the live pairs' MASE minus the backtest's MASE for the series' model: the mean
-//! difference over its standard error, where the standard error is Newey–West's with at least
-//! `h - 1` lags, because forecasts from consecutive origins share `h - 1` target steps and their
-//! errors are correlated (the correction Diebold and Mariano's test of forecast accuracy makes for
-//! the same reason), and with more where the errors persist longer (Andrews' automatic bandwidth,
-//! see [`persistence_lags`]). With few pairs against the overlap that standard error is biased low, so the
+//! difference over its standard error, where the standard error is Newey–West's with `h - 1`
+//! lags, because forecasts from consecutive origins share `h - 1` target steps and their errors
+//! are correlated (the correction Diebold and Mariano's test of forecast accuracy makes for the
+//! same reason). With few pairs against the overlap that standard error is biased low, so the
 //! statistic takes Harvey, Leybourne and Newbold's small-sample correction (the "modified
 //! Diebold–Mariano test", 1997) and is compared with Student's t. A series is flagged when the
 //! one-sided p-value is below [`DRIFT_ALPHA`] and at least [`min_pairs`] pairs are scored; the
@@ -110,9 +109,8 @@ pub struct DriftTest {
 }
 
 const TEST: &str = "one-sided test that live MASE exceeds the backtest's: mean of per-pair \
-                    differences over its Newey-West standard error with h-1 lags or Andrews' \
-                    bandwidth if larger, with Harvey, Leybourne and Newbold's small-sample \
-                    correction, against Student's t";
+                    differences over its Newey-West standard error with h-1 lags, with Harvey, \
+                    Leybourne and Newbold's small-sample correction, against Student's t";
 
 /// Pairs needed before drift is judged: two horizons' worth (and at least 10), so that the
 /// Newey–West variance sees more than one stretch of overlapping errors.
@@ -381,10 +379,7 @@ pub fn drift_test(mases: &[f64], promised: Option<f64>, horizon: usize) -> Drift
             .sum::<f64>()
             / n as f64
     };
-    let lags = horizon
-        .saturating_sub(1)
-        .max(persistence_lags(&centred))
-        .min(n - 1);
+    let lags = horizon.saturating_sub(1).min(n - 1);
     let mut variance = autocovariance(0);
     for k in 1..=lags {
         variance += 2.0 * (1.0 - k as f64 / (lags + 1) as f64) * autocovariance(k);
@@ -411,58 +406,9 @@ pub fn drift_test(mases: &[f64], promised: Option<f64>, horizon: usize) -> Drift
     result
 }
 
-/// Andrews' (1991) bandwidth for the Bartlett kernel from an AR(1) fit of the centred series:
-/// how far its autocorrelation reaches. Live errors persist beyond the forecasts' overlap (a heat
-/// wave or a holiday spans many origins), and `h - 1` lags alone then understate the variance and
-/// flag series whose errors are merely going through a bad week. The AR coefficient is capped at
-/// 0.97, as is usual, so that a near-unit-root stretch cannot take every pair as one.
-fn persistence_lags(centred: &[f64]) -> usize {
-    let n = centred.len();
-    if n < 3 {
-        return 0;
-    }
-    let (mut cross, mut square) = (0.0, 0.0);
-    for pair in centred.windows(2) {
-        cross += pair[1] * pair[0];
-        square += pair[0] * pair[0];
-    }
-    if square <= 0.0 {
-        return 0;
-    }
-    let rho = (cross / square).clamp(-0.97, 0.97);
-    let alpha = 4.0 * rho * rho / ((1.0 - rho).powi(2) * (1.0 + rho).powi(2));
-    (1.1447 * (alpha * n as f64).cbrt()).floor() as usize
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn lags_reach_as_far_as_the_errors_persist() {
-        // A deterministic uniform noise (a linear congruential generator).
-        let mut state = 12345_u64;
-        let mut noise = || {
-            state = state
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (state >> 11) as f64 / (1u64 << 53) as f64 - 0.5
-        };
-        let white: Vec<f64> = (0..1000).map(|_| noise()).collect();
-        let mut level = 0.0;
-        let persistent: Vec<f64> = (0..1000)
-            .map(|_| {
-                level = 0.95 * level + noise();
-                level
-            })
-            .collect();
-        let centre = |v: &[f64]| {
-            let mean = v.iter().sum::<f64>() / v.len() as f64;
-            v.iter().map(|x| x - mean).collect::<Vec<f64>>()
-        };
-        assert!(persistence_lags(&centre(&white)) <= 3);
-        assert!(persistence_lags(&centre(&persistent)) >= 30);
-    }
 
     #[test]
     fn the_window_is_four_weeks_or_four_horizons_of_origins() {
