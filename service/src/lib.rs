@@ -93,6 +93,9 @@ pub struct Shared {
     pub store: Option<civicast_store::Store>,
     /// Held while the live state is refreshed from the store (see [`live::refresh_dataset`]).
     pub refreshing: Mutex<()>,
+    /// The store's change number every served dataset has been brought up to (see
+    /// [`live::catch_up`]).
+    pub seen_change: std::sync::atomic::AtomicI64,
     /// Ingests in progress, one per compute slot at most: each holds its checked rows while
     /// the store writes them, which the memory bound counts per slot.
     pub ingesting: Semaphore,
@@ -155,6 +158,7 @@ impl AppState {
             metrics,
             store,
             refreshing: Mutex::new(()),
+            seen_change: std::sync::atomic::AtomicI64::new(0),
             reloading: Mutex::new((0, LoadReport::default())),
             reload_requests: AtomicU64::new(0),
         })))
@@ -387,6 +391,13 @@ fn models_summary(manifest: &civicast_registry::VersionManifest) -> String {
 }
 
 /// Requires an API key with at least `needed` role.
+/// Answers a read only once every served dataset reflects the store's latest change (see
+/// [`live::catch_up`]).
+async fn caught_up(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    live::catch_up(&state).await;
+    next.run(request).await
+}
+
 async fn require(
     State((state, needed)): State<(AppState, Role)>,
     request: Request,
@@ -588,7 +599,8 @@ pub fn app(state: AppState) -> Router {
             .route("/v1/forecast", post(api::forecast))
             .route("/v1/risk", post(risk::risk))
             .route("/v1/models", get(api::models))
-            .route("/v1/models/{version}", get(api::model_version)),
+            .route("/v1/models/{version}", get(api::model_version))
+            .route_layer(middleware::from_fn_with_state(state.clone(), caught_up)),
         Role::Read,
     );
     let write = gate(

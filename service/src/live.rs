@@ -17,6 +17,7 @@
 //! not guessed at: the forecast starts right after it.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use civicast_model::metrics::PROTOCOL_QUANTILES;
 use civicast_model::{Frequency, Step, TimePoint};
@@ -214,6 +215,36 @@ async fn issue_and_score(
         loaded.set_accuracy(position, accuracy);
     }
     Ok(())
+}
+
+/// Brings every served dataset up to the store's latest change, so that what any replica sharing
+/// the store acknowledged before a read arrived is in the answer, whichever replica answers. It
+/// costs one read of the store's change counter per request; datasets are refreshed only when the
+/// counter moved past what this replica has taken in (by its own ingest, its poller or an earlier
+/// request). A store that cannot be read leaves the answer as it stands, with a warning: the
+/// poller tries again.
+pub async fn catch_up(state: &AppState) {
+    let Some(store) = &state.store else {
+        return;
+    };
+    let latest = match store.last_change().await {
+        Ok(latest) => latest,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the store's change counter");
+            return;
+        }
+    };
+    if latest <= state.seen_change.load(Ordering::Acquire) {
+        return;
+    }
+    let datasets: Vec<String> = state.catalog.load().datasets.keys().cloned().collect();
+    for dataset in datasets {
+        if let Err(e) = refresh_dataset(state, &dataset).await {
+            tracing::warn!(%dataset, error = %e, "cannot read the store's observations");
+            return;
+        }
+    }
+    state.seen_change.fetch_max(latest, Ordering::AcqRel);
 }
 
 /// Refreshes the served version of `dataset` (see [`refresh_version`]), one refresh at a time so

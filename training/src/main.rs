@@ -277,6 +277,9 @@ enum RegistryCommand {
         /// The version id (default: all versions).
         version: Option<String>,
     },
+    /// Print every alias change, oldest first, one JSON object per line: when, dataset, alias,
+    /// action (publish, promote, rollback), from and to.
+    History,
 }
 
 fn parse_model(text: &str) -> Result<ModelId, String> {
@@ -862,6 +865,12 @@ fn manage(registry: &Registry, command: RegistryCommand) -> anyhow::Result<ExitC
                     }
                     Err(e) => say!("unreadable version: {e}"),
                 }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        RegistryCommand::History => {
+            for entry in registry.history()? {
+                say!("{}", serde_json::to_string(&entry)?);
             }
             Ok(ExitCode::SUCCESS)
         }
