@@ -9,7 +9,9 @@ its end, import the file up to the same time, start civicast-serve (release) on 
   2. latency: 50 rounds of one day's ingest for one station, then the same forecast request
      twice: the first after the ingest (the answer cache was dropped for that series), the
      second from the cache;
-  3. replay: the last 8 weeks of a fresh store one day per batch (bench/replay.py).
+  3. replay: the last 8 weeks of a fresh store one day per batch (bench/replay.py);
+  4. size: rows and bytes per row (with indexes) of the replayed store's observations and issued
+     forecasts.
 PostgreSQL is Debian's package started by scripts/postgres on port 55433.
 
     bench/live.py [--models ets] [--engines sqlite,postgres]
@@ -85,6 +87,32 @@ def fresh_store(engine: str, work: str, url: str | None, name: str) -> str:
     return url.rsplit("/", 1)[0] + "/" + database
 
 
+TABLES = ("observations", "issued_forecasts", "revisions", "future_values")
+
+
+def store_sizes(engine: str, store: str) -> dict:
+    """Rows and bytes (tables with their indexes) of the store's big tables."""
+    if engine == "sqlite":
+        import sqlite3
+        with sqlite3.connect(store) as db:
+            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            sizes = dict(db.execute("SELECT name, SUM(pgsize) FROM dbstat GROUP BY name").fetchall())
+            indexes = db.execute("SELECT name, tbl_name FROM sqlite_schema WHERE type = 'index'").fetchall()
+            rows = {t: db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in TABLES}
+        total = {t: sizes.get(t, 0) + sum(sizes.get(i, 0) for i, table in indexes if table == t) for t in TABLES}
+    else:
+        psql = [shutil.which("psql") or "psql", store, "-tAc"]
+        total, rows = {}, {}
+        for t in TABLES:
+            total[t] = int(run(*psql, f"SELECT pg_total_relation_size('{t}')").strip())
+            rows[t] = int(run(*psql, f"SELECT COUNT(*) FROM {t}").strip())
+    out = {}
+    for t in ("observations", "issued_forecasts"):
+        out[f"{t}_rows"] = rows[t]
+        out[f"{t}_bytes_per_row"] = round(total[t] / rows[t], 1) if rows[t] else None
+    return out
+
+
 def bench(engine: str, models: str, url: str | None) -> dict:
     work = tempfile.mkdtemp(prefix=f"civicast-live-{engine}-")
     train = os.path.join(BIN, "civicast-train")
@@ -139,6 +167,9 @@ def bench(engine: str, models: str, url: str | None) -> dict:
         result["replay_rows"] = replay["rows"]
     finally:
         service.stop()
+    # 4. What the store holds after it: the whole file (113,960 rows of 20 stations and the
+    # shared weather) and the replay's issued forecasts, bytes per row with indexes.
+    result.update(store_sizes(engine, store))
     shutil.rmtree(work, ignore_errors=True)
     return result
 
@@ -164,7 +195,9 @@ def main() -> None:
             subprocess.run([os.path.join(ROOT, "scripts", "postgres"), "stop", pg_dir],
                            env=dict(os.environ, CIVICAST_PG_PORT="55433"))
     print(f"== living data, Chicago ({args.models}), {os.cpu_count()} cores")
-    keys = ["ingest_rows", "ingest_rows_per_s", "forecast_after_ingest_ms", "forecast_cached_ms", "replay_rows", "replay_8_weeks_s"]
+    keys = ["ingest_rows", "ingest_rows_per_s", "forecast_after_ingest_ms", "forecast_cached_ms", "replay_rows",
+            "replay_8_weeks_s", "observations_rows", "observations_bytes_per_row", "issued_forecasts_rows",
+            "issued_forecasts_bytes_per_row"]
     print(f"{'':28}" + "".join(f"{r['engine']:>30}" for r in results))
     for k in keys:
         print(f"{k:28}" + "".join(f"{json.dumps(r.get(k)):>30}" for r in results))

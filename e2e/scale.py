@@ -178,12 +178,16 @@ def main() -> None:
     processes: list[subprocess.Popen] = []
     try:
         env = dict(os.environ)
+        # Servers of its own listen on ports free now: a fixed port in the ephemeral range can be
+        # held by a client connection's TIME_WAIT.
         if not env.get("CIVICAST_TEST_POSTGRES"):
             env["CIVICAST_TEST_POSTGRES"] = run(os.path.join(ROOT, "scripts", "postgres"), "start",
-                                                os.path.join(work, "pg")).strip()
+                                                os.path.join(work, "pg"),
+                                                env=dict(env, CIVICAST_PG_PORT=str(free_port()))).strip()
             started.append(["postgres", os.path.join(work, "pg")])
         if not env.get("CIVICAST_TEST_S3"):
-            exports = run(os.path.join(ROOT, "scripts", "s3"), "start", os.path.join(work, "s3"))
+            exports = run(os.path.join(ROOT, "scripts", "s3"), "start", os.path.join(work, "s3"),
+                          env=dict(env, CIVICAST_S3_PORT=str(free_port())))
             started.append(["s3", os.path.join(work, "s3")])
             for name, value in re.findall(r"(\w+)=(\S+)", exports):
                 env[name] = value
