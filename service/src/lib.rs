@@ -96,6 +96,10 @@ pub struct Shared {
     /// The store's change number every served dataset has been brought up to (see
     /// [`live::catch_up`]).
     pub seen_change: std::sync::atomic::AtomicI64,
+    /// Tickets of reads arriving and of change-counter reads beginning, in one sequence, and the
+    /// ticket of the last counter read that completed (see [`live::catch_up`]).
+    catch_up_ticket: AtomicU64,
+    catch_up_read: Mutex<u64>,
     /// Ingests in progress, one per compute slot at most: each holds its checked rows while
     /// the store writes them, which the memory bound counts per slot.
     pub ingesting: Semaphore,
@@ -159,6 +163,8 @@ impl AppState {
             store,
             refreshing: Mutex::new(()),
             seen_change: std::sync::atomic::AtomicI64::new(0),
+            catch_up_ticket: AtomicU64::new(0),
+            catch_up_read: Mutex::new(0),
             reloading: Mutex::new((0, LoadReport::default())),
             reload_requests: AtomicU64::new(0),
         })))
