@@ -88,6 +88,10 @@ struct AliasObject {
     seq: u64,
     #[serde(default)]
     entry: Option<HistoryEntry>,
+    /// A random id of the change that wrote it: a swap whose answer was lost (a 5xx after the
+    /// write landed, retried into "precondition failed") is recognised as made, not made again.
+    #[serde(default)]
+    change: String,
 }
 
 /// An alias object with the dataset and alias its key names.
@@ -329,9 +333,25 @@ impl Objects {
 /// of colliding again, as in Ethernet's backoff.
 fn back_off(attempt: usize) {
     use std::hash::{BuildHasher, RandomState};
-    let ceiling_ms = 2u64 << attempt.min(6);
+    let ceiling_ms = 1u64 << attempt.min(7);
     let random = RandomState::new().hash_one((attempt, std::thread::current().id()));
     std::thread::sleep(Duration::from_micros(random % (ceiling_ms * 1000)));
+}
+
+/// A random id for an alias change (128 bits from the standard library's randomly seeded
+/// hasher, the time and the process).
+fn change_id() -> String {
+    use std::hash::{BuildHasher, RandomState};
+    let salt = (
+        std::process::id(),
+        std::thread::current().id(),
+        std::time::SystemTime::now(),
+    );
+    format!(
+        "{:016x}{:016x}",
+        RandomState::new().hash_one(salt),
+        RandomState::new().hash_one(salt)
+    )
 }
 
 fn not_found(e: &RegistryError) -> bool {
@@ -464,22 +484,67 @@ impl Registry {
         Ok(names)
     }
 
-    /// Writes the history object of the change `stored` records, unless it exists.
-    fn objects_record(&self, objects: &Objects, stored: &AliasObject) -> Result<(), RegistryError> {
+    /// Writes the history object of the change `stored` (the alias `alias` of `dataset`)
+    /// records, unless it exists; an existing one must record the same change.
+    fn objects_record(
+        &self,
+        objects: &Objects,
+        dataset: &str,
+        alias: &str,
+        stored: &AliasObject,
+    ) -> Result<(), RegistryError> {
         let Some(entry) = &stored.entry else {
             return Ok(());
         };
+        if entry.dataset != dataset || entry.alias != alias {
+            return Err(RegistryError::Corrupt {
+                path: objects.url(&["aliases", dataset, &format!("{alias}.json")]),
+                message: format!(
+                    "records a change of {}'s alias {}",
+                    entry.dataset, entry.alias
+                ),
+            });
+        }
         let file = format!("{:012}.json", stored.seq);
+        let parts = ["history", dataset, alias, file.as_str()];
         let record = HistoryObject {
             seq: stored.seq,
             entry: entry.clone(),
         };
-        objects.put(
-            &["history", &entry.dataset, &entry.alias, &file],
-            to_json(&record),
-            PutMode::Create,
+        if objects.put(&parts, to_json(&record), PutMode::Create)? {
+            return Ok(());
+        }
+        let existing: HistoryObject = parse_json(
+            &objects.url(&parts),
+            &objects.read(&parts, self.limits.alias_bytes)?,
         )?;
+        if existing.entry != *entry {
+            return Err(RegistryError::Corrupt {
+                path: objects.url(&parts),
+                message: format!(
+                    "records another change than the alias's number {}: {:?}",
+                    stored.seq, existing.entry
+                ),
+            });
+        }
         Ok(())
+    }
+
+    /// The number after the last history object of `alias` of `dataset` (1 for none): where a
+    /// chain continues when its alias was removed or written by hand.
+    fn objects_next_seq(
+        &self,
+        objects: &Objects,
+        dataset: &str,
+        alias: &str,
+    ) -> Result<u64, RegistryError> {
+        Ok(objects
+            .list(&["history", dataset, alias])?
+            .iter()
+            .filter_map(|parts| parts.first()?.strip_suffix(".json")?.parse::<u64>().ok())
+            .max()
+            .unwrap_or(0)
+            + 1)
     }
 
     /// Changes `alias` of `dataset` by compare-and-swap: `decide` gets the version the alias
@@ -502,7 +567,7 @@ impl Registry {
             }
             let current = self.objects_alias_tagged(objects, dataset, alias)?;
             if let Some((stored, _)) = &current {
-                self.objects_record(objects, stored)?;
+                self.objects_record(objects, dataset, alias, stored)?;
             }
             let previous = current.as_ref().map(|(stored, _)| stored.version.clone());
             let Some(version) = decide(previous.as_deref())? else {
@@ -517,10 +582,15 @@ impl Registry {
                 });
             }
             let at = now();
+            let seq = match &current {
+                Some((stored, _)) if stored.seq > 0 => stored.seq + 1,
+                _ => self.objects_next_seq(objects, dataset, alias)?,
+            };
             let stored = AliasObject {
                 version: version.clone(),
                 changed: at.clone(),
-                seq: current.as_ref().map_or(1, |(stored, _)| stored.seq + 1),
+                seq,
+                change: change_id(),
                 entry: Some(HistoryEntry {
                     at,
                     dataset: dataset.to_owned(),
@@ -537,14 +607,25 @@ impl Registry {
                 }),
                 None => PutMode::Create,
             };
-            match objects.put(&["aliases", dataset, &file], to_json(&stored), mode) {
-                Ok(true) => {
-                    fault_point("alias-set");
-                    self.objects_record(objects, &stored)?;
-                    fault_point("history-appended");
-                    return Ok(());
-                }
-                Ok(false) => continue,
+            let swapped = objects.put(&["aliases", dataset, &file], to_json(&stored), mode);
+            // A swap that looks lost or failed may have landed (its answer lost, the retry
+            // refused): the alias then carries this change's id.
+            let landed = match &swapped {
+                Ok(true) => true,
+                _ => self
+                    .objects_alias_tagged(objects, dataset, alias)
+                    .ok()
+                    .flatten()
+                    .is_some_and(|(now, _)| now.change == stored.change),
+            };
+            if landed {
+                fault_point("alias-set");
+                self.objects_record(objects, dataset, alias, &stored)?;
+                fault_point("history-appended");
+                return Ok(());
+            }
+            match swapped {
+                Ok(_) => continue,
                 // A store may answer a swap on an object deleted meanwhile with "not found".
                 Err(e) if not_found(&e) => continue,
                 Err(e) => return Err(e),
@@ -564,6 +645,9 @@ impl Registry {
         &self,
         objects: &Objects,
     ) -> Result<Vec<HistoryEntry>, RegistryError> {
+        // Aliases first: a change made while the history is listed then shows as an entry after
+        // the alias's own, never as a gap before it.
+        let aliases = self.objects_aliases(objects)?;
         let mut chains: BTreeMap<(String, String), BTreeMap<u64, HistoryEntry>> = BTreeMap::new();
         // The history's cap bounds all its objects together, as it bounds the folder's one file.
         let mut total = 0u64;
@@ -596,7 +680,7 @@ impl Registry {
                     .insert(record.seq, record.entry);
             }
         }
-        for (dataset, alias, stored) in self.objects_aliases(objects)? {
+        for (dataset, alias, stored) in aliases {
             if let Some(entry) = stored.entry {
                 chains
                     .entry((dataset, alias))

@@ -172,3 +172,27 @@ fn concurrent_promotions_each_log_a_change_from_the_alias_the_previous_one_set()
         assert_eq!(registry.production("rides").unwrap(), Some(last.to.clone()));
     }
 }
+
+/// An alias removed by hand (to stop serving a dataset) and set again later continues the same
+/// history: its changes are all listed, and a rollback goes back through them.
+#[test]
+fn a_removed_alias_set_again_continues_its_history() {
+    for backend in backends() {
+        let registry = &backend.registry;
+        publish(registry, "rides", false);
+        publish(registry, "rides", true);
+        backend.remove(&["aliases", "rides", "production.json"]);
+        let c = publish(registry, "rides", false);
+        let d = publish(registry, "rides", true);
+        let entries: Vec<HistoryEntry> = registry
+            .history()
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.dataset == "rides")
+            .collect();
+        assert_eq!(entries.len(), 4, "{}: {entries:?}", backend.label);
+        assert_eq!(entries[2].from, None, "set again from no alias");
+        assert_eq!((entries[3].from.as_ref(), &entries[3].to), (Some(&c), &d));
+        assert_eq!(registry.rollback("rides").unwrap(), c, "{}", backend.label);
+    }
+}

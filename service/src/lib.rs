@@ -231,8 +231,14 @@ impl AppState {
             self.metrics.reloads.inc();
         }
         // A new version starts from its fitted end: move it to the stored data before it serves.
+        // It is swapped in before the refresh lock is released, so that a refresh waiting for
+        // the lock (a read catching up with another replica's ingest, see `live::catch_up`)
+        // moves on the version that serves, not the one being replaced.
+        let refreshing = match &self.store {
+            Some(_) => Some(self.refreshing.lock().await),
+            None => None,
+        };
         if let Some(store) = &self.store {
-            let _one_at_a_time = self.refreshing.lock().await;
             for (dataset, _) in &report.changed {
                 if let Some(loaded) = catalog.datasets.get(dataset) {
                     register(store, loaded).await;
@@ -247,6 +253,7 @@ impl AppState {
             }
         }
         self.catalog.store(Arc::new(catalog));
+        drop(refreshing);
         self.record(&report);
         report
     }
