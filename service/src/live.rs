@@ -227,7 +227,7 @@ async fn issue_and_score(
 /// Reads run one at a time; a request that waited for the one in progress takes the result of
 /// the next, which began after it arrived and which only the first of the waiting requests makes.
 /// So under load the counter is read back to back, not once per request, and a request waits for
-/// at most two reads.
+/// at most two reads (and their refreshes), and never longer than two seconds (`CATCH_UP_WAIT`).
 ///
 /// Only a PostgreSQL store is shared by replicas. A SQLite file has one service, whose own ingests
 /// are taken in before they are acknowledged; an import by `civicast-train` is picked up by the
@@ -241,6 +241,26 @@ pub async fn catch_up(state: &AppState) {
         return;
     }
     let arrived = state.catch_up_ticket.fetch_add(1, Ordering::SeqCst) + 1;
+    // In a task of its own: a request that times out or whose client leaves must not cancel a
+    // refresh half done (the next request would only start it again). A refresh that takes
+    // longer than the wait (a large import arrived) leaves this answer as it stands.
+    let worker = state.clone();
+    let task = tokio::spawn(async move { catch_up_after(&worker, arrived).await });
+    if tokio::time::timeout(CATCH_UP_WAIT, task).await.is_err() {
+        tracing::warn!(
+            "the store's latest changes are still being taken in; answering from the data before them"
+        );
+    }
+}
+
+/// Longest a read waits to catch up with the store before it is answered as things stand.
+const CATCH_UP_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// [`catch_up`] for a request that arrived at ticket `arrived`.
+async fn catch_up_after(state: &AppState, arrived: u64) {
+    let Some(store) = &state.store else {
+        return;
+    };
     let mut last_began = state.catch_up_read.lock().await;
     if *last_began >= arrived {
         return;
