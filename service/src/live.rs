@@ -231,7 +231,7 @@ async fn issue_and_score(
 ///
 /// Only a PostgreSQL store is shared by replicas. A SQLite file has one service, whose own ingests
 /// are taken in before they are acknowledged; an import by `civicast-train` is picked up by the
-/// poller. There the read would only cost: cached forecasts went from about 77,000 to 21,000
+/// poller. There the read would only cost: cached forecasts went from about 62,000 to 21,000
 /// requests/s with it (`bench/service_load.sh`).
 pub async fn catch_up(state: &AppState) {
     let Some(store) = &state.store else {
