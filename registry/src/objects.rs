@@ -149,19 +149,34 @@ impl Objects {
         let store = builder.build().map_err(|e| bad(&e.to_string()))?;
 
         let (jobs, mut queue) = tokio::sync::mpsc::unbounded_channel::<Job>();
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(RegistryError::io(url))?;
+        // Built and dropped in its own thread: a runtime dropped on a caller's async worker
+        // would panic.
+        let (started, ready) = std::sync::mpsc::sync_channel(1);
         std::thread::Builder::new()
             .name("civicast-registry-s3".into())
             .spawn(move || {
+                let runtime = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(runtime) => runtime,
+                    Err(e) => {
+                        let _ = started.send(Err(e));
+                        return;
+                    }
+                };
+                let _ = started.send(Ok(()));
                 runtime.block_on(async move {
                     while let Some(job) = queue.recv().await {
                         tokio::spawn(job);
                     }
                 });
             })
+            .map_err(RegistryError::io(url))?;
+        ready
+            .recv()
+            .map_err(|_| std::io::Error::other("the registry's runtime thread ended at start"))
+            .and_then(|built| built)
             .map_err(RegistryError::io(url))?;
         Ok(Objects {
             store: Arc::new(store),

@@ -179,11 +179,6 @@ impl Registry {
         &self.root
     }
 
-    /// Whether the registry is in object storage.
-    pub fn is_remote(&self) -> bool {
-        self.objects.is_some()
-    }
-
     /// The caps this registry reads files under.
     pub fn limits(&self) -> &RegistryLimits {
         &self.limits
