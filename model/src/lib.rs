@@ -51,7 +51,8 @@ pub use calendar::{Holiday, HolidayCalendar};
 pub use error::ModelError;
 pub use forecast::{Forecast, SamplePaths};
 pub use forecaster::{
-    Filled, FittedForecaster, Forecaster, ForecasterParams, Made, Recipe, SeriesState, Step,
+    Filled, FittedForecaster, Forecaster, ForecasterParams, Made, PartFit, Recipe, SeriesState,
+    SharedFit, Step,
 };
 pub use models::{Fit, Fitted, FittedModel, ModelId, Predict, SeriesContext, fit_model};
 pub use panel::{ExogenousRole, ExogenousSpec, Panel, Series};

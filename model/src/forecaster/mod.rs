@@ -24,7 +24,10 @@ use crate::calendar::HolidayCalendar;
 use crate::error::ModelError;
 use crate::features::{FeatureSpec, Featurizer};
 use crate::forecast::{Forecast, SamplePaths};
-use crate::learned::global::{ForecastInput, GlobalParams, fit_global};
+use crate::learned::global::{
+    ForecastInput, GlobalParams, GlobalPart, GlobalShared, assemble, fit_global, fit_part,
+    fit_shared,
+};
 use crate::learned::published::{FutureInputError, FutureValues, PublishedGlobal};
 use crate::models::{Fitted, ModelId, SeriesContext};
 use crate::panel::Panel;
@@ -161,29 +164,7 @@ impl Forecaster {
         cutoffs: &[usize],
         wanted: &[bool],
     ) -> Result<FittedForecaster, ModelError> {
-        if wanted.len() != panel.series().len() {
-            return Err(ModelError::ShapeMismatch {
-                what: "wanted series, one per series of the panel",
-                expected: panel.series().len(),
-                got: wanted.len(),
-            });
-        }
-        if cutoffs.len() != panel.series().len() {
-            return Err(ModelError::ShapeMismatch {
-                what: "cutoffs, one per series of the panel",
-                expected: panel.series().len(),
-                got: cutoffs.len(),
-            });
-        }
-        for (series, &cutoff) in panel.series().iter().zip(cutoffs) {
-            if cutoff == 0 || cutoff > series.len() {
-                return Err(ModelError::BadParameter {
-                    name: "cutoff",
-                    value: format!("{cutoff} for series {:?}", series.id),
-                    expected: "between 1 and the series' length",
-                });
-            }
-        }
+        check_cutoffs(panel, cutoffs, wanted)?;
         let family = match &self.kind {
             Kind::Statistical(context) => Family::Statistical(StatisticalPanel::fit(
                 self.model,
@@ -205,10 +186,188 @@ impl Forecaster {
         })
     }
 
+    /// The first of a fit's three stages, for a fit spread over processes or machines: what
+    /// learns across series (a global model's member regressors), once per fit. Nothing for a
+    /// per-series model. [`Self::fit_part`] then fits any subset of the series from it, and
+    /// [`Self::assemble`] joins the parts into what [`Self::fit_for`] would have fitted, value
+    /// for value.
+    pub fn fit_shared(&self, panel: &Panel, cutoffs: &[usize]) -> Result<SharedFit, ModelError> {
+        check_cutoffs(panel, cutoffs, &vec![true; panel.series().len()])?;
+        Ok(SharedFit {
+            model: self.model,
+            stage: match &self.kind {
+                Kind::Statistical(_) => SharedStage::Statistical,
+                Kind::Learned(params) => {
+                    let featurizer = self.featurizer(panel)?;
+                    SharedStage::Learned(Box::new(fit_shared(params, &featurizer, panel, cutoffs)?))
+                }
+            },
+        })
+    }
+
+    /// The second stage: the series where `wanted` is true, fitted with `shared`.
+    pub fn fit_part(
+        &self,
+        panel: &Panel,
+        cutoffs: &[usize],
+        shared: &SharedFit,
+        wanted: &[bool],
+    ) -> Result<PartFit, ModelError> {
+        check_cutoffs(panel, cutoffs, wanted)?;
+        let stage = match (&self.kind, &shared.stage) {
+            (Kind::Statistical(context), SharedStage::Statistical) => {
+                PartStage::Statistical(StatisticalPanel::fit(
+                    self.model,
+                    context,
+                    self.recipe.input_size,
+                    panel,
+                    cutoffs,
+                    wanted,
+                )?)
+            }
+            (Kind::Learned(params), SharedStage::Learned(shared)) => {
+                PartStage::Learned(Box::new(fit_part(params, shared, panel, cutoffs, wanted)?))
+            }
+            _ => return Err(self.other_model(shared.model)),
+        };
+        Ok(PartFit {
+            model: self.model,
+            stage,
+        })
+    }
+
+    /// The last stage: `parts`, which together hold every series, as the model
+    /// [`Self::fit_for`] fits for the series where `wanted` is true.
+    pub fn assemble(
+        &self,
+        panel: &Panel,
+        cutoffs: &[usize],
+        shared: SharedFit,
+        parts: Vec<PartFit>,
+        wanted: &[bool],
+    ) -> Result<FittedForecaster, ModelError> {
+        check_cutoffs(panel, cutoffs, wanted)?;
+        if let Some(other) = std::iter::once(shared.model)
+            .chain(parts.iter().map(|p| p.model))
+            .find(|&m| m != self.model)
+        {
+            return Err(self.other_model(other));
+        }
+        let family = match (&self.kind, shared.stage) {
+            (Kind::Statistical(_), SharedStage::Statistical) => {
+                let parts = parts
+                    .into_iter()
+                    .filter_map(|p| match p.stage {
+                        PartStage::Statistical(part) => Some(part),
+                        PartStage::Learned(_) => None,
+                    })
+                    .collect();
+                Family::Statistical(StatisticalPanel::assemble(parts, panel, wanted)?)
+            }
+            (Kind::Learned(params), SharedStage::Learned(shared)) => {
+                let parts = parts
+                    .into_iter()
+                    .filter_map(|p| match p.stage {
+                        PartStage::Learned(part) => Some(*part),
+                        PartStage::Statistical(_) => None,
+                    })
+                    .collect();
+                let fitted = assemble(params, *shared, panel, cutoffs, parts)?;
+                Family::Learned(Box::new(PublishedGlobal::at(fitted, panel, cutoffs)?))
+            }
+            _ => return Err(self.other_model(self.model)),
+        };
+        Ok(FittedForecaster {
+            model: self.model,
+            family,
+        })
+    }
+
+    fn other_model(&self, other: ModelId) -> ModelError {
+        ModelError::Invalid {
+            what: "the stages of a fit",
+            reason: format!(
+                "{other}'s stages cannot be joined into a fit of {}",
+                self.model
+            ),
+        }
+    }
+
     /// The features a learned model sees on `panel`: the defaults for its frequency and seasons.
     fn featurizer(&self, panel: &Panel) -> Result<Featurizer, ModelError> {
         let spec = FeatureSpec::default_for(panel.frequency(), &self.recipe.season_lengths);
         Featurizer::for_panel(spec, panel, self.recipe.holidays.clone())
+    }
+}
+
+/// `cutoffs` and `wanted`, one per series of `panel`, each cutoff inside its series.
+fn check_cutoffs(panel: &Panel, cutoffs: &[usize], wanted: &[bool]) -> Result<(), ModelError> {
+    if wanted.len() != panel.series().len() {
+        return Err(ModelError::ShapeMismatch {
+            what: "wanted series, one per series of the panel",
+            expected: panel.series().len(),
+            got: wanted.len(),
+        });
+    }
+    if cutoffs.len() != panel.series().len() {
+        return Err(ModelError::ShapeMismatch {
+            what: "cutoffs, one per series of the panel",
+            expected: panel.series().len(),
+            got: cutoffs.len(),
+        });
+    }
+    for (series, &cutoff) in panel.series().iter().zip(cutoffs) {
+        if cutoff == 0 || cutoff > series.len() {
+            return Err(ModelError::BadParameter {
+                name: "cutoff",
+                value: format!("{cutoff} for series {:?}", series.id),
+                expected: "between 1 and the series' length",
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The first stage of a fit ([`Forecaster::fit_shared`]): plain serde data, so that it can be
+/// written once and read by every part's process.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SharedFit {
+    model: ModelId,
+    stage: SharedStage,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "family", content = "shared", rename_all = "snake_case")]
+enum SharedStage {
+    Statistical,
+    Learned(Box<GlobalShared>),
+}
+
+/// One part of a fit ([`Forecaster::fit_part`]): plain serde data.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PartFit {
+    model: ModelId,
+    stage: PartStage,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "family", content = "part", rename_all = "snake_case")]
+enum PartStage {
+    Statistical(StatisticalPanel),
+    Learned(Box<GlobalPart>),
+}
+
+impl SharedFit {
+    /// The model it belongs to.
+    pub fn model(&self) -> ModelId {
+        self.model
+    }
+}
+
+impl PartFit {
+    /// The model it belongs to.
+    pub fn model(&self) -> ModelId {
+        self.model
     }
 }
 

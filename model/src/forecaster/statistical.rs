@@ -55,6 +55,30 @@ impl StatisticalPanel {
         })
     }
 
+    /// The series of `panel` where `wanted` is true, from parts fitted on any series each (see
+    /// [`super::Forecaster::assemble`]); an error names a wanted series no part holds.
+    pub(super) fn assemble(
+        parts: Vec<StatisticalPanel>,
+        panel: &Panel,
+        wanted: &[bool],
+    ) -> Result<StatisticalPanel, ModelError> {
+        let mut by_id: std::collections::HashMap<String, Fitted> = parts
+            .into_iter()
+            .flat_map(|part| part.series.into_iter().zip(part.fitted))
+            .collect();
+        let mut series = Vec::new();
+        let mut fitted = Vec::new();
+        for s in panel.series().iter().zip(wanted).filter(|(_, w)| **w) {
+            let model = by_id.remove(&s.0.id).ok_or_else(|| ModelError::Invalid {
+                what: "the parts of a fit",
+                reason: format!("no part holds series {:?}", s.0.id),
+            })?;
+            series.push(s.0.id.clone());
+            fitted.push(model);
+        }
+        Ok(StatisticalPanel { series, fitted })
+    }
+
     /// Models fitted elsewhere, by series id.
     pub(super) fn from_parts(series: Vec<(String, Fitted)>) -> StatisticalPanel {
         let (series, fitted): (Vec<String>, Vec<Fitted>) = series.into_iter().unzip();

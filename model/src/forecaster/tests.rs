@@ -223,3 +223,46 @@ fn every_model_absorbs_the_rest_of_a_series_through_the_one_interface() {
         }
     }
 }
+
+/// A fit in three stages, with the series split over parts in any way, is the fit in one piece,
+/// value for value: with every series calibrated on its own, and with one too short for that,
+/// whose combination the assembly chooses on every part's trajectories.
+#[test]
+fn a_fit_spread_over_parts_is_the_fit_in_one_piece() {
+    let panel = panel(300);
+    for (cutoffs, pooled) in [([280, 273], false), ([280, 50], true)] {
+        for model in [ModelId::Auto, ModelId::Linear, ModelId::Ets] {
+            let forecaster = forecaster(model);
+            let whole = forecaster.fit(&panel, &cutoffs).unwrap();
+            let shared = forecaster.fit_shared(&panel, &cutoffs).unwrap();
+            // Through JSON, as the stages travel between processes.
+            let shared: SharedFit =
+                serde_json::from_str(&serde_json::to_string(&shared).unwrap()).unwrap();
+            if let SharedStage::Learned(global) = &shared.stage {
+                assert_eq!(global.pooled, pooled && model == ModelId::Auto, "{model}");
+            }
+            let parts: Vec<PartFit> = [[false, true], [true, false]]
+                .iter()
+                .map(|wanted| {
+                    let part = forecaster
+                        .fit_part(&panel, &cutoffs, &shared, wanted)
+                        .unwrap();
+                    serde_json::from_str(&serde_json::to_string(&part).unwrap()).unwrap()
+                })
+                .collect();
+            let all = [true, true];
+            let joined = forecaster
+                .assemble(&panel, &cutoffs, shared.clone(), parts.clone(), &all)
+                .unwrap();
+            assert_eq!(
+                serde_json::to_string(&joined).unwrap(),
+                serde_json::to_string(&whole).unwrap(),
+                "{model} at {cutoffs:?}"
+            );
+            let missing = forecaster
+                .assemble(&panel, &cutoffs, shared, parts[..1].to_vec(), &all)
+                .unwrap_err();
+            assert!(missing.to_string().contains("s0"), "{missing}");
+        }
+    }
+}

@@ -8,7 +8,7 @@
 //! reads a value its fit saw.
 
 use super::forecast::{floor_of, recursive_points};
-use super::{Bounds, GlobalParams, MIN_ROWS, stacked};
+use super::{GlobalParams, GlobalShared};
 use crate::error::ModelError;
 use crate::features::{Featurizer, SeriesScale, TrainingSet};
 use crate::panel::Series;
@@ -40,92 +40,12 @@ impl Calibration {
     }
 }
 
-/// Fits the members on each refit fold and forecasts every calibration origin by the latest
-/// fold before it.
-pub(super) fn calibrate(
-    params: &GlobalParams,
-    featurizer: &Featurizer,
-    series: &[Series],
-    cutoffs: &[usize],
-    horizon: usize,
-) -> Result<Calibration, ModelError> {
-    let span = params.calibration.span.max(horizon);
-    let refits = params.calibration.refits.max(1);
-    let folds = fold_cutoffs(cutoffs, span, refits, featurizer.lookback(), horizon);
-    let mut fold_sets = vec![stacked(featurizer, series, &folds[0])?];
-    let origins = if fold_sets[0].n_rows() >= MIN_ROWS {
-        choose_origins(
-            params,
-            featurizer,
-            &fold_sets[0],
-            cutoffs,
-            &folds[0],
-            horizon,
-        )
-    } else {
-        Vec::new()
-    };
-    // The fit each origin is forecast by: the last whose cutoff is at or before it.
-    let origin_fold: Vec<usize> = origins
-        .iter()
-        .map(|&(s, o)| (0..refits).rev().find(|&f| folds[f][s] <= o).unwrap_or(0))
-        .collect();
-    if !origins.is_empty() {
-        for later in &folds[1..] {
-            fold_sets.push(stacked(featurizer, series, later)?);
-        }
-    }
-    let scales: Vec<SeriesScale> = origins
-        .iter()
-        .zip(&origin_fold)
-        .map(|(&(s, _), &f)| fold_sets[f].series[s].scale)
-        .collect();
-    let mut calibration = Calibration {
-        horizon,
-        origins,
-        scales,
-        member_paths: Vec::new(),
-        actual: Vec::new(),
-    };
-    calibration.member_paths = forecast_origins(
-        params,
-        featurizer,
-        series,
-        cutoffs,
-        &fold_sets,
-        &origin_fold,
-        &calibration,
-    )?;
-    drop(fold_sets);
-    if !calibration.origins.is_empty() {
-        let statistical = params.statistical.calibration_paths(
-            series,
-            cutoffs,
-            &folds,
-            &origin_fold,
-            &calibration,
-        )?;
-        calibration.member_paths.extend(statistical);
-    }
-    calibration.actual = calibration
-        .origins
-        .iter()
-        .zip(&calibration.scales)
-        .flat_map(|(&(s, o), &scale)| {
-            series[s].target[o..o + horizon]
-                .iter()
-                .map(move |&y| scale.scale(y))
-        })
-        .collect();
-    Ok(calibration)
-}
-
 /// The cutoffs of each refit fold: the first `span` steps before each series' cutoff, the others
 /// at even steps inside the span. A series whose usable history (after the features' lookback)
 /// is shorter than twice the span gets a span of half that history (at least the horizon), so
 /// that the calibration fits see as much data as the span holds origins — a monthly series of
 /// ten years cannot give forty horizons to calibration and still have a model to calibrate.
-fn fold_cutoffs(
+pub(super) fn fold_cutoffs(
     cutoffs: &[usize],
     span: usize,
     refits: usize,
@@ -149,7 +69,7 @@ fn fold_cutoffs(
 /// Up to [`CalibrationSpec::max_origins`](super::CalibrationSpec::max_origins) origins per series,
 /// evenly spread from its first fold's cutoff (or its lookback) to `horizon` steps before its
 /// cutoff, latest first.
-fn choose_origins(
+pub(super) fn choose_origins(
     params: &GlobalParams,
     featurizer: &Featurizer,
     first_fold: &TrainingSet,
@@ -173,16 +93,17 @@ fn choose_origins(
     origins
 }
 
-/// Per member, the scaled forecast trajectory of every origin, by the fold `origin_fold` names.
-fn forecast_origins(
-    params: &GlobalParams,
-    featurizer: &Featurizer,
+/// Per member, the scaled forecast trajectory of every origin of `calibration`, each by the
+/// shared fit of the fold `origin_fold` names, held to that fold's bounds.
+pub(super) fn learned_paths(
+    shared: &GlobalShared,
     series: &[Series],
     cutoffs: &[usize],
-    fold_sets: &[TrainingSet],
     origin_fold: &[usize],
     calibration: &Calibration,
+    n_members: usize,
 ) -> Result<Vec<Vec<f64>>, ModelError> {
+    let featurizer = &shared.featurizer;
     let Calibration {
         horizon,
         origins,
@@ -190,11 +111,9 @@ fn forecast_origins(
         ..
     } = calibration;
     let horizon = *horizon;
-    if origins.is_empty() {
-        return Ok(Vec::new());
-    }
-    let mut member_paths = vec![vec![0.0; origins.len() * horizon]; params.members.len()];
-    for (f, fold_set) in fold_sets.iter().enumerate() {
+    let mut member_paths = vec![vec![0.0; origins.len() * horizon]; n_members];
+    let folds = shared.fold_members.iter().zip(&shared.fold_bounds);
+    for (f, (members, &bounds)) in folds.enumerate() {
         let in_fold: Vec<usize> = (0..origins.len())
             .filter(|&k| origin_fold[k] == f)
             .collect();
@@ -205,7 +124,6 @@ fn forecast_origins(
             .iter()
             .map(|&k| (&series[origins[k].0], origins[k].1, scales[k]))
             .collect();
-        let bounds = Bounds::of(fold_set);
         let floors: Vec<f64> = in_fold
             .iter()
             .map(|&k| {
@@ -213,9 +131,8 @@ fn forecast_origins(
                 floor_of(&series[s].target[..cutoffs[s]], scales[k])
             })
             .collect();
-        for (member, paths) in params.members.iter().zip(&mut member_paths) {
-            let fitted = member.fit(fold_set, params.seed)?;
-            let points = recursive_points(&fitted, featurizer, &starts, horizon, bounds, &floors)?;
+        for (fitted, paths) in members.iter().zip(&mut member_paths) {
+            let points = recursive_points(fitted, featurizer, &starts, horizon, bounds, &floors)?;
             for (&k, trajectory) in in_fold.iter().zip(points.chunks_exact(horizon)) {
                 paths[k * horizon..(k + 1) * horizon].copy_from_slice(trajectory);
             }

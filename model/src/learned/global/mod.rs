@@ -83,6 +83,7 @@ mod members;
 mod params;
 mod phase;
 mod scaling;
+mod stages;
 mod statistical;
 
 pub use condition::ConditionProfile;
@@ -91,10 +92,9 @@ pub use forecast::IntervalSource;
 pub use level::LevelScaling;
 pub use members::{FittedLearner, LearnerParams};
 pub use params::{CalibrationSpec, GlobalParams, StatisticalMembers};
+pub use stages::{GlobalPart, GlobalShared, assemble, fit_part, fit_shared};
 
-use calibrate::calibrate;
 use combine::Combination;
-use scaling::calibrate_series;
 
 use crate::error::ModelError;
 use crate::features::{Featurizer, SeriesScale, TrainingSet};
@@ -228,73 +228,19 @@ impl Bounds {
     }
 }
 
-/// Fits a global model on `panel`, series `s` trained on `target[..cutoffs[s]]`: the members'
-/// calibration forecasts first (`calibrate.rs`), then the final fit on everything before the
-/// cutoffs, then each series' combination and calibrated errors (`combine.rs`, `scaling.rs`).
+/// Fits a global model on `panel`, series `s` trained on `target[..cutoffs[s]]`: the members
+/// across series ([`fit_shared`]), then every series' calibration forecasts, combination and
+/// calibrated errors ([`fit_part`]), then the whole ([`assemble`]).
 pub fn fit_global(
     params: &GlobalParams,
     featurizer: &Featurizer,
     panel: &Panel,
     cutoffs: &[usize],
 ) -> Result<FittedGlobal, ModelError> {
-    let series = panel.series();
-    if cutoffs.len() != series.len() {
-        return Err(ModelError::ShapeMismatch {
-            what: "cutoffs, one per series of the panel",
-            expected: series.len(),
-            got: cutoffs.len(),
-        });
-    }
-    if params.members.is_empty() {
-        return Err(ModelError::BadParameter {
-            name: "members",
-            value: "none".into(),
-            expected: "at least one member regressor",
-        });
-    }
-    let horizon = params.horizon.max(1);
-    let calibration = calibrate(params, featurizer, series, cutoffs, horizon)?;
-    let set = stacked(featurizer, series, cutoffs)?;
-    if set.n_rows() < MIN_ROWS {
-        return Err(ModelError::TooShort {
-            needed: MIN_ROWS,
-            got: set.n_rows(),
-        });
-    }
-    let members = params
-        .members
-        .iter()
-        .map(|m| m.fit(&set, params.seed))
-        .collect::<Result<Vec<_>, _>>()?;
-    let statistical = params.statistical.fit_final(series, cutoffs)?;
-    let pooled = pooled_combination(params, &calibration, series.len());
-    let series = set
-        .series
-        .iter()
-        .zip(statistical)
-        .enumerate()
-        .map(|(s, (trained, statistical))| {
-            let mut known = calibrate_series(
-                params,
-                panel,
-                cutoffs,
-                s,
-                trained,
-                &calibration,
-                pooled.as_ref(),
-            );
-            known.statistical = statistical;
-            known
-        })
-        .collect();
-    Ok(FittedGlobal {
-        featurizer: featurizer.clone(),
-        members,
-        horizon,
-        series,
-        bounds: Bounds::of(&set),
-        statistical: params.statistical.models.clone(),
-    })
+    let shared = fit_shared(params, featurizer, panel, cutoffs)?;
+    let all = vec![true; panel.series().len()];
+    let part = fit_part(params, &shared, panel, cutoffs, &all)?;
+    assemble(params, shared, panel, cutoffs, vec![part])
 }
 
 /// The combination chosen on every series' calibration trajectories together, for the series

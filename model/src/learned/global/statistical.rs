@@ -23,19 +23,20 @@ impl StatisticalMembers {
         }
     }
 
-    /// Every statistical member fitted on each series' training part `target[..cutoffs[s]]`.
+    /// Every statistical member fitted on the training part `target[..cutoffs[s]]` of each series
+    /// `s` of `indices`.
     pub(super) fn fit_final(
         &self,
         series: &[Series],
         cutoffs: &[usize],
+        indices: &[usize],
     ) -> Result<Vec<Vec<FittedModel>>, ModelError> {
-        series
+        indices
             .par_iter()
-            .zip(cutoffs)
-            .map(|(s, &cutoff)| {
+            .map(|&s| {
                 self.models
                     .iter()
-                    .map(|&id| self.fit(id, &s.target[..cutoff]))
+                    .map(|&id| self.fit(id, &series[s].target[..cutoffs[s]]))
                     .collect()
             })
             .collect()
@@ -67,26 +68,29 @@ impl StatisticalMembers {
         if origins.is_empty() {
             return Ok(paths);
         }
-        // Per series, its origins grouped by fold, each group in time order.
-        let per_series: Vec<Vec<Vec<usize>>> = (0..series.len())
-            .map(|s| {
-                let mut groups = vec![Vec::new(); folds.len()];
-                for (k, &(of, _)) in origins.iter().enumerate() {
-                    if of == s {
-                        groups[origin_fold[k]].push(k);
-                    }
-                }
+        // Per series with origins, its origins grouped by fold, each group in time order.
+        let mut by_series: std::collections::BTreeMap<usize, Vec<Vec<usize>>> =
+            std::collections::BTreeMap::new();
+        for (k, &(s, _)) in origins.iter().enumerate() {
+            by_series
+                .entry(s)
+                .or_insert_with(|| vec![Vec::new(); folds.len()])[origin_fold[k]]
+                .push(k);
+        }
+        let per_series: Vec<(usize, Vec<Vec<usize>>)> = by_series
+            .into_iter()
+            .map(|(s, mut groups)| {
                 for group in &mut groups {
                     group.sort_by_key(|&k| origins[k].1);
                 }
-                groups
+                (s, groups)
             })
             .collect();
         for (m, &id) in self.models.iter().enumerate() {
             let trajectories: Vec<Vec<(usize, Vec<f64>)>> = per_series
                 .par_iter()
-                .enumerate()
                 .map(|(s, groups)| {
+                    let s = *s;
                     let y = &series[s].target;
                     let non_negative = is_non_negative(&y[..cutoffs[s]]);
                     let mut out = Vec::new();

@@ -1,0 +1,416 @@
+//! A global fit in three stages, so that one fit can be spread over machines (`civicast-train fit
+//! --shard`):
+//!
+//! 1. **Shared** ([`fit_shared`]): what learns across series, once per fit — the member
+//!    regressors of each refit fold and of the final fit, the calibration origins and the scales
+//!    and bounds of every fold.
+//! 2. **Part** ([`fit_part`]): per series, for any subset of the series — the learned members'
+//!    calibration forecasts from the shared fits, the statistical members, the combination and
+//!    the calibrated errors.
+//! 3. **Assembly** ([`assemble`]): the parts in panel order. A series with fewer than
+//!    [`MIN_OWN_TRAJECTORIES`] trajectories takes the combination chosen on every series'
+//!    trajectories together, which no part can know; so when some series has that few, the
+//!    shared stage says so and every part carries its trajectories for the assembly to choose it.
+//!
+//! [`fit_global`](super::fit_global) is the three stages in one process, so a fit spread over
+//! parts equals the fit in one piece value for value: each stage does the same arithmetic on the
+//! same values whichever series sit beside a series in its part.
+
+use serde::{Deserialize, Serialize};
+
+use super::calibrate::{Calibration, choose_origins, fold_cutoffs, learned_paths};
+use super::scaling::calibrate_series;
+use super::{
+    Bounds, FittedGlobal, FittedLearner, GlobalParams, GlobalSeries, MIN_OWN_TRAJECTORIES,
+    MIN_ROWS, pooled_combination, stacked,
+};
+use crate::error::ModelError;
+use crate::features::{Featurizer, SeriesScale, TrainedSeries};
+use crate::panel::Panel;
+
+/// What every part of a global fit shares: everything fitted across series.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GlobalShared {
+    /// How rows are built.
+    pub featurizer: Featurizer,
+    /// The calibrated horizon.
+    pub horizon: usize,
+    /// Each refit fold's cutoff per series.
+    pub folds: Vec<Vec<usize>>,
+    /// Each fold's fitted members (none for a fold no origin is forecast by).
+    pub fold_members: Vec<Vec<FittedLearner>>,
+    /// Each fold's recursion bounds.
+    pub fold_bounds: Vec<Bounds>,
+    /// `(series, origin)` of every calibration trajectory, series by series.
+    pub origins: Vec<(usize, usize)>,
+    /// The fold each trajectory is forecast by.
+    pub origin_fold: Vec<usize>,
+    /// The scale of that fold's fit of each trajectory's series.
+    pub scales: Vec<SeriesScale>,
+    /// The members fitted on everything before the cutoffs.
+    pub members: Vec<FittedLearner>,
+    /// Each series as the final fit saw it.
+    pub trained: Vec<TrainedSeries>,
+    /// The final fit's recursion bounds.
+    pub bounds: Bounds,
+    /// Whether some series has too few trajectories of its own, so parts carry theirs.
+    pub pooled: bool,
+}
+
+/// One part of a global fit: some of the series, complete but for the pooled combination.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GlobalPart {
+    /// The panel indices of its series, ascending.
+    pub series: Vec<usize>,
+    /// Each of them fitted, with its own combination.
+    pub fitted: Vec<GlobalSeries>,
+    /// With [`GlobalShared::pooled`]: per member, the calibration trajectories of its series (in
+    /// the order of [`GlobalShared::origins`]); else empty.
+    #[serde(with = "crate::serde_nan::nested")]
+    pub member_paths: Vec<Vec<f64>>,
+    /// The actuals, laid out as `member_paths`.
+    #[serde(with = "crate::serde_nan::vec")]
+    pub actual: Vec<f64>,
+}
+
+/// Per member, a series' calibration trajectories; and their actuals.
+type Trajectories = (Vec<Vec<f64>>, Vec<f64>);
+
+/// Stage 1: fits the members on each refit fold and on everything before `cutoffs`.
+pub fn fit_shared(
+    params: &GlobalParams,
+    featurizer: &Featurizer,
+    panel: &Panel,
+    cutoffs: &[usize],
+) -> Result<GlobalShared, ModelError> {
+    let series = panel.series();
+    if cutoffs.len() != series.len() {
+        return Err(ModelError::ShapeMismatch {
+            what: "cutoffs, one per series of the panel",
+            expected: series.len(),
+            got: cutoffs.len(),
+        });
+    }
+    if params.members.is_empty() {
+        return Err(ModelError::BadParameter {
+            name: "members",
+            value: "none".into(),
+            expected: "at least one member regressor",
+        });
+    }
+    let horizon = params.horizon.max(1);
+    let span = params.calibration.span.max(horizon);
+    let refits = params.calibration.refits.max(1);
+    let folds = fold_cutoffs(cutoffs, span, refits, featurizer.lookback(), horizon);
+    let first = stacked(featurizer, series, &folds[0])?;
+    let origins = if first.n_rows() >= MIN_ROWS {
+        choose_origins(params, featurizer, &first, cutoffs, &folds[0], horizon)
+    } else {
+        Vec::new()
+    };
+    // The fit each origin is forecast by: the last whose cutoff is at or before it.
+    let origin_fold: Vec<usize> = origins
+        .iter()
+        .map(|&(s, o)| (0..refits).rev().find(|&f| folds[f][s] <= o).unwrap_or(0))
+        .collect();
+    let mut fold_members = Vec::with_capacity(refits);
+    let mut fold_bounds = Vec::with_capacity(refits);
+    let mut fold_scales: Vec<Vec<SeriesScale>> = Vec::with_capacity(refits);
+    let mut first = Some(first);
+    for (f, fold) in folds.iter().enumerate() {
+        if origins.is_empty() && f > 0 {
+            break;
+        }
+        let set = match first.take() {
+            Some(set) => set,
+            None => stacked(featurizer, series, fold)?,
+        };
+        fold_scales.push(set.series.iter().map(|t| t.scale).collect());
+        fold_bounds.push(Bounds::of(&set));
+        fold_members.push(if origin_fold.contains(&f) {
+            params
+                .members
+                .iter()
+                .map(|m| m.fit(&set, params.seed))
+                .collect::<Result<Vec<_>, _>>()?
+        } else {
+            Vec::new()
+        });
+    }
+    let scales = origins
+        .iter()
+        .zip(&origin_fold)
+        .map(|(&(s, _), &f)| fold_scales[f][s])
+        .collect();
+    let set = stacked(featurizer, series, cutoffs)?;
+    if set.n_rows() < MIN_ROWS {
+        return Err(ModelError::TooShort {
+            needed: MIN_ROWS,
+            got: set.n_rows(),
+        });
+    }
+    let members = params
+        .members
+        .iter()
+        .map(|m| m.fit(&set, params.seed))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut counts = vec![0usize; series.len()];
+    for &(s, _) in &origins {
+        counts[s] += 1;
+    }
+    let pooled = params.member_groups().iter().sum::<usize>() >= 2
+        && !origins.is_empty()
+        && counts.iter().any(|&c| c < MIN_OWN_TRAJECTORIES);
+    Ok(GlobalShared {
+        featurizer: featurizer.clone(),
+        horizon,
+        folds,
+        fold_members,
+        fold_bounds,
+        origins,
+        origin_fold,
+        scales,
+        members,
+        bounds: Bounds::of(&set),
+        trained: set.series,
+        pooled,
+    })
+}
+
+/// Stage 2: the series where `wanted` is true, each fitted with its own combination.
+pub fn fit_part(
+    params: &GlobalParams,
+    shared: &GlobalShared,
+    panel: &Panel,
+    cutoffs: &[usize],
+    wanted: &[bool],
+) -> Result<GlobalPart, ModelError> {
+    let series = panel.series();
+    shared.check_against(panel, cutoffs)?;
+    if wanted.len() != series.len() {
+        return Err(ModelError::ShapeMismatch {
+            what: "wanted series, one per series of the panel",
+            expected: series.len(),
+            got: wanted.len(),
+        });
+    }
+    let rows: Vec<usize> = (0..shared.origins.len())
+        .filter(|&k| wanted[shared.origins[k].0])
+        .collect();
+    let origin_fold: Vec<usize> = rows.iter().map(|&k| shared.origin_fold[k]).collect();
+    let mut calibration = Calibration {
+        horizon: shared.horizon,
+        origins: rows.iter().map(|&k| shared.origins[k]).collect(),
+        scales: rows.iter().map(|&k| shared.scales[k]).collect(),
+        member_paths: Vec::new(),
+        actual: Vec::new(),
+    };
+    if !shared.origins.is_empty() {
+        calibration.member_paths = learned_paths(
+            shared,
+            series,
+            cutoffs,
+            &origin_fold,
+            &calibration,
+            params.members.len(),
+        )?;
+        let statistical = params.statistical.calibration_paths(
+            series,
+            cutoffs,
+            &shared.folds,
+            &origin_fold,
+            &calibration,
+        )?;
+        calibration.member_paths.extend(statistical);
+    }
+    let horizon = shared.horizon;
+    calibration.actual = calibration
+        .origins
+        .iter()
+        .zip(&calibration.scales)
+        .flat_map(|(&(s, o), &scale)| {
+            series[s].target[o..o + horizon]
+                .iter()
+                .map(move |&y| scale.scale(y))
+        })
+        .collect();
+    let indices: Vec<usize> = (0..series.len()).filter(|&s| wanted[s]).collect();
+    let statistical = params.statistical.fit_final(series, cutoffs, &indices)?;
+    let fitted = indices
+        .iter()
+        .zip(statistical)
+        .map(|(&s, statistical)| {
+            let mut known = calibrate_series(
+                params,
+                panel,
+                cutoffs,
+                s,
+                &shared.trained[s],
+                &calibration,
+                None,
+            );
+            known.statistical = statistical;
+            known
+        })
+        .collect();
+    let (member_paths, actual) = if shared.pooled {
+        (calibration.member_paths, calibration.actual)
+    } else {
+        (Vec::new(), Vec::new())
+    };
+    Ok(GlobalPart {
+        series: indices,
+        fitted,
+        member_paths,
+        actual,
+    })
+}
+
+/// Stage 3: the parts, which must hold every series of the panel once, as one fitted model.
+pub fn assemble(
+    params: &GlobalParams,
+    shared: GlobalShared,
+    panel: &Panel,
+    cutoffs: &[usize],
+    parts: Vec<GlobalPart>,
+) -> Result<FittedGlobal, ModelError> {
+    shared.check_against(panel, cutoffs)?;
+    let n = panel.series().len();
+    let mut slots: Vec<Option<GlobalSeries>> = vec![None; n];
+    // Each series' member trajectories and actuals, when the pooled combination needs them.
+    let mut paths: Vec<Option<Trajectories>> = vec![None; n];
+    let horizon = shared.horizon;
+    let mut counts = vec![0usize; n];
+    for &(s, _) in &shared.origins {
+        if let Some(c) = counts.get_mut(s) {
+            *c += 1;
+        }
+    }
+    for part in parts {
+        if part.fitted.len() != part.series.len() {
+            return Err(ModelError::ShapeMismatch {
+                what: "fitted series of a part, one per series index",
+                expected: part.series.len(),
+                got: part.fitted.len(),
+            });
+        }
+        // Each series' trajectories are consecutive in the part, in the shared order.
+        let mut at = 0;
+        for (s, known) in part.series.into_iter().zip(part.fitted) {
+            let slot = slots
+                .get_mut(s)
+                .ok_or(ModelError::NoSeriesAt { index: s, len: n })?;
+            if slot.is_some() {
+                return Err(ModelError::Invalid {
+                    what: "the parts of a fit",
+                    reason: format!("series {s} is in more than one part"),
+                });
+            }
+            if known.id != panel.series()[s].id {
+                return Err(ModelError::Invalid {
+                    what: "the parts of a fit",
+                    reason: format!(
+                        "series {s} is {:?} in its part but {:?} in the panel",
+                        known.id,
+                        panel.series()[s].id
+                    ),
+                });
+            }
+            *slot = Some(known);
+            if shared.pooled {
+                let count = counts[s];
+                let range = at * horizon..(at + count) * horizon;
+                let own = part
+                    .member_paths
+                    .iter()
+                    .map(|p| p.get(range.clone()).map(<[f64]>::to_vec))
+                    .collect::<Option<Vec<_>>>();
+                let actual = part.actual.get(range.clone()).map(<[f64]>::to_vec);
+                let (Some(own), Some(actual)) = (own, actual) else {
+                    return Err(ModelError::Invalid {
+                        what: "the parts of a fit",
+                        reason: format!("series {s}'s calibration trajectories are missing"),
+                    });
+                };
+                paths[s] = Some((own, actual));
+                at += count;
+            }
+        }
+    }
+    let mut series: Vec<GlobalSeries> = Vec::with_capacity(n);
+    for (s, slot) in slots.into_iter().enumerate() {
+        series.push(slot.ok_or_else(|| ModelError::Invalid {
+            what: "the parts of a fit",
+            reason: format!("no part holds series {s} ({:?})", panel.series()[s].id),
+        })?);
+    }
+    if shared.pooled {
+        let n_members = params.member_groups().iter().sum::<usize>();
+        let mut calibration = Calibration {
+            horizon,
+            origins: shared.origins.clone(),
+            scales: shared.scales.clone(),
+            member_paths: vec![Vec::new(); n_members],
+            actual: Vec::new(),
+        };
+        for (own, actual) in paths.into_iter().flatten() {
+            if own.len() != n_members {
+                return Err(ModelError::ShapeMismatch {
+                    what: "calibration trajectories, one set per member",
+                    expected: n_members,
+                    got: own.len(),
+                });
+            }
+            for (all, mine) in calibration.member_paths.iter_mut().zip(own) {
+                all.extend(mine);
+            }
+            calibration.actual.extend(actual);
+        }
+        let pooled = pooled_combination(params, &calibration, n);
+        for (s, known) in series.iter_mut().enumerate() {
+            if counts[s] >= MIN_OWN_TRAJECTORIES {
+                continue;
+            }
+            let statistical = std::mem::take(&mut known.statistical);
+            *known = calibrate_series(
+                params,
+                panel,
+                cutoffs,
+                s,
+                &shared.trained[s],
+                &calibration,
+                pooled.as_ref(),
+            );
+            known.statistical = statistical;
+        }
+    }
+    Ok(FittedGlobal {
+        featurizer: shared.featurizer,
+        members: shared.members,
+        horizon,
+        series,
+        bounds: shared.bounds,
+        statistical: params.statistical.models.clone(),
+    })
+}
+
+impl GlobalShared {
+    /// An error unless this was fitted on a panel of `panel`'s series at `cutoffs`.
+    fn check_against(&self, panel: &Panel, cutoffs: &[usize]) -> Result<(), ModelError> {
+        let same = self.trained.len() == panel.series().len()
+            && self
+                .trained
+                .iter()
+                .zip(panel.series())
+                .zip(cutoffs)
+                .all(|((t, s), &c)| t.id == s.id && t.cutoff == c);
+        if same && cutoffs.len() == panel.series().len() {
+            Ok(())
+        } else {
+            Err(ModelError::Invalid {
+                what: "the shared stage of a fit",
+                reason: "it was fitted on other series or cutoffs than this panel's".into(),
+            })
+        }
+    }
+}
