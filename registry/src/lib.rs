@@ -30,6 +30,7 @@ pub mod history;
 pub mod limits;
 mod objects;
 pub mod risk;
+mod shards;
 pub mod store;
 pub mod training;
 

@@ -285,7 +285,12 @@ impl Objects {
     /// Writes `bytes` at `parts` under `mode`. `Ok(false)` when the condition did not hold (the
     /// object exists for [`PutMode::Create`], or is not the version read for
     /// [`PutMode::Update`]).
-    fn put(&self, parts: &[&str], bytes: Vec<u8>, mode: PutMode) -> Result<bool, RegistryError> {
+    pub(crate) fn put(
+        &self,
+        parts: &[&str],
+        bytes: Vec<u8>,
+        mode: PutMode,
+    ) -> Result<bool, RegistryError> {
         let store = self.store.clone();
         let key = self.key(parts);
         let path = self.url(parts);
@@ -304,7 +309,7 @@ impl Objects {
         })
     }
 
-    fn delete(&self, parts: &[&str]) -> Result<(), RegistryError> {
+    pub(crate) fn delete(&self, parts: &[&str]) -> Result<(), RegistryError> {
         let store = self.store.clone();
         let key = self.key(parts);
         let path = self.url(parts);
@@ -318,7 +323,7 @@ impl Objects {
 
     /// The key parts below `parts` of every object under it, e.g. `["v1", "manifest.json"]`
     /// under `["versions"]`.
-    fn list(&self, parts: &[&str]) -> Result<Vec<Vec<String>>, RegistryError> {
+    pub(crate) fn list(&self, parts: &[&str]) -> Result<Vec<Vec<String>>, RegistryError> {
         let store = self.store.clone();
         let key = self.key(parts);
         let path = self.url(parts);
@@ -369,7 +374,7 @@ fn change_id() -> String {
     )
 }
 
-fn not_found(e: &RegistryError) -> bool {
+pub(crate) fn not_found(e: &RegistryError) -> bool {
     matches!(e, RegistryError::Io { source, .. } if source.kind() == ErrorKind::NotFound)
 }
 

@@ -248,3 +248,54 @@ fn a_training_marker_is_listed_until_its_process_clears_it() {
         registry.clear_training("rides").unwrap();
     }
 }
+
+#[test]
+fn shard_files_are_written_whole_listed_read_and_removed() {
+    for backend in common::backends() {
+        let registry = &backend.registry;
+        let label = backend.label;
+        assert!(registry.shard_files("rides").unwrap().is_empty(), "{label}");
+        assert_eq!(
+            registry
+                .read_shard_file("rides", "part-0-of-2.json")
+                .unwrap(),
+            None
+        );
+        registry
+            .put_shard_file("rides", "part-1-of-2.json", b"one".to_vec())
+            .unwrap();
+        registry
+            .put_shard_file("rides", "shared.json", b"shared".to_vec())
+            .unwrap();
+        // Replacing is allowed: a shard run again writes its part again.
+        registry
+            .put_shard_file("rides", "part-1-of-2.json", b"one again".to_vec())
+            .unwrap();
+        assert_eq!(
+            registry.shard_files("rides").unwrap(),
+            ["part-1-of-2.json", "shared.json"],
+            "{label}"
+        );
+        assert!(registry.shard_files("other").unwrap().is_empty(), "{label}");
+        assert_eq!(
+            registry
+                .read_shard_file("rides", "part-1-of-2.json")
+                .unwrap(),
+            Some(b"one again".to_vec())
+        );
+        for bad in ["../x", "", ".hidden", "a/b"] {
+            assert!(
+                registry.put_shard_file("rides", bad, vec![]).is_err(),
+                "{bad:?}"
+            );
+            assert!(registry.read_shard_file(bad, "x").is_err(), "{bad:?}");
+        }
+        registry.remove_shard_file("rides", "shared.json").unwrap();
+        registry.remove_shard_file("rides", "shared.json").unwrap();
+        assert_eq!(
+            registry.shard_files("rides").unwrap(),
+            ["part-1-of-2.json"],
+            "{label}"
+        );
+    }
+}
