@@ -16,7 +16,9 @@
 use std::time::Instant;
 
 use civicast_model::metrics::{PROTOCOL_QUANTILES, PairScores, Scores, score_pair};
-use civicast_model::{Forecast, Forecaster, ModelError, ModelId, Panel, TimePoint};
+use civicast_model::{
+    FittedForecaster, Forecast, Forecaster, ModelError, ModelId, Panel, TimePoint,
+};
 use rayon::prelude::*;
 use serde::Serialize;
 
@@ -126,19 +128,25 @@ pub fn cutoff_time(panel: &Panel, series: usize, cutoff: usize) -> String {
     )
 }
 
+/// How a backtest fits a model at one window's cutoffs: `(model's forecaster, window k, cutoff of
+/// each series)`.
+pub type WindowFit<'a> =
+    dyn Fn(&Forecaster, usize, &[usize]) -> Result<FittedForecaster, ModelError> + Sync + 'a;
+
 /// Runs the backtest of `dataset` for every model in `options`.
 pub fn run_backtest(dataset: &Dataset, options: &BacktestOptions) -> Result<Backtest, Error> {
-    let manifest = &dataset.manifest;
     let panel = &dataset.panel;
+    run_backtest_with(dataset, options, &|forecaster, _, window| {
+        forecaster.fit(panel, window)
+    })
+}
+
+/// Each window's cutoff of each series (`windows[k][s]`), as the protocol places them.
+pub fn window_cutoffs(dataset: &Dataset) -> Result<Vec<Vec<usize>>, Error> {
+    let manifest = &dataset.manifest;
     let horizon = manifest.forecast.horizon;
-    let mase_season = manifest
-        .forecast
-        .season_lengths
-        .first()
-        .copied()
-        .unwrap_or(1);
-    let mut per_series = Vec::with_capacity(panel.series().len());
-    for s in panel.series() {
+    let mut per_series = Vec::with_capacity(dataset.panel.series().len());
+    for s in dataset.panel.series() {
         let cuts = cutoffs(s.len(), horizon, manifest.backtest.windows, manifest.backtest.step)
             .ok_or_else(|| Error::Backtest {
                 message: format!(
@@ -152,6 +160,27 @@ pub fn run_backtest(dataset: &Dataset, options: &BacktestOptions) -> Result<Back
             })?;
         per_series.push(cuts);
     }
+    Ok((0..manifest.backtest.windows)
+        .map(|k| per_series.iter().map(|c| c[k]).collect())
+        .collect())
+}
+
+/// [`run_backtest`] with each window's model fitted by `fit`.
+pub fn run_backtest_with(
+    dataset: &Dataset,
+    options: &BacktestOptions,
+    fit: &WindowFit<'_>,
+) -> Result<Backtest, Error> {
+    let manifest = &dataset.manifest;
+    let panel = &dataset.panel;
+    let horizon = manifest.forecast.horizon;
+    let mase_season = manifest
+        .forecast
+        .season_lengths
+        .first()
+        .copied()
+        .unwrap_or(1);
+    let windows = window_cutoffs(dataset)?;
     let n_windows = manifest.backtest.windows;
     let progress = progress::bar(
         options.progress,
@@ -168,8 +197,11 @@ pub fn run_backtest(dataset: &Dataset, options: &BacktestOptions) -> Result<Back
         let per_window: Vec<Vec<WindowForecast>> = (0..n_windows)
             .into_par_iter()
             .map(|k| {
-                let window: Vec<usize> = per_series.iter().map(|c| c[k]).collect();
-                let out = forecast_window(panel, &forecaster, &window, horizon, mase_season)
+                let window = &windows[k];
+                let out = fit(&forecaster, k, window)
+                    .and_then(|fitted| {
+                        forecast_window(panel, &fitted, window, horizon, mase_season)
+                    })
                     .map_err(|source| Error::InModel {
                         context: format!(
                             "backtest: {model} at the cutoffs of window {} ({})",
@@ -202,15 +234,14 @@ pub fn run_backtest(dataset: &Dataset, options: &BacktestOptions) -> Result<Back
     })
 }
 
-/// One window: fit at `window`'s cutoffs, forecast every series and score it.
+/// One window: the model fitted at `window`'s cutoffs forecasts every series, and is scored.
 fn forecast_window(
     panel: &Panel,
-    forecaster: &Forecaster,
+    fitted: &FittedForecaster,
     window: &[usize],
     horizon: usize,
     mase_season: usize,
 ) -> Result<Vec<WindowForecast>, ModelError> {
-    let fitted = forecaster.fit(panel, window)?;
     let forecasts = fitted.forecast_in(panel, horizon, &PROTOCOL_QUANTILES)?;
     Ok(forecasts
         .into_iter()

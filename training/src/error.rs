@@ -35,6 +35,12 @@ pub enum Error {
         /// What went wrong.
         source: civicast_model::ModelError,
     },
+    /// The stages of a sharded fit are missing or do not belong together.
+    #[error("sharded fit: {message}")]
+    Shard {
+        /// What is wrong, naming the file and what to run.
+        message: String,
+    },
     /// The model registry refused or failed an operation.
     #[error(transparent)]
     Registry(#[from] civicast_registry::RegistryError),

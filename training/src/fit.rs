@@ -28,10 +28,11 @@ use civicast_registry::{
     DatasetInfo, FeatureSchema, ModelsFile, Registry, Selection, SeriesEntry, VersionManifest,
 };
 
-use crate::backtest::{BacktestOptions, run_backtest};
+use crate::backtest::{BacktestOptions, run_backtest_with};
 use crate::dataset::Dataset;
 use crate::error::Error;
 use crate::progress;
+use crate::shard::Assembly;
 
 /// The metric a model is chosen by.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -122,14 +123,36 @@ pub fn fit_dataset(
     options: &FitOptions,
     registry: &Registry,
 ) -> Result<FitOutcome, Error> {
+    fit_with(dataset, options, registry, &Fits::Local)
+}
+
+/// Where the models `fit` backtests and publishes come from.
+pub(crate) enum Fits<'a> {
+    /// Fitted here.
+    Local,
+    /// Joined from the stages of a sharded fit ([`crate::shard`]).
+    Assembled(&'a Assembly),
+}
+
+/// [`fit_dataset`] with the models from `fits`.
+pub(crate) fn fit_with(
+    dataset: &Dataset,
+    options: &FitOptions,
+    registry: &Registry,
+    fits: &Fits<'_>,
+) -> Result<FitOutcome, Error> {
     let manifest = &dataset.manifest;
     let panel = &dataset.panel;
-    let backtest = run_backtest(
+    let backtest = run_backtest_with(
         dataset,
         &BacktestOptions {
             models: options.candidates.clone(),
             input_size: options.input_size,
             progress: options.progress,
+        },
+        &|forecaster, k, window| match fits {
+            Fits::Local => forecaster.fit(panel, window),
+            Fits::Assembled(assembly) => assembly.window(forecaster, panel, k, window),
         },
     )?;
 
@@ -182,7 +205,7 @@ pub fn fit_dataset(
             if !wanted.contains(&true) || fitted.get(&model).is_some_and(|(w, _)| *w == wanted) {
                 continue;
             }
-            let forecaster = fit_chosen(dataset, options, model, &ends, &wanted)?;
+            let forecaster = fit_chosen(dataset, options, model, &ends, &wanted, fits)?;
             fitted.insert(model, (wanted, forecaster));
         }
         let indices = series_indices(&fitted);
@@ -360,6 +383,7 @@ fn fit_chosen(
     model: ModelId,
     ends: &[usize],
     wanted: &[bool],
+    fits: &Fits<'_>,
 ) -> Result<FittedForecaster, Error> {
     let panel = &dataset.panel;
     let fail = |source: civicast_model::ModelError| Error::InModel {
@@ -376,7 +400,11 @@ fn fit_chosen(
             dataset.manifest.name
         ),
     );
-    let fitted = forecaster.fit_for(panel, ends, wanted).map_err(fail)?;
+    let fitted = match fits {
+        Fits::Local => forecaster.fit_for(panel, ends, wanted),
+        Fits::Assembled(assembly) => assembly.production(&forecaster, panel, ends, wanted),
+    }
+    .map_err(fail)?;
     spinner.finish_and_clear();
     Ok(fitted)
 }

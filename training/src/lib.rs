@@ -43,6 +43,7 @@ pub mod progress;
 pub mod report;
 pub mod risk;
 pub mod risk_report;
+pub mod shard;
 pub mod summary;
 pub mod table;
 

@@ -160,6 +160,14 @@ enum Command {
         /// refitted then, since the learned models learn from all of them.
         #[arg(long)]
         only_drifted: bool,
+        /// Sharded fit, step 1 of 3 (`--stage shared`): fit once what every shard shares, the
+        /// learned models' regressors across series, into the registry (docs/scale.md).
+        #[arg(long, value_parser = ["shared"], conflicts_with_all = ["shard", "only_drifted"])]
+        stage: Option<String>,
+        /// Sharded fit, step 2 of 3: fit the series of shard I of N (by a hash of their ids)
+        /// with the shared stage, into the registry; then `registry assemble` publishes.
+        #[arg(long, value_name = "I/N", conflicts_with = "only_drifted")]
+        shard: Option<civicast_training::shard::Shard>,
         #[command(flatten)]
         run: RunArgs,
     },
@@ -280,6 +288,26 @@ enum RegistryCommand {
     /// Print every alias change, oldest first, one JSON object per line: when, dataset, alias,
     /// action (publish, promote, rollback), from and to.
     History,
+    /// Sharded fit, step 3 of 3: check that the shared stage and all N shards of the dataset are
+    /// in the registry, built from the same data and settings, and publish them as one version.
+    Assemble {
+        /// The dataset's manifest (dataset.toml); its data must be what the shards fitted.
+        manifest: PathBuf,
+        /// Make the new version the production version.
+        #[arg(long)]
+        promote: bool,
+        /// Read the data from the observation store, as the shards did with --from-store.
+        #[arg(long)]
+        from_store: bool,
+        /// The store for --from-store: a SQLite file path or a postgres:// URL.
+        #[arg(long, env = "CIVICAST_STORE", default_value = "var/store.db")]
+        store: String,
+        /// Data up to and including this time, as the shards were given.
+        #[arg(long)]
+        until: Option<String>,
+        #[command(flatten)]
+        options: RunOptions,
+    },
 }
 
 fn parse_model(text: &str) -> Result<ModelId, String> {
@@ -439,8 +467,22 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             store,
             until,
             only_drifted,
+            stage,
+            shard,
             run,
         } => {
+            if stage.is_some() || shard.is_some() {
+                let source = civicast_training::import::DataSource {
+                    store: from_store.then_some(store),
+                    until,
+                    only_drifted,
+                };
+                let registry = open_registry(&registry)?;
+                for manifest in &manifests {
+                    fit_stage(manifest, &registry, metric, shard, &source, &run)?;
+                }
+                return Ok(ExitCode::SUCCESS);
+            }
             if only_drifted {
                 let names: Vec<String> = manifests
                     .iter()
@@ -773,17 +815,15 @@ impl Drop for Markers<'_> {
     }
 }
 
-fn fit_one(
+/// The dataset at `manifest` as `fit` sees it: from its data file or the store, cut at
+/// `--until`. `None` when it is invalid (the report is printed).
+fn load_fit_data(
     manifest: &std::path::Path,
-    registry: &Registry,
-    metric: SelectionMetric,
-    promote: bool,
-    candidates: &[ModelId],
     source: &civicast_training::import::DataSource,
-    settings: &RunArgs,
-) -> anyhow::Result<ExitCode> {
-    let Some(mut dataset) = load_for_run(manifest, settings.options.input_size)? else {
-        return Ok(ExitCode::FAILURE);
+    input_size: Option<usize>,
+) -> anyhow::Result<Option<civicast_training::Dataset>> {
+    let Some(mut dataset) = load_for_run(manifest, input_size)? else {
+        return Ok(None);
     };
     if let Some(location) = &source.store {
         let filled = block_on(async {
@@ -804,6 +844,71 @@ fn fit_one(
     if let Some(until) = &source.until {
         civicast_training::import::cut_at(&mut dataset, until).map_err(anyhow::Error::msg)?;
     }
+    Ok(Some(dataset))
+}
+
+/// Step 1 (`shard` is `None`) or 2 of a sharded fit of the dataset at `manifest`.
+fn fit_stage(
+    manifest: &std::path::Path,
+    registry: &Registry,
+    metric: SelectionMetric,
+    shard: Option<civicast_training::shard::Shard>,
+    source: &civicast_training::import::DataSource,
+    settings: &RunArgs,
+) -> anyhow::Result<()> {
+    let Some(dataset) = load_fit_data(manifest, source, settings.options.input_size)? else {
+        anyhow::bail!("{} is not a valid dataset", manifest.display());
+    };
+    let options = FitOptions {
+        candidates: settings
+            .models
+            .clone()
+            .unwrap_or_else(|| civicast_training::fit::DEFAULT_CANDIDATES.to_vec()),
+        metric,
+        input_size: settings
+            .options
+            .input_size
+            .or(dataset.manifest.forecast.input_size),
+        promote: false,
+        progress: false,
+    };
+    let pool = worker_pool(settings.options.threads)?;
+    let name = &dataset.manifest.name;
+    match shard {
+        None => {
+            pool.install(|| civicast_training::shard::write_shared(&dataset, &options, registry))?;
+            if !settings.options.quiet {
+                say!("{name}: shared stage written; next, `fit --shard I/N` for every I");
+            }
+        }
+        Some(shard) => {
+            let fitted = pool.install(|| {
+                civicast_training::shard::write_part(&dataset, &options, registry, shard)
+            })?;
+            if !settings.options.quiet {
+                say!(
+                    "{name}: shard {}/{} written ({fitted} series)",
+                    shard.index,
+                    shard.count
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+fn fit_one(
+    manifest: &std::path::Path,
+    registry: &Registry,
+    metric: SelectionMetric,
+    promote: bool,
+    candidates: &[ModelId],
+    source: &civicast_training::import::DataSource,
+    settings: &RunArgs,
+) -> anyhow::Result<ExitCode> {
+    let Some(dataset) = load_fit_data(manifest, source, settings.options.input_size)? else {
+        return Ok(ExitCode::FAILURE);
+    };
     let options = FitOptions {
         candidates: candidates.to_vec(),
         metric,
@@ -865,6 +970,40 @@ fn manage(registry: &Registry, command: RegistryCommand) -> anyhow::Result<ExitC
                     }
                     Err(e) => say!("unreadable version: {e}"),
                 }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        RegistryCommand::Assemble {
+            manifest,
+            promote,
+            from_store,
+            store,
+            until,
+            options,
+        } => {
+            let source = civicast_training::import::DataSource {
+                store: from_store.then_some(store),
+                until,
+                only_drifted: false,
+            };
+            let Some(dataset) = load_fit_data(&manifest, &source, options.input_size)? else {
+                return Ok(ExitCode::FAILURE);
+            };
+            let pool = worker_pool(options.threads)?;
+            let (outcome, parts) = pool.install(|| {
+                civicast_training::shard::assemble(&dataset, promote, !options.quiet, registry)
+            })?;
+            if !options.quiet {
+                say!(
+                    "published {} ({} series, from {parts} shards){}",
+                    outcome.version,
+                    outcome.manifest.series.len(),
+                    if outcome.production {
+                        "; now in production"
+                    } else {
+                        ""
+                    }
+                );
             }
             Ok(ExitCode::SUCCESS)
         }
