@@ -7,7 +7,9 @@ nginx, sharing one PostgreSQL store and one registry in S3-compatible object sto
      seconds, and no request fails at the client;
   3. kill -9 a replica while clients forecast through nginx: no request fails at the client;
   4. 50 concurrent promotions (separate civicast-train processes): the alias names the last
-     entry of a history in which every change starts from the version the previous one set.
+     entry of a history in which every change starts from the version the previous one set;
+  5. a fit sharded two ways by scripts/fit-sharded (shared stage, two shard processes, assembly)
+     publishes the models an unsharded fit published, byte for byte, and every replica serves it.
 
 PostgreSQL and the S3 server are those CIVICAST_TEST_POSTGRES and CIVICAST_TEST_S3 name (as .ci/run
 starts them), or else started here by scripts/postgres and scripts/s3 and stopped at the end. nginx
@@ -309,6 +311,25 @@ def main() -> None:
         print(f"4. {PROMOTIONS} concurrent promotions in {time.perf_counter() - t0:.1f} s: "
               f"{len(chain)} history entries, each from the version the previous one set; "
               f"the alias names the last ({alias}; replica 1 serves {production})")
+        # 5. A sharded fit through the object-store registry.
+        t0 = time.perf_counter()
+        sharded = run(os.path.join(ROOT, "scripts", "fit-sharded"), "2", MANIFEST, "--registry", registry,
+                      "--models", "ets", "--until", FITTED_UNTIL, "--quiet", "--promote",
+                      env=dict(env, CIVICAST_BIN=BIN))
+        sharded_version = re.findall(rf"published ({DATASET}-\S+)", sharded)[0]
+        files = {v: json.loads(run(train, "registry", "--registry", registry, "show", v, env=env))["files"]
+                 for v in (second_version, sharded_version)}
+        if files[sharded_version]["models.json"] != files[second_version]["models.json"]:
+            sys.exit(f"scale: the sharded fit's models differ from the unsharded fit's: {files}")
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if all(forecast(port, key, station)["version"] == sharded_version for port in ports[:-1]):
+                break
+            time.sleep(0.1)
+        else:
+            sys.exit(f"scale: the replicas do not serve the sharded version {sharded_version} after 30 s")
+        print(f"5. a fit sharded two ways published {sharded_version} in {time.perf_counter() - t0:.1f} s; "
+              f"its models.json has the SHA-256 of the unsharded fit's, and the live replicas serve it")
         print("scale: passed")
     finally:
         for p in processes:
