@@ -160,12 +160,14 @@ enum Command {
         /// refitted then, since the learned models learn from all of them.
         #[arg(long)]
         only_drifted: bool,
-        /// Sharded fit, step 1 of 3 (`--stage shared`): fit once what every shard shares, the
-        /// learned models' regressors across series, into the registry (docs/scale.md).
-        #[arg(long, value_parser = ["shared"], conflicts_with_all = ["shard", "only_drifted"])]
+        /// Sharded fit, step 1 of 3 (`--stage shared`, in pieces with `--shard I/N`): fit what
+        /// every shard shares, the learned models' regressors across series, into the registry
+        /// (docs/scale.md).
+        #[arg(long, value_parser = ["shared"], conflicts_with = "only_drifted")]
         stage: Option<String>,
         /// Sharded fit, step 2 of 3: fit the series of shard I of N (by a hash of their ids)
-        /// with the shared stage, into the registry; then `registry assemble` publishes.
+        /// with the shared stage, into the registry; then `registry assemble` publishes. With
+        /// `--stage shared`: piece I of N of the shared stage.
         #[arg(long, value_name = "I/N", conflicts_with = "only_drifted")]
         shard: Option<civicast_training::shard::Shard>,
         #[command(flatten)]
@@ -307,6 +309,12 @@ enum RegistryCommand {
         until: Option<String>,
         #[command(flatten)]
         options: RunOptions,
+    },
+    /// Remove every file of a sharded fit of the dataset in progress (the shared stage and every
+    /// part), e.g. parts left by a run with another number of shards.
+    ClearShards {
+        /// The dataset's name.
+        dataset: String,
     },
 }
 
@@ -478,8 +486,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     only_drifted,
                 };
                 let registry = open_registry(&registry)?;
+                let shared = stage.is_some();
                 for manifest in &manifests {
-                    fit_stage(manifest, &registry, metric, shard, &source, &run)?;
+                    fit_stage(manifest, &registry, metric, shared, shard, &source, &run)?;
                 }
                 return Ok(ExitCode::SUCCESS);
             }
@@ -847,11 +856,13 @@ fn load_fit_data(
     Ok(Some(dataset))
 }
 
-/// Step 1 (`shard` is `None`) or 2 of a sharded fit of the dataset at `manifest`.
+/// Step 1 (`shared`, piece `shard` or the whole) or 2 (shard `shard`) of a sharded fit of the
+/// dataset at `manifest`.
 fn fit_stage(
     manifest: &std::path::Path,
     registry: &Registry,
     metric: SelectionMetric,
+    shared: bool,
     shard: Option<civicast_training::shard::Shard>,
     source: &civicast_training::import::DataSource,
     settings: &RunArgs,
@@ -874,13 +885,23 @@ fn fit_stage(
     };
     let pool = worker_pool(settings.options.threads)?;
     let name = &dataset.manifest.name;
+    let whole = civicast_training::shard::Shard { index: 0, count: 1 };
     match shard {
-        None => {
-            pool.install(|| civicast_training::shard::write_shared(&dataset, &options, registry))?;
+        _ if shared => {
+            let piece = shard.unwrap_or(whole);
+            let fits = pool.install(|| {
+                civicast_training::shard::write_shared(&dataset, &options, registry, piece)
+            })?;
             if !settings.options.quiet {
-                say!("{name}: shared stage written; next, `fit --shard I/N` for every I");
+                say!(
+                    "{name}: piece {}/{} of the shared stage written ({fits} fits); once every \
+                     piece is, `fit --shard I/N` for every I",
+                    piece.index,
+                    piece.count
+                );
             }
         }
+        None => anyhow::bail!("--shard I/N is needed without --stage shared"),
         Some(shard) => {
             let fitted = pool.install(|| {
                 civicast_training::shard::write_part(&dataset, &options, registry, shard)
@@ -1005,6 +1026,14 @@ fn manage(registry: &Registry, command: RegistryCommand) -> anyhow::Result<ExitC
                     }
                 );
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        RegistryCommand::ClearShards { dataset } => {
+            let files = registry.shard_files(&dataset)?;
+            for file in &files {
+                registry.remove_shard_file(&dataset, file)?;
+            }
+            say!("removed {} shard file(s) of {dataset}", files.len());
             Ok(ExitCode::SUCCESS)
         }
         RegistryCommand::History => {

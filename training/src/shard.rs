@@ -1,20 +1,21 @@
 //! Sharded fitting: one `fit` spread over processes or machines, in three steps that share
 //! nothing but the registry.
 //!
-//! 1. `civicast-train fit --stage shared` fits, once per dataset, what learns across series: the
-//!    learned models' member regressors for every backtest window and for production
-//!    ([`civicast_model::Forecaster::fit_shared`]), and writes them to the registry's
-//!    `shards/<dataset>/shared.json`.
+//! 1. `civicast-train fit --stage shared [--shard I/N]` fits what learns across series: the
+//!    learned models' member regressors ([`civicast_model::Forecaster::fit_shared`]), for every
+//!    backtest window and for production. These fits are independent of each other, so the stage
+//!    comes in N pieces too (piece I takes every N-th fit), each written to the registry's
+//!    `shards/<dataset>/shared-I-of-N.json`: for `auto` this stage is most of the CPU.
 //! 2. `civicast-train fit --shard I/N`, N times (any order, any machines), fits the series whose
-//!    id hashes to shard `I` ([`shard_of`]): per-series models, the statistical members, the
-//!    learned members' calibration forecasts from the shared regressors, each series'
-//!    combination and intervals ([`civicast_model::Forecaster::fit_part`]). It writes
-//!    `part-I-of-N.json`.
-//! 3. `civicast-train registry assemble` checks that the shared stage and all N parts are there
-//!    and were built from the same data (a fingerprint of the panel) and settings, joins them
-//!    ([`civicast_model::Forecaster::assemble`]), backtests, selects and publishes one version
-//!    exactly as an unsharded `fit` does, and removes the parts it used. The shared stage stays
-//!    for another set of shards until the next `--stage shared` replaces it.
+//!    id hashes to shard `I` ([`shard_of`]) with every piece of the shared stage: per-series
+//!    models, the statistical members, the learned members' calibration forecasts from the shared
+//!    regressors, each series' combination and intervals
+//!    ([`civicast_model::Forecaster::fit_part`]). It writes `part-I-of-N.json`.
+//! 3. `civicast-train registry assemble` checks that every piece and part is there and was built
+//!    from the same data (a fingerprint of the panel), recipe and settings, and each part with
+//!    these very pieces; joins them ([`civicast_model::Forecaster::assemble`]); backtests,
+//!    selects and publishes one version exactly as an unsharded `fit` does; and removes the run's
+//!    files, so the next run starts clean.
 //!
 //! Every stage does the same arithmetic on the same values as an unsharded fit, so the version
 //! published is the same whatever N is (tested with N = 1, 2 and 4).
@@ -34,8 +35,8 @@ use crate::fit::{FitOptions, FitOutcome, Fits, fit_with};
 
 /// Layout version of the shard files.
 const FORMAT: u32 = 1;
-/// The shared stage's file.
-const SHARED_FILE: &str = "shared.json";
+/// More shards than this is a mistake (a shard per series of a city is some hundreds).
+pub const MAX_SHARDS: usize = 100_000;
 
 /// Shard `index` of `count`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -55,7 +56,7 @@ impl std::str::FromStr for Shard {
         let (index, count) = text.split_once('/').ok_or_else(expected)?;
         let index: usize = index.trim().parse().map_err(|_| expected())?;
         let count: usize = count.trim().parse().map_err(|_| expected())?;
-        if count == 0 || index >= count {
+        if count == 0 || index >= count || count > MAX_SHARDS {
             return Err(expected());
         }
         Ok(Shard { index, count })
@@ -63,8 +64,23 @@ impl std::str::FromStr for Shard {
 }
 
 impl Shard {
+    /// The file of this part.
     fn file(&self) -> String {
         format!("part-{}-of-{}.json", self.index, self.count)
+    }
+
+    /// The file of this piece of the shared stage.
+    fn shared_file(&self) -> String {
+        format!("shared-{}-of-{}.json", self.index, self.count)
+    }
+
+    /// The shard a file named `<prefix>I-of-N.json` holds.
+    fn of_file(name: &str, prefix: &str) -> Option<Shard> {
+        let (i, n) = name
+            .strip_prefix(prefix)?
+            .strip_suffix(".json")?
+            .split_once("-of-")?;
+        format!("{i}/{n}").parse().ok()
     }
 }
 
@@ -92,6 +108,9 @@ pub struct Settings {
     pub metric: String,
     /// The input-size cap of per-series models.
     pub input_size: Option<usize>,
+    /// SHA-256 of the recipe the manifest gives: horizon, seasons, backtest windows and step,
+    /// the exogenous columns and the holiday calendar.
+    pub recipe: String,
 }
 
 impl Settings {
@@ -103,6 +122,7 @@ impl Settings {
             candidates: options.candidates.iter().map(ToString::to_string).collect(),
             metric: options.metric.to_string(),
             input_size: options.input_size,
+            recipe: recipe_fingerprint(dataset),
         }
     }
 
@@ -136,8 +156,28 @@ impl Settings {
             format!("{:?}", self.input_size),
             format!("{:?}", other.input_size),
         );
+        compare(
+            "recipe (the manifest's forecast, backtest, exogenous and calendar; SHA-256)",
+            self.recipe.clone(),
+            other.recipe.clone(),
+        );
         out
     }
+}
+
+/// SHA-256 of everything in the manifest besides the data that changes what a fit makes.
+fn recipe_fingerprint(dataset: &Dataset) -> String {
+    let manifest = &dataset.manifest;
+    let text = format!(
+        "{:?}|{:?}|{:?}|{:?}|{:?}|{:?}",
+        manifest.forecast.horizon,
+        manifest.forecast.season_lengths,
+        manifest.backtest.windows,
+        manifest.backtest.step,
+        dataset.panel.exogenous(),
+        dataset.calendar,
+    );
+    civicast_registry::sha256_hex(text.as_bytes())
 }
 
 /// SHA-256 over every series' id, start, targets and exogenous values (as bits): the data a fit
@@ -171,11 +211,31 @@ struct ModelStages<T> {
     production: T,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+/// The shared stage, joined from its pieces.
+#[derive(Debug)]
 struct SharedFile {
-    format: u32,
     settings: Settings,
     models: Vec<ModelStages<SharedFit>>,
+}
+
+/// One piece of the shared stage: the fits (a model at a backtest window, or for production)
+/// whose place in the list of every fit is `index` modulo `count`.
+#[derive(Debug, Serialize, Deserialize)]
+struct SharedPiece {
+    format: u32,
+    settings: Settings,
+    index: usize,
+    count: usize,
+    fits: Vec<SharedUnit>,
+}
+
+/// One fit's shared stage.
+#[derive(Debug, Serialize, Deserialize)]
+struct SharedUnit {
+    model: ModelId,
+    /// The backtest window; `None` for production.
+    window: Option<usize>,
+    fit: SharedFit,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -208,44 +268,60 @@ fn in_model(model: ModelId, what: &str) -> impl FnOnce(ModelError) -> Error + '_
     }
 }
 
-/// Step 1: fits the shared stage of every model and window and writes it to the registry.
+/// Step 1: fits piece `piece` of the shared stage (every fit of every model, at each backtest
+/// window and for production, whose place in that list is `piece.index` modulo `piece.count`)
+/// and writes it to the registry. The pieces are independent, so the shared stage, most of a
+/// learned model's cost, spreads over machines too. Returns how many fits it made.
 pub fn write_shared(
     dataset: &Dataset,
     options: &FitOptions,
     registry: &Registry,
-) -> Result<(), Error> {
+    piece: Shard,
+) -> Result<usize, Error> {
     let panel = &dataset.panel;
     let windows = window_cutoffs(dataset)?;
     let ends: Vec<usize> = panel.series().iter().map(|s| s.len()).collect();
-    let mut models = Vec::new();
+    let mut units: Vec<(ModelId, Option<usize>)> = Vec::new();
     for model in staged_models(options) {
-        let forecaster = dataset.forecaster(model, options.input_size)?;
-        let backtested = if options.candidates.contains(&model) {
-            windows.as_slice()
-        } else {
-            &[]
-        };
-        let windows = backtested
-            .par_iter()
-            .map(|cutoffs| forecaster.fit_shared(panel, cutoffs))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(in_model(model, "the shared stage of a backtest window"))?;
-        let production = forecaster
-            .fit_shared(panel, &ends)
-            .map_err(in_model(model, "the shared stage"))?;
-        models.push(ModelStages {
-            model,
-            windows,
-            production,
-        });
+        if options.candidates.contains(&model) {
+            units.extend((0..windows.len()).map(|k| (model, Some(k))));
+        }
+        units.push((model, None));
     }
-    let file = SharedFile {
+    let mine: Vec<(ModelId, Option<usize>)> = units
+        .into_iter()
+        .enumerate()
+        .filter(|(u, _)| u % piece.count == piece.index)
+        .map(|(_, unit)| unit)
+        .collect();
+    let fits = mine
+        .par_iter()
+        .map(|&(model, window)| {
+            let forecaster = dataset.forecaster(model, options.input_size)?;
+            let (cutoffs, what) = match window {
+                Some(k) => (&windows[k], "the shared stage of a backtest window"),
+                None => (&ends, "the shared stage"),
+            };
+            let fit = forecaster
+                .fit_shared(panel, cutoffs)
+                .map_err(in_model(model, what))?;
+            Ok(SharedUnit { model, window, fit })
+        })
+        .collect::<Result<Vec<_>, Error>>()?;
+    let made = fits.len();
+    let file = SharedPiece {
         format: FORMAT,
         settings: Settings::of(dataset, options),
-        models,
+        index: piece.index,
+        count: piece.count,
+        fits,
     };
-    registry.put_shard_file(&dataset.manifest.name, SHARED_FILE, to_json(&file)?)?;
-    Ok(())
+    registry.put_shard_file(
+        &dataset.manifest.name,
+        &piece.shared_file(),
+        to_json(&file)?,
+    )?;
+    Ok(made)
 }
 
 /// Step 2: fits shard `shard`'s series with the shared stage in the registry and writes its part.
@@ -258,13 +334,15 @@ pub fn write_part(
 ) -> Result<usize, Error> {
     let panel = &dataset.panel;
     let name = &dataset.manifest.name;
-    let (shared, shared_sha) = read_shared(registry, name)?;
+    let (shared, shared_sha, _) = read_shared(registry, name)?;
     let here = Settings::of(dataset, options);
     let differences = shared.settings.differences(&here);
     if !differences.is_empty() {
         return Err(shard_error(format!(
-            "the shared stage in {} was fitted differently from this shard ({}); run `fit \
-             --stage shared` again with this shard's data and options",
+            "the shared stage in {} was fitted differently from this shard ({}); give the shard \
+             the shared stage's data and options (--models, --metric, --input-size, --until, \
+             --from-store), or run `fit --stage shared` again, which makes every part already \
+             written stale",
             registry.root().display(),
             differences.join("; ")
         )));
@@ -280,7 +358,8 @@ pub fn write_part(
     for stages in &shared.models {
         let model = stages.model;
         let forecaster = dataset.forecaster(model, options.input_size)?;
-        if stages.windows.len() > windows.len() {
+        let backtested = options.candidates.contains(&model);
+        if stages.windows.len() != if backtested { windows.len() } else { 0 } {
             return Err(shard_error(format!(
                 "the shared stage of {model} has {} windows, the dataset {}",
                 stages.windows.len(),
@@ -334,7 +413,7 @@ pub fn assemble(
     registry: &Registry,
 ) -> Result<(FitOutcome, usize), Error> {
     let name = &dataset.manifest.name;
-    let (shared, shared_sha) = read_shared(registry, name)?;
+    let (shared, shared_sha, shared_files) = read_shared(registry, name)?;
     let options = FitOptions {
         candidates: shared
             .settings
@@ -356,7 +435,8 @@ pub fn assemble(
     let differences = shared.settings.differences(&here);
     if !differences.is_empty() {
         return Err(shard_error(format!(
-            "the shared stage does not match the data given here ({})",
+            "the shared stage does not match the data given here ({}); give `registry assemble` \
+             the --until, --from-store and --store the stages were given",
             differences.join("; ")
         )));
     }
@@ -365,7 +445,10 @@ pub fn assemble(
         .into_iter()
         .filter(|f| f.starts_with("part-"))
         .collect();
-    let count = part_count(&files, registry, name)?;
+    let count = file_count(&files, "part-", registry, name)?;
+    let part_files: Vec<String> = (0..count)
+        .map(|index| Shard { index, count }.file())
+        .collect();
     let mut parts = Vec::with_capacity(count);
     for index in 0..count {
         let file = Shard { index, count }.file();
@@ -374,31 +457,43 @@ pub fn assemble(
                 "{file} is missing: run `fit --shard {index}/{count}`"
             ))
         })?;
-        let part: PartFile = serde_json::from_slice(&bytes)
-            .map_err(|e| shard_error(format!("{file} is not a part of a fit: {e}")))?;
-        check_part(&part, &file, &shared.settings, &shared_sha, dataset)?;
+        let part: PartFile = serde_json::from_slice(&bytes).map_err(|e| {
+            shard_error(format!(
+                "{file} is not a part of a fit ({e}): run `fit --shard {index}/{count}` again"
+            ))
+        })?;
+        check_part(
+            &part,
+            &file,
+            index,
+            count,
+            &shared.settings,
+            &shared_sha,
+            dataset,
+        )?;
         parts.push(part);
     }
     // Per model: each window's and production's shared stage with every part's piece.
     let mut staged: BTreeMap<ModelId, Staged> = BTreeMap::new();
     for stages in shared.models {
-        let mut windows: Vec<(SharedFit, Vec<PartFit>)> = stages
+        let mut windows: Vec<Stages> = stages
             .windows
             .into_iter()
             .map(|s| (s, Vec::with_capacity(count)))
             .collect();
         let mut production = (stages.production, Vec::with_capacity(count));
         for part in &mut parts {
+            let rerun = format!("run `fit --shard {}/{count}` again", part.index);
             let Some(pos) = part.models.iter().position(|m| m.model == stages.model) else {
                 return Err(shard_error(format!(
-                    "part {} of {count} has no fit of {}",
+                    "part {} of {count} has no fit of {}: {rerun}",
                     part.index, stages.model
                 )));
             };
             let mine = part.models.swap_remove(pos);
             if mine.windows.len() != windows.len() {
                 return Err(shard_error(format!(
-                    "part {} of {count} has {} windows of {}, the shared stage {}",
+                    "part {} of {count} has {} windows of {}, the shared stage {}: {rerun}",
                     part.index,
                     mine.windows.len(),
                     stages.model,
@@ -413,38 +508,56 @@ pub fn assemble(
         staged.insert(
             stages.model,
             Staged {
-                windows,
+                windows: windows.into_iter().map(Some).collect::<Vec<_>>().into(),
                 production,
             },
         );
     }
     let assembly = Assembly { staged };
     let outcome = fit_with(dataset, &options, registry, &Fits::Assembled(&assembly))?;
-    for index in 0..count {
-        registry.remove_shard_file(name, &Shard { index, count }.file())?;
+    // Published: the run's files are used up, and removed so that the next run starts clean. A
+    // file left behind makes a later run refuse to mix (`registry clear-shards` removes it), so
+    // failing to remove one is a warning.
+    for file in shared_files.iter().chain(&part_files) {
+        if let Err(e) = registry.remove_shard_file(name, file) {
+            eprintln!("warning: {file} was used but cannot be removed: {e}");
+        }
     }
     Ok((outcome, count))
 }
 
-/// The number of parts the part files name, all of which must agree.
-fn part_count(files: &[String], registry: &Registry, dataset: &str) -> Result<usize, Error> {
+/// The number N that the files `<prefix>I-of-N.json` name, all of which must agree.
+fn file_count(
+    files: &[String],
+    prefix: &str,
+    registry: &Registry,
+    dataset: &str,
+) -> Result<usize, Error> {
     let mut counts: BTreeMap<usize, Vec<&str>> = BTreeMap::new();
     for file in files {
-        let count = file
-            .strip_suffix(".json")
-            .and_then(|f| f.rsplit_once("-of-"))
-            .and_then(|(_, n)| n.parse::<usize>().ok())
-            .ok_or_else(|| shard_error(format!("{file} is not named part-I-of-N.json")))?;
-        counts.entry(count).or_default().push(file);
+        let shard = Shard::of_file(file, prefix).ok_or_else(|| {
+            shard_error(format!(
+                "{file} in the registry is not named {prefix}I-of-N.json with I < N <= \
+                 {MAX_SHARDS}: remove it (`registry clear-shards {dataset}` removes every shard \
+                 file)"
+            ))
+        })?;
+        counts.entry(shard.count).or_default().push(file);
     }
+    let command = if prefix == "part-" {
+        "fit --shard I/N"
+    } else {
+        "fit --stage shared --shard I/N"
+    };
     match counts.len() {
         0 => Err(shard_error(format!(
-            "no parts of {dataset} in {}: run `fit --shard I/N` for every I first",
+            "no {prefix}I-of-N.json of {dataset} in {}: run `{command}` for every I first",
             registry.root().display()
         ))),
         1 => Ok(counts.into_keys().next().unwrap_or(1)),
         _ => Err(shard_error(format!(
-            "parts of runs with different shard counts are in {}: {}; remove the stale ones",
+            "files of runs with different counts are in {}: {}; the stale ones can only be run \
+             again or all removed (`registry clear-shards {dataset}`)",
             registry.root().display(),
             counts
                 .values()
@@ -458,20 +571,30 @@ fn part_count(files: &[String], registry: &Registry, dataset: &str) -> Result<us
 fn check_part(
     part: &PartFile,
     file: &str,
+    index: usize,
+    count: usize,
     settings: &Settings,
     shared_sha: &str,
     dataset: &Dataset,
 ) -> Result<(), Error> {
+    if (part.index, part.count) != (index, count) {
+        return Err(shard_error(format!(
+            "{file} holds shard {}/{}: run `fit --shard {index}/{count}` again",
+            part.index, part.count
+        )));
+    }
     if part.format != FORMAT {
         return Err(shard_error(format!(
-            "{file} has format {}, expected {FORMAT}",
+            "{file} has format {}, expected {FORMAT}: run `fit --shard {index}/{count}` again \
+             with this release",
             part.format
         )));
     }
     let differences = part.settings.differences(settings);
     if !differences.is_empty() {
         return Err(shard_error(format!(
-            "{file} was fitted differently from the shared stage ({})",
+            "{file} was fitted differently from the shared stage ({}): run `fit --shard \
+             {index}/{count}` again with the shared stage's options",
             differences.join("; ")
         )));
     }
@@ -489,33 +612,97 @@ fn check_part(
         .collect();
     if part.series != expected {
         return Err(shard_error(format!(
-            "{file} holds other series than shard {} of {} should",
-            part.index, part.count
+            "{file} holds other series than shard {index}/{count} of these data: run it again"
         )));
     }
     Ok(())
 }
 
-fn read_shared(registry: &Registry, dataset: &str) -> Result<(SharedFile, String), Error> {
-    let bytes = registry
-        .read_shard_file(dataset, SHARED_FILE)?
-        .ok_or_else(|| {
+/// The shared stage from all its pieces, the SHA-256 that names it (of the pieces' SHA-256s in
+/// order), and the pieces' files.
+fn read_shared(
+    registry: &Registry,
+    dataset: &str,
+) -> Result<(SharedFile, String, Vec<String>), Error> {
+    let files: Vec<String> = registry
+        .shard_files(dataset)?
+        .into_iter()
+        .filter(|f| f.starts_with("shared-"))
+        .collect();
+    let count = file_count(&files, "shared-", registry, dataset)?;
+    let mut settings: Option<Settings> = None;
+    let mut shas = String::new();
+    let mut units = Vec::new();
+    let mut names = Vec::with_capacity(count);
+    for index in 0..count {
+        let piece = Shard { index, count };
+        let file = piece.shared_file();
+        let rerun = format!("run `fit --stage shared --shard {index}/{count}` again");
+        let bytes = registry
+            .read_shard_file(dataset, &file)?
+            .ok_or_else(|| shard_error(format!("{file} is missing: {rerun}")))?;
+        shas.push_str(&civicast_registry::sha256_hex(&bytes));
+        let read: SharedPiece = serde_json::from_slice(&bytes).map_err(|e| {
             shard_error(format!(
-                "no shared stage of {dataset} in {}: run `civicast-train fit <manifest> --stage \
-             shared` first",
-                registry.root().display()
+                "{file} is not a piece of a shared stage ({e}): {rerun}"
             ))
         })?;
-    let sha = civicast_registry::sha256_hex(&bytes);
-    let file: SharedFile = serde_json::from_slice(&bytes)
-        .map_err(|e| shard_error(format!("{SHARED_FILE} is not a shared stage: {e}")))?;
-    if file.format != FORMAT {
-        return Err(shard_error(format!(
-            "{SHARED_FILE} has format {}, expected {FORMAT}",
-            file.format
-        )));
+        if read.format != FORMAT || (read.index, read.count) != (index, count) {
+            return Err(shard_error(format!(
+                "{file} is not piece {index}/{count} of format {FORMAT}: {rerun} with this release"
+            )));
+        }
+        match &settings {
+            None => settings = Some(read.settings),
+            Some(first) => {
+                let differences = first.differences(&read.settings);
+                if !differences.is_empty() {
+                    return Err(shard_error(format!(
+                        "{file} was fitted differently from piece 0 ({}): {rerun} with piece \
+                         0's options",
+                        differences.join("; ")
+                    )));
+                }
+            }
+        }
+        units.extend(read.fits);
+        names.push(file);
     }
-    Ok((file, sha))
+    let settings = settings.ok_or_else(|| shard_error("the shared stage has no pieces".into()))?;
+    // Every model's windows 0..W and production, each once.
+    let mut by_model: BTreeMap<ModelId, (BTreeMap<usize, SharedFit>, Option<SharedFit>)> =
+        BTreeMap::new();
+    for unit in units {
+        let entry = by_model.entry(unit.model).or_default();
+        let taken = match unit.window {
+            Some(k) => entry.0.insert(k, unit.fit).is_some(),
+            None => entry.1.replace(unit.fit).is_some(),
+        };
+        if taken {
+            return Err(shard_error(format!(
+                "two pieces of the shared stage hold the same fit of {}: run `registry \
+                 clear-shards {dataset}` and the shared stage again",
+                unit.model
+            )));
+        }
+    }
+    let mut models = Vec::new();
+    for (model, (windows, production)) in by_model {
+        let complete = windows.keys().copied().eq(0..windows.len());
+        let (Some(production), true) = (production, complete) else {
+            return Err(shard_error(format!(
+                "the shared stage's fits of {model} are incomplete: run every piece of `fit \
+                 --stage shared --shard I/{count}`"
+            )));
+        };
+        models.push(ModelStages {
+            model,
+            windows: windows.into_values().collect(),
+            production,
+        });
+    }
+    let sha = civicast_registry::sha256_hex(shas.as_bytes());
+    Ok((SharedFile { settings, models }, sha, names))
 }
 
 fn to_json<T: Serialize>(value: &T) -> Result<Vec<u8>, Error> {
@@ -526,11 +713,16 @@ fn shard_error(message: String) -> Error {
     Error::Shard { message }
 }
 
-/// A model's shared stages with every part's piece, per backtest window and for production.
+/// A model's shared stages with every part's piece, per backtest window (each taken by the one
+/// fit of its window, so that no copy is held) and for production (copied, since a series that
+/// falls back asks for the model again).
 struct Staged {
-    windows: Vec<(SharedFit, Vec<PartFit>)>,
-    production: (SharedFit, Vec<PartFit>),
+    windows: std::sync::Mutex<Vec<Option<Stages>>>,
+    production: Stages,
 }
+
+/// One fit's shared stage and every part's piece of it.
+type Stages = (SharedFit, Vec<PartFit>);
 
 /// Every model's stages, joined on demand into the fits `fit` would have made.
 pub(crate) struct Assembly {
@@ -553,16 +745,22 @@ impl Assembly {
         k: usize,
         cutoffs: &[usize],
     ) -> Result<FittedForecaster, ModelError> {
-        let (shared, parts) = self
+        let taken = self
             .staged(forecaster.model())?
             .windows
-            .get(k)
-            .ok_or_else(|| ModelError::Invalid {
+            .lock()
+            .map_err(|_| ModelError::Invalid {
                 what: "the sharded fit",
-                reason: format!("it has no window {k} of {}", forecaster.model()),
-            })?;
+                reason: "a window's assembly failed".into(),
+            })?
+            .get_mut(k)
+            .and_then(Option::take);
+        let (shared, parts) = taken.ok_or_else(|| ModelError::Invalid {
+            what: "the sharded fit",
+            reason: format!("it has no window {k} of {} left", forecaster.model()),
+        })?;
         let all = vec![true; panel.series().len()];
-        forecaster.assemble(panel, cutoffs, shared.clone(), parts.clone(), &all)
+        forecaster.assemble(panel, cutoffs, shared, parts, &all)
     }
 
     /// `forecaster`'s model fitted to the series' ends, for the series where `wanted` is true.

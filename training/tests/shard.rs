@@ -141,112 +141,82 @@ fn a_fit_sharded_one_two_or_four_ways_publishes_what_fit_publishes() {
     let registry = registry_dir.to_str().unwrap();
     let models = ["--models", "auto,ets"];
 
-    // Before the shared stage, a shard says what to run first.
-    let early = err(train(
-        &[
-            &[
+    let fit = |extra: &[&str]| -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_civicast-train"));
+        command
+            .args([
                 "fit",
                 manifest,
                 "--registry",
                 registry,
-                "--shard",
-                "0/2",
                 "-q",
-            ][..],
-            &models,
-        ]
-        .concat(),
-    ));
-    assert!(early.contains("--stage shared"), "{early}");
-    ok(train(
-        &[
-            &[
-                "fit",
-                manifest,
-                "--registry",
-                registry,
-                "--stage",
-                "shared",
-                "-q",
-            ][..],
-            &models,
-        ]
-        .concat(),
-    ));
-    // A shard fitted with other settings than the shared stage is refused, naming them.
-    let other = err(train(&[
-        "fit",
-        manifest,
-        "--registry",
-        registry,
-        "--shard",
-        "0/2",
-        "--models",
-        "auto",
-        "-q",
-    ]));
-    assert!(
-        other.contains("models: auto,ets there, auto here"),
-        "{other}"
-    );
-
-    let mut versions = Vec::new();
-    for count in [1usize, 2, 4] {
-        // The shards run as separate processes, at the same time.
-        let shards: Vec<_> = (0..count)
+                "--threads",
+                "1",
+            ])
+            .args(extra);
+        command
+    };
+    let run_all = |stage: &[&str], count: usize| {
+        // As separate processes, at the same time.
+        let children: Vec<_> = (0..count)
             .map(|index| {
                 let shard = format!("{index}/{count}");
-                Command::new(env!("CARGO_BIN_EXE_civicast-train"))
-                    .args([
-                        "fit",
-                        manifest,
-                        "--registry",
-                        registry,
-                        "--shard",
-                        &shard,
-                        "-q",
-                    ])
-                    .args(models)
-                    .args(["--threads", "1"])
+                fit(&[stage, &["--shard", &shard], &models[..]].concat())
                     .spawn()
                     .unwrap()
             })
             .collect();
-        for mut shard in shards {
-            assert!(shard.wait().unwrap().success());
+        for mut child in children {
+            assert!(child.wait().unwrap().success());
         }
+    };
+    let assemble = || train(&["registry", "--registry", registry, "assemble", manifest]);
+
+    // Before the shared stage, a shard says what to run first.
+    let early = err(fit(&[&["--shard", "0/2"][..], &models].concat())
+        .output()
+        .unwrap());
+    assert!(early.contains("--stage shared"), "{early}");
+
+    let mut versions = Vec::new();
+    for count in [1usize, 2, 4] {
+        // The shared stage in as many pieces as there are shards, then the shards.
+        run_all(&["--stage", "shared"], count);
+        if count == 2 {
+            // A shard fitted with other settings than the shared stage is refused, naming them.
+            let other = err(fit(&["--shard", "0/2", "--models", "auto"])
+                .output()
+                .unwrap());
+            assert!(
+                other.contains("models: auto,ets there, auto here"),
+                "{other}"
+            );
+        }
+        run_all(&[], count);
         if count == 4 {
-            // A part missing is named, with the command that makes it.
-            let part = registry_dir.join("shards/chicago_ridership/part-2-of-4.json");
-            let kept = std::fs::read(&part).unwrap();
-            std::fs::remove_file(&part).unwrap();
-            let missing = err(train(&[
-                "registry",
-                "--registry",
-                registry,
-                "assemble",
-                manifest,
-            ]));
-            assert!(missing.contains("part-2-of-4.json is missing"), "{missing}");
-            assert!(missing.contains("fit --shard 2/4"), "{missing}");
-            std::fs::write(&part, kept).unwrap();
+            // A piece or a part missing is named, with the command that makes it.
+            for (file, command) in [
+                ("part-2-of-4.json", "fit --shard 2/4"),
+                ("shared-1-of-4.json", "fit --stage shared --shard 1/4"),
+            ] {
+                let path = registry_dir.join("shards/chicago_ridership").join(file);
+                let kept = std::fs::read(&path).unwrap();
+                std::fs::remove_file(&path).unwrap();
+                let missing = err(assemble());
+                assert!(missing.contains(&format!("{file} is missing")), "{missing}");
+                assert!(missing.contains(command), "{missing}");
+                std::fs::write(&path, kept).unwrap();
+            }
         }
-        let out = ok(train(&[
-            "registry",
-            "--registry",
-            registry,
-            "assemble",
-            manifest,
-        ]));
+        let out = ok(assemble());
         assert!(out.contains(&format!("from {count} shards")), "{out}");
         versions.push(published(&out));
+        // The run's files are used up and removed: the next run starts clean.
+        let left = std::fs::read_dir(registry_dir.join("shards/chicago_ridership"))
+            .unwrap()
+            .count();
+        assert_eq!(left, 0, "{count} shards");
     }
-    // The parts were used up; the shared stage stays for another set of shards.
-    let left: Vec<String> = std::fs::read_dir(registry_dir.join("shards/chicago_ridership"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    assert_eq!(left, ["shared.json"]);
 
     let whole_dir = dir.path().join("whole");
     let whole = ok(train(

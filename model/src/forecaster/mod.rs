@@ -277,10 +277,12 @@ impl Forecaster {
             }
             _ => return Err(self.other_model(self.model)),
         };
-        Ok(FittedForecaster {
+        let fitted = FittedForecaster {
             model: self.model,
             family,
-        })
+        };
+        fitted.check()?;
+        Ok(fitted)
     }
 
     fn other_model(&self, other: ModelId) -> ModelError {

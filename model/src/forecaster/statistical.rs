@@ -62,10 +62,19 @@ impl StatisticalPanel {
         panel: &Panel,
         wanted: &[bool],
     ) -> Result<StatisticalPanel, ModelError> {
-        let mut by_id: std::collections::HashMap<String, Fitted> = parts
-            .into_iter()
-            .flat_map(|part| part.series.into_iter().zip(part.fitted))
-            .collect();
+        let mut by_id: std::collections::HashMap<String, Fitted> = std::collections::HashMap::new();
+        for part in parts {
+            part.check()?;
+            for (id, fitted) in part.series.into_iter().zip(part.fitted) {
+                if by_id.contains_key(&id) {
+                    return Err(ModelError::Invalid {
+                        what: "the parts of a fit",
+                        reason: format!("series {id:?} is in more than one part"),
+                    });
+                }
+                by_id.insert(id, fitted);
+            }
+        }
         let mut series = Vec::new();
         let mut fitted = Vec::new();
         for s in panel.series().iter().zip(wanted).filter(|(_, w)| **w) {

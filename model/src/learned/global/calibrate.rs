@@ -113,7 +113,10 @@ pub(super) fn learned_paths(
     let horizon = *horizon;
     let mut member_paths = vec![vec![0.0; origins.len() * horizon]; n_members];
     let folds = shared.fold_members.iter().zip(&shared.fold_bounds);
-    for (f, (members, &bounds)) in folds.enumerate() {
+    for (f, (members, bounds)) in folds.enumerate() {
+        let Some(bounds) = *bounds else {
+            continue;
+        };
         let in_fold: Vec<usize> = (0..origins.len())
             .filter(|&k| origin_fold[k] == f)
             .collect();

@@ -39,8 +39,9 @@ pub struct GlobalShared {
     pub folds: Vec<Vec<usize>>,
     /// Each fold's fitted members (none for a fold no origin is forecast by).
     pub fold_members: Vec<Vec<FittedLearner>>,
-    /// Each fold's recursion bounds.
-    pub fold_bounds: Vec<Bounds>,
+    /// Each fold's recursion bounds (none for a fold without members: a fold of too few rows
+    /// has no finite bounds).
+    pub fold_bounds: Vec<Option<Bounds>>,
     /// `(series, origin)` of every calibration trajectory, series by series.
     pub origins: Vec<(usize, usize)>,
     /// The fold each trajectory is forecast by.
@@ -119,23 +120,30 @@ pub fn fit_shared(
     let mut first = Some(first);
     for (f, fold) in folds.iter().enumerate() {
         if origins.is_empty() && f > 0 {
-            break;
+            // Nothing is forecast from this fold.
+            fold_scales.push(Vec::new());
+            fold_bounds.push(None);
+            fold_members.push(Vec::new());
+            continue;
         }
         let set = match first.take() {
             Some(set) => set,
             None => stacked(featurizer, series, fold)?,
         };
         fold_scales.push(set.series.iter().map(|t| t.scale).collect());
-        fold_bounds.push(Bounds::of(&set));
-        fold_members.push(if origin_fold.contains(&f) {
-            params
-                .members
-                .iter()
-                .map(|m| m.fit(&set, params.seed))
-                .collect::<Result<Vec<_>, _>>()?
+        if origin_fold.contains(&f) {
+            fold_bounds.push(Some(Bounds::of(&set)));
+            fold_members.push(
+                params
+                    .members
+                    .iter()
+                    .map(|m| m.fit(&set, params.seed))
+                    .collect::<Result<Vec<_>, _>>()?,
+            );
         } else {
-            Vec::new()
-        });
+            fold_bounds.push(None);
+            fold_members.push(Vec::new());
+        }
     }
     let scales = origins
         .iter()
@@ -186,7 +194,7 @@ pub fn fit_part(
     wanted: &[bool],
 ) -> Result<GlobalPart, ModelError> {
     let series = panel.series();
-    shared.check_against(panel, cutoffs)?;
+    shared.check_against(params, panel, cutoffs)?;
     if wanted.len() != series.len() {
         return Err(ModelError::ShapeMismatch {
             what: "wanted series, one per series of the panel",
@@ -274,7 +282,7 @@ pub fn assemble(
     cutoffs: &[usize],
     parts: Vec<GlobalPart>,
 ) -> Result<FittedGlobal, ModelError> {
-    shared.check_against(panel, cutoffs)?;
+    shared.check_against(params, panel, cutoffs)?;
     let n = panel.series().len();
     let mut slots: Vec<Option<GlobalSeries>> = vec![None; n];
     // Each series' member trajectories and actuals, when the pooled combination needs them.
@@ -286,12 +294,41 @@ pub fn assemble(
             *c += 1;
         }
     }
+    let n_members = params.member_groups().iter().sum::<usize>();
     for part in parts {
         if part.fitted.len() != part.series.len() {
             return Err(ModelError::ShapeMismatch {
                 what: "fitted series of a part, one per series index",
                 expected: part.series.len(),
                 got: part.fitted.len(),
+            });
+        }
+        let trajectories: usize = part
+            .series
+            .iter()
+            .map(|&s| counts.get(s).copied().unwrap_or(0))
+            .sum();
+        let expected = if shared.pooled {
+            trajectories * horizon
+        } else {
+            0
+        };
+        let members = if shared.pooled { n_members } else { 0 };
+        if part.member_paths.len() != members
+            || part.member_paths.iter().any(|p| p.len() != expected)
+            || part.actual.len() != expected
+        {
+            return Err(ModelError::Invalid {
+                what: "the parts of a fit",
+                reason: format!(
+                    "a part's calibration trajectories are not {members} members' {expected} values"
+                ),
+            });
+        }
+        if part.series.windows(2).any(|w| w[0] >= w[1]) {
+            return Err(ModelError::Invalid {
+                what: "the parts of a fit",
+                reason: "a part's series are not in ascending order".into(),
             });
         }
         // Each series' trajectories are consecutive in the part, in the shared order.
@@ -345,7 +382,6 @@ pub fn assemble(
         })?);
     }
     if shared.pooled {
-        let n_members = params.member_groups().iter().sum::<usize>();
         let mut calibration = Calibration {
             horizon,
             origins: shared.origins.clone(),
@@ -354,13 +390,6 @@ pub fn assemble(
             actual: Vec::new(),
         };
         for (own, actual) in paths.into_iter().flatten() {
-            if own.len() != n_members {
-                return Err(ModelError::ShapeMismatch {
-                    what: "calibration trajectories, one set per member",
-                    expected: n_members,
-                    got: own.len(),
-                });
-            }
             for (all, mine) in calibration.member_paths.iter_mut().zip(own) {
                 all.extend(mine);
             }
@@ -395,22 +424,71 @@ pub fn assemble(
 }
 
 impl GlobalShared {
-    /// An error unless this was fitted on a panel of `panel`'s series at `cutoffs`.
-    fn check_against(&self, panel: &Panel, cutoffs: &[usize]) -> Result<(), ModelError> {
-        let same = self.trained.len() == panel.series().len()
+    /// An error unless this was fitted with `params` on `panel`'s series at `cutoffs` and is
+    /// whole: every index it holds in range, so that a damaged or foreign file cannot make the
+    /// later stages read out of bounds.
+    fn check_against(
+        &self,
+        params: &GlobalParams,
+        panel: &Panel,
+        cutoffs: &[usize],
+    ) -> Result<(), ModelError> {
+        let series = panel.series();
+        let n = series.len();
+        let invalid = |reason: String| ModelError::Invalid {
+            what: "the shared stage of a fit",
+            reason,
+        };
+        let same = self.trained.len() == n
+            && cutoffs.len() == n
             && self
                 .trained
                 .iter()
-                .zip(panel.series())
+                .zip(series)
                 .zip(cutoffs)
                 .all(|((t, s), &c)| t.id == s.id && t.cutoff == c);
-        if same && cutoffs.len() == panel.series().len() {
-            Ok(())
-        } else {
-            Err(ModelError::Invalid {
-                what: "the shared stage of a fit",
-                reason: "it was fitted on other series or cutoffs than this panel's".into(),
-            })
+        if !same {
+            return Err(invalid(
+                "it was fitted on other series or cutoffs than this panel's".into(),
+            ));
         }
+        if self.horizon != params.horizon.max(1) || self.members.len() != params.members.len() {
+            return Err(invalid(format!(
+                "it was fitted for a horizon of {} with {} members, not {} with {}",
+                self.horizon,
+                self.members.len(),
+                params.horizon.max(1),
+                params.members.len()
+            )));
+        }
+        let folds = self.folds.len();
+        if folds == 0
+            || self.fold_members.len() != folds
+            || self.fold_bounds.len() != folds
+            || self.folds.iter().any(|f| f.len() != n)
+        {
+            return Err(invalid("its refit folds are incomplete".into()));
+        }
+        let k = self.origins.len();
+        if self.origin_fold.len() != k || self.scales.len() != k {
+            return Err(invalid("its calibration origins are incomplete".into()));
+        }
+        let mut last: Option<(usize, usize)> = None;
+        for (&(s, o), &f) in self.origins.iter().zip(&self.origin_fold) {
+            let fits = self.fold_members.get(f).map_or(0, Vec::len) == params.members.len()
+                && self.fold_bounds.get(f).is_some_and(Option::is_some);
+            let inside = s < n
+                && o >= 1
+                && o.checked_add(self.horizon)
+                    .is_some_and(|end| end <= series[s].len() && o >= self.folds[f][s])
+                && last.is_none_or(|(ls, lo)| ls < s || (ls == s && lo != o));
+            if !fits || !inside {
+                return Err(invalid(format!(
+                    "calibration origin {o} of series {s} is outside its data or fold"
+                )));
+            }
+            last = Some((s, o));
+        }
+        Ok(())
     }
 }
