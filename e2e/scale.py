@@ -311,15 +311,18 @@ def main() -> None:
         print(f"4. {PROMOTIONS} concurrent promotions in {time.perf_counter() - t0:.1f} s: "
               f"{len(chain)} history entries, each from the version the previous one set; "
               f"the alias names the last ({alias}; replica 1 serves {production})")
-        # 5. A sharded fit through the object-store registry.
+        # 5. A sharded fit through the object-store registry, a learned model (whose regressors
+        # the shards share) beside a statistical one, against the same fit unsharded.
+        fit_args = ["--models", "linear,ets", "--until", FITTED_UNTIL, "--quiet"]
+        unsharded = run(train, "fit", MANIFEST, "--registry", registry, *fit_args[:-1], env=env)
+        unsharded_version = re.findall(rf"published ({DATASET}-\S+)", unsharded)[0]
         t0 = time.perf_counter()
         sharded = run(os.path.join(ROOT, "scripts", "fit-sharded"), "2", MANIFEST, "--registry", registry,
-                      "--models", "ets", "--until", FITTED_UNTIL, "--quiet", "--promote",
-                      env=dict(env, CIVICAST_BIN=BIN))
+                      *fit_args, "--promote", env=dict(env, CIVICAST_BIN=BIN))
         sharded_version = re.findall(rf"published ({DATASET}-\S+)", sharded)[0]
         files = {v: json.loads(run(train, "registry", "--registry", registry, "show", v, env=env))["files"]
-                 for v in (second_version, sharded_version)}
-        if files[sharded_version]["models.json"] != files[second_version]["models.json"]:
+                 for v in (unsharded_version, sharded_version)}
+        if files[sharded_version]["models.json"] != files[unsharded_version]["models.json"]:
             sys.exit(f"scale: the sharded fit's models differ from the unsharded fit's: {files}")
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -328,8 +331,9 @@ def main() -> None:
             time.sleep(0.1)
         else:
             sys.exit(f"scale: the replicas do not serve the sharded version {sharded_version} after 30 s")
-        print(f"5. a fit sharded two ways published {sharded_version} in {time.perf_counter() - t0:.1f} s; "
-              f"its models.json has the SHA-256 of the unsharded fit's, and the live replicas serve it")
+        print(f"5. a fit of linear and ets sharded two ways published {sharded_version} in "
+              f"{time.perf_counter() - t0:.1f} s; its models.json has the SHA-256 of the unsharded "
+              f"fit's, and the live replicas serve it")
         print("scale: passed")
     finally:
         for p in processes:
