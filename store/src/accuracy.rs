@@ -66,6 +66,20 @@ pub fn window_steps(frequency: Frequency, horizon: usize) -> usize {
     weeks.max(4 * horizon).clamp(1, MAX_WINDOW_ORIGINS)
 }
 
+/// Steps of issued forecasts that `civicast-train prune-issued` keeps by default, back from the
+/// latest observation: twice the live window, so that a window read while data arrive late or a
+/// feed catches up still finds its forecasts, and a horizon, for the forecasts of the window's
+/// first origins whose actuals are still arriving.
+pub fn retention_steps(frequency: Frequency, horizon: usize) -> usize {
+    2 * window_steps(frequency, horizon) + horizon
+}
+
+/// The fewest steps a retention may keep: the live window and a horizon (fewer would take
+/// forecasts the live accuracy reads).
+pub fn min_retention_steps(frequency: Frequency, horizon: usize) -> usize {
+    window_steps(frequency, horizon) + horizon
+}
+
 /// Live figures of one series.
 #[derive(Clone, Debug, Serialize)]
 pub struct LiveAccuracy {

@@ -132,6 +132,19 @@ impl Store {
         Ok(stored)
     }
 
+    /// Removes `dataset`'s issued forecasts from origins before `before` (as stored), of every
+    /// series and version: the retention that keeps the table at the live window's size rather
+    /// than growing with every forecast served (`civicast-train prune-issued`). Returns how many
+    /// were removed.
+    pub async fn prune_issued(&self, dataset: &str, before: i64) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM issued_forecasts WHERE dataset = $1 AND origin < $2")
+            .bind(dataset)
+            .bind(before)
+            .execute(self.pool())
+            .await?;
+        Ok(done.rows_affected())
+    }
+
     /// The forecasts issued for `series` by `version` (every version when `None`), the latest
     /// `limit` origins, oldest first.
     pub async fn issued(

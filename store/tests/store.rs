@@ -377,3 +377,58 @@ async fn a_null_float_and_then_a_value_go_through_the_same_statements() {
         assert_eq!(back[0].scales.mase, None);
     }
 }
+
+#[tokio::test]
+async fn pruning_removes_the_issued_forecasts_before_an_origin_and_nothing_else() {
+    use civicast_model::Forecast;
+    use civicast_model::metrics::{PROTOCOL_QUANTILES, PairScales};
+    use civicast_store::IssuedForecast;
+    let dir = tempfile::tempdir().unwrap();
+    for store in stores(&dir).await {
+        let (dataset, other) = (unique("pruned"), unique("kept"));
+        let forecast = Forecast {
+            point: vec![1.0],
+            quantiles: PROTOCOL_QUANTILES.iter().map(|&t| (t, vec![t])).collect(),
+        };
+        let issued = |series: &str, origin: i64, version: &str| IssuedForecast {
+            series: series.into(),
+            origin,
+            version: version.into(),
+            model: "ets".into(),
+            issued_ms: 0,
+            forecast: forecast.clone(),
+            scales: PairScales::default(),
+        };
+        for name in [&dataset, &other] {
+            store.register_dataset(name, "1d", &[]).await.unwrap();
+            let all: Vec<IssuedForecast> = (1..=10)
+                .flat_map(|o| {
+                    [
+                        issued("A", o, "v1"),
+                        issued("B", o, "v1"),
+                        issued("A", o, "v2"),
+                    ]
+                })
+                .collect();
+            assert_eq!(store.issue(name, &all).await.unwrap(), 30);
+        }
+        assert_eq!(store.prune_issued(&dataset, 6).await.unwrap(), 15);
+        // Again: nothing more.
+        assert_eq!(store.prune_issued(&dataset, 6).await.unwrap(), 0);
+        for (series, version) in [("A", "v1"), ("B", "v1"), ("A", "v2")] {
+            let left: Vec<i64> = store
+                .issued(&dataset, series, Some(version), 100)
+                .await
+                .unwrap()
+                .iter()
+                .map(|f| f.origin)
+                .collect();
+            assert_eq!(left, [6, 7, 8, 9, 10], "{series} {version}");
+        }
+        // Another dataset's are untouched.
+        assert_eq!(
+            store.issued(&other, "A", None, 100).await.unwrap().len(),
+            20
+        );
+    }
+}

@@ -85,6 +85,25 @@ enum Command {
         #[arg(long)]
         until: Option<String>,
     },
+    /// Remove issued forecasts older than the live accuracy needs: by default those from origins
+    /// more than twice the live window and a horizon before the latest observation (8 weeks
+    /// and a horizon for daily data), of every series and version. Run it from the scheduler
+    /// that runs refits; the service keeps issuing and scoring meanwhile.
+    #[command(
+        after_help = "Example:\n  civicast-train prune-issued datasets/*/dataset.toml --store postgres://civicast@db/civicast"
+    )]
+    PruneIssued {
+        /// The datasets' manifests (dataset.toml): their names, frequencies and horizons.
+        #[arg(required = true)]
+        manifests: Vec<PathBuf>,
+        /// The store: a SQLite file path or a postgres:// URL.
+        #[arg(long, env = "CIVICAST_STORE", default_value = "var/store.db")]
+        store: String,
+        /// Steps back from the latest observation to keep (default: twice the live window and a
+        /// horizon; at least the window and a horizon).
+        #[arg(long)]
+        keep_steps: Option<usize>,
+    },
     /// Write the forecasts the service issued for a dataset, scored or not yet, in the evaluation
     /// protocol's predictions format (model column `live`; only forecasts whose whole horizon
     /// has arrived), for eval/score.py.
@@ -377,6 +396,61 @@ fn import(manifests: &[PathBuf], location: &str, until: Option<&str>) -> anyhow:
     })
 }
 
+fn prune_issued(
+    manifests: &[PathBuf],
+    location: &str,
+    keep_steps: Option<usize>,
+) -> anyhow::Result<ExitCode> {
+    use civicast_store::accuracy::{min_retention_steps, retention_steps};
+    let manifests = manifests
+        .iter()
+        .map(|path| {
+            civicast_training::manifest::Manifest::load(path)
+                .map_err(|report| anyhow::anyhow!("{}: {report}", path.display()))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    for manifest in &manifests {
+        let (frequency, horizon) = (manifest.data.frequency, manifest.forecast.horizon);
+        let least = min_retention_steps(frequency, horizon);
+        if let Some(keep) = keep_steps.filter(|&k| k < least) {
+            anyhow::bail!(
+                "--keep-steps {keep} is fewer than {}'s live accuracy reads: keep at least {least} \
+                 steps (its window and a horizon)",
+                manifest.name
+            );
+        }
+    }
+    block_on(async {
+        let store = civicast_store::Store::open(location)
+            .await
+            .context("opening the observation store")?;
+        for manifest in &manifests {
+            let name = &manifest.name;
+            let (frequency, horizon) = (manifest.data.frequency, manifest.forecast.horizon);
+            let keep = keep_steps.unwrap_or_else(|| retention_steps(frequency, horizon));
+            let Some(last) = store.freshness(name).await?.last_observation else {
+                say!("{name}: no observations in the store, nothing to prune");
+                continue;
+            };
+            let before = civicast_store::decode_time(last, frequency)
+                .and_then(|t| frequency.advance(t, -(keep.min(i64::MAX as usize) as i64)))
+                .map(civicast_store::encode_time)
+                .ok_or_else(|| {
+                    anyhow::anyhow!("{name}: {keep} steps before {last} is out of range")
+                })?;
+            let removed = store.prune_issued(name, before).await?;
+            say!(
+                "{name}: removed {removed} issued forecast(s) from origins before {}",
+                civicast_store::decode_time(before, frequency)
+                    .map(|t| frequency.format_time(t))
+                    .unwrap_or_else(|| before.to_string())
+            );
+        }
+        store.close().await;
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
 /// The datasets among `names` with a series the drift test flags (printed), or whose
 /// production version is missing (a first fit).
 fn drifted_datasets(
@@ -459,6 +533,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             store,
             until,
         } => import(&manifests, &store, until.as_deref()),
+        Command::PruneIssued {
+            manifests,
+            store,
+            keep_steps,
+        } => prune_issued(&manifests, &store, keep_steps),
         Command::Issued {
             dataset,
             version,
