@@ -163,17 +163,8 @@ enum Command {
         /// Make the new version the production version.
         #[arg(long)]
         promote: bool,
-        /// Fit on the observation store's data of each dataset (what the service ingested)
-        /// instead of its data file; the manifest still gives columns and recipe.
-        #[arg(long)]
-        from_store: bool,
-        /// The store for --from-store: a SQLite file path or a postgres:// URL.
-        #[arg(long, env = "CIVICAST_STORE", default_value = "var/store.db")]
-        store: String,
-        /// Fit on data up to and including this time (YYYY-MM-DD, YYYY-MM-DDTHH:MM:SS or a
-        /// step), e.g. to replay what came after it into a service.
-        #[arg(long)]
-        until: Option<String>,
+        #[command(flatten)]
+        data: DataArgs,
         /// Refit a dataset only if the drift test flags one of its series, judged on the
         /// forecasts its production version issued into the store (--store); every series is
         /// refitted then, since the learned models learn from all of them.
@@ -253,6 +244,32 @@ enum Command {
     },
 }
 
+/// Where `fit` and `registry assemble` read a dataset's data.
+#[derive(clap::Args)]
+struct DataArgs {
+    /// Read each dataset's data from the observation store (what the service ingested) instead
+    /// of its data file; the manifest still gives columns and recipe.
+    #[arg(long)]
+    from_store: bool,
+    /// The store for --from-store: a SQLite file path or a postgres:// URL.
+    #[arg(long, env = "CIVICAST_STORE", default_value = "var/store.db")]
+    store: String,
+    /// Only data up to and including this time (YYYY-MM-DD, YYYY-MM-DDTHH:MM:SS or a step),
+    /// e.g. to replay what came after it into a service.
+    #[arg(long)]
+    until: Option<String>,
+}
+
+impl DataArgs {
+    fn source(&self, only_drifted: bool) -> civicast_training::import::DataSource {
+        civicast_training::import::DataSource {
+            store: self.from_store.then(|| self.store.clone()),
+            until: self.until.clone(),
+            only_drifted,
+        }
+    }
+}
+
 /// The models and options of the commands that compare models (backtest, fit).
 #[derive(clap::Args)]
 struct RunArgs {
@@ -317,15 +334,9 @@ enum RegistryCommand {
         /// Make the new version the production version.
         #[arg(long)]
         promote: bool,
-        /// Read the data from the observation store, as the shards did with --from-store.
-        #[arg(long)]
-        from_store: bool,
-        /// The store for --from-store: a SQLite file path or a postgres:// URL.
-        #[arg(long, env = "CIVICAST_STORE", default_value = "var/store.db")]
-        store: String,
-        /// Data up to and including this time, as the shards were given.
-        #[arg(long)]
-        until: Option<String>,
+        /// The data as the stages read them (the same --from-store, --store and --until).
+        #[command(flatten)]
+        data: DataArgs,
         #[command(flatten)]
         options: RunOptions,
     },
@@ -550,20 +561,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             registry,
             metric,
             promote,
-            from_store,
-            store,
-            until,
+            data,
             only_drifted,
             stage,
             shard,
             run,
         } => {
             if stage.is_some() || shard.is_some() {
-                let source = civicast_training::import::DataSource {
-                    store: from_store.then_some(store),
-                    until,
-                    only_drifted,
-                };
+                let source = data.source(only_drifted);
                 let registry = open_registry(&registry)?;
                 let shared = stage.is_some();
                 for manifest in &manifests {
@@ -578,7 +583,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     .map(|m| m.name)
                     .collect();
                 let registry = open_registry(&registry)?;
-                let drifted = drifted_datasets(&registry, &store, &names)?;
+                let drifted = drifted_datasets(&registry, &data.store, &names)?;
                 manifests.retain(|m| {
                     civicast_training::manifest::Manifest::load(m)
                         .is_ok_and(|m| drifted.contains(&m.name))
@@ -588,11 +593,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     return Ok(ExitCode::SUCCESS);
                 }
             }
-            let source = civicast_training::import::DataSource {
-                store: from_store.then_some(store),
-                until,
-                only_drifted,
-            };
+            let source = data.source(only_drifted);
             fit(
                 &manifests,
                 &open_registry(&registry)?,
@@ -1076,16 +1077,10 @@ fn manage(registry: &Registry, command: RegistryCommand) -> anyhow::Result<ExitC
         RegistryCommand::Assemble {
             manifest,
             promote,
-            from_store,
-            store,
-            until,
+            data,
             options,
         } => {
-            let source = civicast_training::import::DataSource {
-                store: from_store.then_some(store),
-                until,
-                only_drifted: false,
-            };
+            let source = data.source(false);
             let Some(dataset) = load_fit_data(&manifest, &source, options.input_size)? else {
                 return Ok(ExitCode::FAILURE);
             };

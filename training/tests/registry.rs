@@ -10,13 +10,6 @@ use std::process::{Command, Output};
 use civicast_registry::Registry;
 use common::*;
 
-fn train(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_civicast-train"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
 fn fit(manifest: &Path, registry: &Path, extra: &[&str]) -> Output {
     let mut args = vec![
         "fit",

@@ -4,19 +4,10 @@
 
 mod common;
 
-use std::process::{Command, Output};
-
 use civicast_model::Forecast;
 use civicast_model::metrics::{PROTOCOL_QUANTILES, PairScales};
 use civicast_store::{IssuedForecast, Store};
 use common::*;
-
-fn train(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_civicast-train"))
-        .args(args)
-        .output()
-        .unwrap()
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn prune_issued_keeps_twice_the_live_window_and_refuses_to_cut_into_it() {

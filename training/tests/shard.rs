@@ -3,17 +3,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use civicast_registry::Registry;
-
-fn train(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_civicast-train"))
-        .args(args)
-        .output()
-        .unwrap()
-}
+use common::train;
 
 fn ok(out: Output) -> String {
     assert!(

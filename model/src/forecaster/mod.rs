@@ -166,14 +166,9 @@ impl Forecaster {
     ) -> Result<FittedForecaster, ModelError> {
         check_cutoffs(panel, cutoffs, wanted)?;
         let family = match &self.kind {
-            Kind::Statistical(context) => Family::Statistical(StatisticalPanel::fit(
-                self.model,
-                context,
-                self.recipe.input_size,
-                panel,
-                cutoffs,
-                wanted,
-            )?),
+            Kind::Statistical(context) => {
+                Family::Statistical(self.fit_statistical(context, panel, cutoffs, wanted)?)
+            }
             Kind::Learned(params) => {
                 let featurizer = self.featurizer(panel)?;
                 let fitted = fit_global(params, &featurizer, panel, cutoffs)?;
@@ -216,14 +211,7 @@ impl Forecaster {
         check_cutoffs(panel, cutoffs, wanted)?;
         let stage = match (&self.kind, &shared.stage) {
             (Kind::Statistical(context), SharedStage::Statistical) => {
-                PartStage::Statistical(StatisticalPanel::fit(
-                    self.model,
-                    context,
-                    self.recipe.input_size,
-                    panel,
-                    cutoffs,
-                    wanted,
-                )?)
+                PartStage::Statistical(self.fit_statistical(context, panel, cutoffs, wanted)?)
             }
             (Kind::Learned(params), SharedStage::Learned(shared)) => {
                 PartStage::Learned(Box::new(fit_part(params, shared, panel, cutoffs, wanted)?))
@@ -283,6 +271,24 @@ impl Forecaster {
         };
         fitted.check()?;
         Ok(fitted)
+    }
+
+    /// The per-series model on each series where `wanted` is true.
+    fn fit_statistical(
+        &self,
+        context: &SeriesContext,
+        panel: &Panel,
+        cutoffs: &[usize],
+        wanted: &[bool],
+    ) -> Result<StatisticalPanel, ModelError> {
+        StatisticalPanel::fit(
+            self.model,
+            context,
+            self.recipe.input_size,
+            panel,
+            cutoffs,
+            wanted,
+        )
     }
 
     fn other_model(&self, other: ModelId) -> ModelError {

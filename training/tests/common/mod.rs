@@ -127,6 +127,14 @@ pub fn only(report: &Report, kind: ProblemKind) -> civicast_training::Problem {
     found[0].clone()
 }
 
+/// Runs `civicast-train` with `args` to its end.
+pub fn train(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_civicast-train"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
 /// The bundled datasets folder.
 pub fn datasets() -> &'static Path {
     Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../datasets"))
