@@ -365,20 +365,6 @@ enum PartStage {
     Learned(Box<GlobalPart>),
 }
 
-impl SharedFit {
-    /// The model it belongs to.
-    pub fn model(&self) -> ModelId {
-        self.model
-    }
-}
-
-impl PartFit {
-    /// The model it belongs to.
-    pub fn model(&self) -> ModelId {
-        self.model
-    }
-}
-
 /// A forecast and what the caller should know about it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Made {

@@ -22,6 +22,9 @@
 //!    out-of-sample errors.
 //! 2. **Final fit.** Each member is refitted on everything before the cutoff.
 //!
+//! `stages.rs` runs this as three steps — the members across series, then any subset of the
+//! series, then the whole — so that a fit can be spread over machines with the same result.
+//!
 //! # Combination
 //!
 //! With several members, each series gets the convex combination of the members' forecasts that
