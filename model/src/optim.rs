@@ -143,9 +143,6 @@ fn rank(order: &mut [usize], values: &[f64]) {
 
 /// Minimises `f` from `x0` within the box `lower..=upper` (infinite bounds allowed), by
 /// StatsForecast's rules (module doc). `lower` and `upper` must be as long as `x0`.
-///
-/// One function, as long as StatsForecast's `nelder_mead`, so the two read side by side: the
-/// order of its steps decides ties, and ties decide which Theta variant and ETS model win.
 pub fn nelder_mead(
     mut f: impl FnMut(&[f64]) -> f64,
     x0: &[f64],
@@ -153,119 +150,259 @@ pub fn nelder_mead(
     upper: &[f64],
     settings: &NelderMead,
 ) -> Minimum {
-    let n = x0.len();
-    if n == 0 {
-        return Minimum {
-            x: Vec::new(),
-            value: f(&[]),
-            iterations: 0,
-        };
+    let mut search = Search::new(x0, lower, upper, settings);
+    while let Some(value) = search.point().map(&mut f) {
+        search.tell(value);
     }
-    let nf = n as f64;
-    let (expand, contract, shrink) = (1.0 + 2.0 / nf, 0.75 - 1.0 / (2.0 * nf), 1.0 - 1.0 / nf);
+    search.minimum()
+}
 
-    let mut start = x0.to_vec();
-    clamp_into(&mut start, lower, upper);
-    // Row-major (n + 1) x n, one allocation.
-    let mut simplex: Vec<f64> = Vec::with_capacity((n + 1) * n);
-    for _ in 0..=n {
-        simplex.extend_from_slice(&start);
-    }
-    for i in 0..n {
-        let v = simplex[i * n + i];
-        let v = if v == 0.0 {
-            ZERO_PERTURBATION
-        } else {
-            v * (1.0 + INIT_STEP)
-        };
-        simplex[i * n + i] = v.max(lower[i]).min(upper[i]);
-    }
-    let mut values: Vec<f64> = (0..=n).map(|r| f(&simplex[r * n..(r + 1) * n])).collect();
+/// What the point [`Search::point`] offers is, and so what its value decides.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Phase {
+    /// Vertex `r` of the initial simplex.
+    Start(usize),
+    Reflect,
+    /// The expansion; the reflection's value is kept for the comparison.
+    Expand {
+        reflected: f64,
+    },
+    /// A contraction, outside or inside, after a reflection of that value.
+    Contract {
+        reflected: f64,
+        outside: bool,
+    },
+    /// Vertex `r` moved towards the best.
+    Shrink(usize),
+    Done,
+}
 
-    let mut order: Vec<usize> = (0..=n).collect();
-    let mut centroid = vec![0.0; n];
-    let mut reflected = vec![0.0; n];
-    let mut trial = vec![0.0; n];
-    let mut best = 0;
-    let mut iteration = 0;
-    while iteration < settings.max_iter {
-        let ranked_first = settings.stop_check == StopCheck::AfterRanking;
-        if ranked_first {
-            rank(&mut order, &values);
-            best = order[0];
+/// [`nelder_mead`] turned inside out: the search offers one point at a time ([`Search::point`])
+/// and is told its value ([`Search::tell`]). Several searches can then be evaluated together
+/// (ETS runs independent candidates' likelihoods side by side, `models/ets/batch.rs`), while
+/// each one takes exactly the steps of the loop it replaces: the same points in the same order.
+#[derive(Clone, Debug)]
+pub struct Search {
+    n: usize,
+    expand: f64,
+    contract: f64,
+    shrink: f64,
+    lower: Vec<f64>,
+    upper: Vec<f64>,
+    settings: NelderMead,
+    /// Row-major (n + 1) x n.
+    simplex: Vec<f64>,
+    values: Vec<f64>,
+    order: Vec<usize>,
+    centroid: Vec<f64>,
+    reflected: Vec<f64>,
+    trial: Vec<f64>,
+    best: usize,
+    worst: usize,
+    second_worst: usize,
+    iteration: usize,
+    phase: Phase,
+}
+
+impl Search {
+    /// A search from `x0` within `lower..=upper`; `lower` and `upper` must be as long as `x0`.
+    pub fn new(x0: &[f64], lower: &[f64], upper: &[f64], settings: &NelderMead) -> Search {
+        let n = x0.len();
+        let nf = n as f64;
+        let mut start = x0.to_vec();
+        clamp_into(&mut start, lower, upper);
+        let mut simplex: Vec<f64> = Vec::with_capacity((n + 1) * n);
+        for _ in 0..=n {
+            simplex.extend_from_slice(&start);
         }
-        if spread(&values) < settings.tol_std {
-            break;
+        for i in 0..n {
+            let v = simplex[i * n + i];
+            let v = if v == 0.0 {
+                ZERO_PERTURBATION
+            } else {
+                v * (1.0 + INIT_STEP)
+            };
+            simplex[i * n + i] = v.max(lower[i]).min(upper[i]);
+        }
+        Search {
+            n,
+            expand: 1.0 + 2.0 / nf,
+            contract: 0.75 - 1.0 / (2.0 * nf),
+            shrink: 1.0 - 1.0 / nf,
+            lower: lower.to_vec(),
+            upper: upper.to_vec(),
+            settings: *settings,
+            simplex,
+            values: vec![f64::NAN; n + 1],
+            order: (0..=n).collect(),
+            centroid: vec![0.0; n],
+            reflected: vec![0.0; n],
+            trial: vec![0.0; n],
+            best: 0,
+            worst: 0,
+            second_worst: 0,
+            iteration: 0,
+            phase: Phase::Start(0),
+        }
+    }
+
+    /// The number of parameters searched over.
+    pub fn dimension(&self) -> usize {
+        self.n
+    }
+
+    /// The point whose value the search needs next; `None` once it has stopped.
+    pub fn point(&self) -> Option<&[f64]> {
+        let n = self.n;
+        match self.phase {
+            Phase::Start(r) => Some(&self.simplex[r * n..(r + 1) * n]),
+            Phase::Reflect => Some(&self.reflected),
+            Phase::Expand { .. } | Phase::Contract { .. } | Phase::Shrink(_) => Some(&self.trial),
+            Phase::Done => None,
+        }
+    }
+
+    /// Takes the value of the point [`Search::point`] offered and moves on to the next one.
+    pub fn tell(&mut self, value: f64) {
+        let n = self.n;
+        match self.phase {
+            Phase::Start(r) => {
+                self.values[r] = value;
+                if r < n {
+                    self.phase = Phase::Start(r + 1);
+                } else {
+                    self.next_iteration();
+                }
+            }
+            Phase::Reflect => {
+                let (best, second_worst) = (self.values[self.best], self.values[self.second_worst]);
+                if best <= value && value < second_worst {
+                    self.replace_worst(false, value);
+                } else if value < best {
+                    for j in 0..n {
+                        self.trial[j] =
+                            self.centroid[j] + self.expand * (self.reflected[j] - self.centroid[j]);
+                    }
+                    clamp_into(&mut self.trial, &self.lower, &self.upper);
+                    self.phase = Phase::Expand { reflected: value };
+                } else {
+                    // Outside contraction when the reflection beats only the worst, inside
+                    // otherwise.
+                    let outside = second_worst <= value && value < self.values[self.worst];
+                    let direction = if outside {
+                        self.contract
+                    } else {
+                        -self.contract
+                    };
+                    for j in 0..n {
+                        self.trial[j] =
+                            self.centroid[j] + direction * (self.reflected[j] - self.centroid[j]);
+                    }
+                    clamp_into(&mut self.trial, &self.lower, &self.upper);
+                    self.phase = Phase::Contract {
+                        reflected: value,
+                        outside,
+                    };
+                }
+            }
+            Phase::Expand { reflected } => {
+                if value < reflected {
+                    self.replace_worst(true, value);
+                } else {
+                    self.replace_worst(false, reflected);
+                }
+            }
+            Phase::Contract { reflected, outside } => {
+                let accepted = if outside {
+                    value <= reflected
+                } else {
+                    value < self.values[self.worst]
+                };
+                if accepted {
+                    self.replace_worst(true, value);
+                } else {
+                    self.shrink_towards_best(1);
+                }
+            }
+            Phase::Shrink(r) => {
+                self.simplex[r * n..(r + 1) * n].copy_from_slice(&self.trial);
+                self.values[r] = value;
+                if r < n {
+                    self.shrink_towards_best(r + 1);
+                } else {
+                    self.next_iteration();
+                }
+            }
+            Phase::Done => {}
+        }
+    }
+
+    /// The vertex returned (see the module doc for which one) and its value.
+    pub fn minimum(&self) -> Minimum {
+        let n = self.n;
+        Minimum {
+            x: self.simplex[self.best * n..(self.best + 1) * n].to_vec(),
+            value: self.values[self.best],
+            iterations: self.iteration,
+        }
+    }
+
+    /// The worst vertex becomes the trial point (`trial`) or the reflection.
+    fn replace_worst(&mut self, trial: bool, value: f64) {
+        let (n, worst) = (self.n, self.worst);
+        let point = if trial { &self.trial } else { &self.reflected };
+        self.simplex[worst * n..(worst + 1) * n].copy_from_slice(point);
+        self.values[worst] = value;
+        self.next_iteration();
+    }
+
+    /// Offers vertex `r` moved towards the best. Vertices are moved in index order, each one
+    /// as soon as its value is told, so a later vertex sees the earlier ones moved (as in the
+    /// loop this replaces; the best vertex itself does not move).
+    fn shrink_towards_best(&mut self, r: usize) {
+        let n = self.n;
+        for j in 0..n {
+            let b = self.simplex[self.best * n + j];
+            self.trial[j] = b + self.shrink * (self.simplex[r * n + j] - b);
+        }
+        clamp_into(&mut self.trial, &self.lower, &self.upper);
+        self.phase = Phase::Shrink(r);
+    }
+
+    /// The top of an iteration: the stop checks, the ranking and the reflection.
+    fn next_iteration(&mut self) {
+        let n = self.n;
+        if n == 0 || self.iteration >= self.settings.max_iter {
+            self.phase = Phase::Done;
+            return;
+        }
+        let ranked_first = self.settings.stop_check == StopCheck::AfterRanking;
+        if ranked_first {
+            rank(&mut self.order, &self.values);
+            self.best = self.order[0];
+        }
+        if spread(&self.values) < self.settings.tol_std {
+            self.phase = Phase::Done;
+            return;
         }
         if !ranked_first {
-            rank(&mut order, &values);
-            best = order[0];
+            rank(&mut self.order, &self.values);
+            self.best = self.order[0];
         }
-        let worst = order[n];
-        let second_worst = order[n - 1];
-        iteration += 1;
-
-        for (j, c) in centroid.iter_mut().enumerate() {
-            let total: f64 = (0..=n).map(|r| simplex[r * n + j]).sum();
-            *c = (total - simplex[worst * n + j]) / nf;
+        self.worst = self.order[n];
+        self.second_worst = self.order[n - 1];
+        self.iteration += 1;
+        let nf = n as f64;
+        for (j, c) in self.centroid.iter_mut().enumerate() {
+            let total: f64 = (0..=n).map(|r| self.simplex[r * n + j]).sum();
+            *c = (total - self.simplex[self.worst * n + j]) / nf;
         }
         for j in 0..n {
-            reflected[j] = centroid[j] + REFLECTION * (centroid[j] - simplex[worst * n + j]);
+            self.reflected[j] = self.centroid[j]
+                + REFLECTION * (self.centroid[j] - self.simplex[self.worst * n + j]);
         }
-        clamp_into(&mut reflected, lower, upper);
-        let f_r = f(&reflected);
-        if values[best] <= f_r && f_r < values[second_worst] {
-            simplex[worst * n..(worst + 1) * n].copy_from_slice(&reflected);
-            values[worst] = f_r;
-            continue;
-        }
-        if f_r < values[best] {
-            for j in 0..n {
-                trial[j] = centroid[j] + expand * (reflected[j] - centroid[j]);
-            }
-            clamp_into(&mut trial, lower, upper);
-            let f_e = f(&trial);
-            let (point, value) = if f_e < f_r {
-                (&trial, f_e)
-            } else {
-                (&reflected, f_r)
-            };
-            simplex[worst * n..(worst + 1) * n].copy_from_slice(point);
-            values[worst] = value;
-            continue;
-        }
-        // Outside contraction when the reflection beats only the worst, inside otherwise.
-        let outside = values[second_worst] <= f_r && f_r < values[worst];
-        let direction = if outside { contract } else { -contract };
-        for j in 0..n {
-            trial[j] = centroid[j] + direction * (reflected[j] - centroid[j]);
-        }
-        clamp_into(&mut trial, lower, upper);
-        let f_c = f(&trial);
-        let accepted = if outside {
-            f_c <= f_r
-        } else {
-            f_c < values[worst]
-        };
-        if accepted {
-            simplex[worst * n..(worst + 1) * n].copy_from_slice(&trial);
-            values[worst] = f_c;
-            continue;
-        }
-        for r in 1..=n {
-            for j in 0..n {
-                let b = simplex[best * n + j];
-                trial[j] = b + shrink * (simplex[r * n + j] - b);
-            }
-            clamp_into(&mut trial, lower, upper);
-            simplex[r * n..(r + 1) * n].copy_from_slice(&trial);
-            values[r] = f(&trial);
-        }
-    }
-    Minimum {
-        x: simplex[best * n..(best + 1) * n].to_vec(),
-        value: values[best],
-        iterations: iteration,
+        clamp_into(&mut self.reflected, &self.lower, &self.upper);
+        self.phase = Phase::Reflect;
     }
 }
 

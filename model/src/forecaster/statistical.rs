@@ -8,7 +8,7 @@ use super::Made;
 use crate::error::ModelError;
 use crate::forecast::SamplePaths;
 use crate::learned::published::FutureValues;
-use crate::models::{Fitted, ModelId, Predict, SeriesContext, fit_model};
+use crate::models::{Fitted, ModelId, Predict, SeriesContext, fit_models};
 use crate::panel::Panel;
 
 /// Each series' own fitted model, in the panel's order.
@@ -37,18 +37,34 @@ impl StatisticalPanel {
             .filter(|&(_, &wanted)| wanted)
             .map(|((series, &cutoff), _)| (series, cutoff))
             .collect();
+        // One chunk per thread: within a chunk the series are fitted together (`fit_models`
+        // runs ETS's searches side by side).
+        let chunk = chosen.len().div_ceil(rayon::current_num_threads()).max(1);
         let fitted = chosen
-            .par_iter()
-            .map(|&(series, cutoff)| {
-                let first = input_size.map_or(0, |size| cutoff.saturating_sub(size));
-                fit_model(model, context, &series.target[first..cutoff]).map_err(|e| {
-                    ModelError::InSeries {
-                        id: series.id.clone(),
-                        source: Box::new(e),
-                    }
-                })
+            .par_chunks(chunk)
+            .map(|chunk| {
+                let targets: Vec<&[f64]> = chunk
+                    .iter()
+                    .map(|&(series, cutoff)| {
+                        let first = input_size.map_or(0, |size| cutoff.saturating_sub(size));
+                        &series.target[first..cutoff]
+                    })
+                    .collect();
+                fit_models(model, context, &targets)
+                    .into_iter()
+                    .zip(chunk)
+                    .map(|(fit, (series, _))| {
+                        fit.map_err(|e| ModelError::InSeries {
+                            id: series.id.clone(),
+                            source: Box::new(e),
+                        })
+                    })
+                    .collect::<Result<Vec<_>, _>>()
             })
-            .collect::<Result<Vec<_>, _>>()?;
+            .collect::<Result<Vec<_>, _>>()?
+            .into_iter()
+            .flatten()
+            .collect();
         Ok(StatisticalPanel {
             series: chosen.iter().map(|(s, _)| s.id.clone()).collect(),
             fitted,

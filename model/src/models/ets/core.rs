@@ -244,53 +244,45 @@ impl Dynamics {
     /// criteria; with the default likelihood criterion it is called with `nmse` unused, so we
     /// do not compute them at all.
     pub fn filter(&self, y: &[f64], state: &mut State) -> (f64, f64) {
-        let (sse, log_scale) = match self.error {
-            ErrorKind::Additive => {
-                with_structure!(self, |TREND, SEASON| self
-                    .run::<false, TREND, SEASON>(y, state))
-            }
-            ErrorKind::Multiplicative => {
-                with_structure!(self, |TREND, SEASON| self
-                    .run::<true, TREND, SEASON>(y, state))
-            }
-        };
-        let n = y.len() as f64;
-        let mut lik = if sse > 0.0 {
-            n * sse.ln()
-        } else {
-            n * (sse + 1e-8).ln()
-        };
-        if self.error == ErrorKind::Multiplicative {
-            lik += 2.0 * log_scale;
-        }
-        (lik, sse)
+        let states = std::array::from_mut(state);
+        let ([sse], [log_scale]) = self.run_class::<1>(&[*self], &[y], states);
+        (likelihood(self.error, y.len(), sse, log_scale), sse)
     }
 
-    /// The loop of [`Dynamics::filter`] for one model class: `(SSE, sum log|forecast|)`, the
-    /// latter 0 for additive errors.
-    fn run<const MULTIPLICATIVE_ERROR: bool, const TREND: bool, const SEASON: u8>(
+    /// [`Dynamics::filter`]'s likelihood for `L` models of one class (`lanes[0]`'s error, trend
+    /// and season kinds; their parameters may differ) over `L` series of one length, each from
+    /// its own state. The lanes are independent chains of arithmetic, which the processor
+    /// overlaps; one model's filter is a chain of dependent steps that leaves most of it idle.
+    /// Each lane's arithmetic is [`Dynamics::filter`]'s, operation for operation, so each
+    /// result is the same to the bit.
+    pub fn filter_lanes<const L: usize>(
+        lanes: &[Dynamics; L],
+        ys: &[&[f64]; L],
+        states: &mut [State; L],
+    ) -> [f64; L] {
+        let (sse, log_scale) = lanes[0].run_class::<L>(lanes, ys, states);
+        std::array::from_fn(|l| likelihood(lanes[0].error, ys[l].len(), sse[l], log_scale[l]))
+    }
+
+    /// Runs the loop of `self`'s class over the lanes: `(SSE, sum log|forecast|)` per lane.
+    fn run_class<const L: usize>(
         &self,
-        y: &[f64],
-        state: &mut State,
-    ) -> (f64, f64) {
-        let beta_over_alpha = self.beta / self.alpha;
-        let mut sse = 0.0;
-        let mut log_scale = LogSum::default();
-        for &obs in y {
-            let step = self.prepare::<TREND, SEASON>(state);
-            let f = step.forecast;
-            let e = if MULTIPLICATIVE_ERROR {
-                relative_error(obs, f)
-            } else {
-                obs - f
-            };
-            sse += e * e;
-            if MULTIPLICATIVE_ERROR {
-                log_scale.add(f.abs());
+        lanes: &[Dynamics; L],
+        ys: &[&[f64]; L],
+        states: &mut [State; L],
+    ) -> ([f64; L], [f64; L]) {
+        match self.error {
+            ErrorKind::Additive => {
+                with_structure!(self, |TREND, SEASON| run::<false, TREND, SEASON, L>(
+                    lanes, ys, states
+                ))
             }
-            self.advance::<TREND, SEASON>(state, &step, obs, beta_over_alpha);
+            ErrorKind::Multiplicative => {
+                with_structure!(self, |TREND, SEASON| run::<true, TREND, SEASON, L>(
+                    lanes, ys, states
+                ))
+            }
         }
-        (sse, log_scale.total())
     }
 
     /// Point forecasts for `horizon` steps from `state` (no innovations). The damped trend
@@ -319,6 +311,59 @@ impl Dynamics {
             })
             .collect()
     }
+}
+
+/// `-2 log-likelihood` up to a constant from a filter's sums, as StatsForecast's `calc`:
+/// `n log(SSE)` plus, for multiplicative errors, `2 sum log|forecast|`.
+fn likelihood(error: ErrorKind, n: usize, sse: f64, log_scale: f64) -> f64 {
+    let n = n as f64;
+    let mut lik = if sse > 0.0 {
+        n * sse.ln()
+    } else {
+        n * (sse + 1e-8).ln()
+    };
+    if error == ErrorKind::Multiplicative {
+        lik += 2.0 * log_scale;
+    }
+    lik
+}
+
+/// The loop of [`Dynamics::filter`] for one model class over `L` lanes: `(SSE, sum
+/// log|forecast|)` per lane, the latter 0 for additive errors. Every series must be as long
+/// as the first.
+#[expect(
+    clippy::needless_range_loop,
+    reason = "`t` indexes the step in every lane's series, not one slice"
+)]
+fn run<const MULTIPLICATIVE_ERROR: bool, const TREND: bool, const SEASON: u8, const L: usize>(
+    lanes: &[Dynamics; L],
+    ys: &[&[f64]; L],
+    states: &mut [State; L],
+) -> ([f64; L], [f64; L]) {
+    let n = ys[0].len();
+    let ys: [&[f64]; L] = std::array::from_fn(|l| &ys[l][..n]);
+    let beta_over_alpha: [f64; L] = std::array::from_fn(|l| lanes[l].beta / lanes[l].alpha);
+    let mut sse = [0.0; L];
+    let mut log_scale = [LogSum::default(); L];
+    for t in 0..n {
+        for l in 0..L {
+            let obs = ys[l][t];
+            let d = &lanes[l];
+            let step = d.prepare::<TREND, SEASON>(&states[l]);
+            let f = step.forecast;
+            let e = if MULTIPLICATIVE_ERROR {
+                relative_error(obs, f)
+            } else {
+                obs - f
+            };
+            sse[l] += e * e;
+            if MULTIPLICATIVE_ERROR {
+                log_scale[l].add(f.abs());
+            }
+            d.advance::<TREND, SEASON>(&mut states[l], &step, obs, beta_over_alpha[l]);
+        }
+    }
+    (sse, log_scale.map(|s| s.total()))
 }
 
 /// StatsForecast's relative error, with its guard against a (near) zero forecast.

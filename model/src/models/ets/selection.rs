@@ -15,7 +15,7 @@
 
 use super::core::{Dynamics, State};
 use super::init::initial_states;
-use crate::optim::{NelderMead, StopCheck, nelder_mead};
+use crate::optim::{NelderMead, Search, StopCheck};
 
 use super::{ErrorKind, EtsModel, MAX_SEASON, SeasonKind, TrendKind};
 
@@ -165,8 +165,9 @@ fn start_is_valid(start: &Start, bounds: &Bounds, m: usize) -> bool {
 }
 
 /// Everything the objective needs to turn a parameter vector into a likelihood.
-struct Layout {
-    model: EtsModel,
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Layout {
+    pub(crate) model: EtsModel,
     m: usize,
     fixed_alpha: Option<f64>,
     /// Number of initial states estimated (the last seasonal state is implied).
@@ -224,24 +225,37 @@ impl Layout {
     }
 
     /// StatsForecast's `ObjectiveFunction` for the likelihood criterion.
-    fn objective(&self, y: &[f64], params: &[f64]) -> f64 {
+    pub(crate) fn objective(&self, y: &[f64], params: &[f64]) -> f64 {
+        match self.start(params) {
+            Some((dynamics, mut state)) => score(dynamics.filter(y, &mut state).0),
+            None => f64::INFINITY,
+        }
+    }
+
+    /// The model and the state before the first observation at `params`; `None` where the
+    /// objective is `+inf` without running the filter (a negative multiplicative seasonal
+    /// state).
+    pub(crate) fn start(&self, params: &[f64]) -> Option<(Dynamics, State)> {
         let mut full = [0.0; MAX_SEASON + 2];
         let (dynamics, len) = self.unpack(params, &mut full);
         let trend = dynamics.trend;
         if self.model.season == SeasonKind::Multiplicative
             && full[1 + usize::from(trend)..len].iter().any(|s| *s < 0.0)
         {
-            return f64::INFINITY;
+            return None;
         }
-        let mut state = State::from_layout(&full[..len], trend, dynamics.season, self.m);
-        let (lik, _) = dynamics.filter(y, &mut state);
-        // A NaN likelihood scores -inf, as in StatsForecast; the candidate is then dropped when
-        // its final likelihood is NaN.
-        if lik.is_nan() {
-            f64::NEG_INFINITY
-        } else {
-            lik.max(-1e10)
-        }
+        let state = State::from_layout(&full[..len], trend, dynamics.season, self.m);
+        Some((dynamics, state))
+    }
+}
+
+/// The objective's value for a likelihood from [`Dynamics::filter`]. A NaN likelihood scores
+/// -inf, as in StatsForecast; the candidate is then dropped when its final likelihood is NaN.
+pub(crate) fn score(neg2_log_lik: f64) -> f64 {
+    if neg2_log_lik.is_nan() {
+        f64::NEG_INFINITY
+    } else {
+        neg2_log_lik.max(-1e10)
     }
 }
 
@@ -254,6 +268,31 @@ pub(crate) fn fit_candidate(
     bounds: &mut Bounds,
     fixed_alpha: Option<f64>,
 ) -> Option<Candidate> {
+    let mut search = prepare_candidate(y, model, m, bounds, fixed_alpha)?;
+    while let Some(value) = search.search.point().map(|p| search.layout.objective(y, p)) {
+        search.search.tell(value);
+    }
+    search.finish(y)
+}
+
+/// One candidate's maximum-likelihood search, ready to be run ([`CandidateSearch::search`]
+/// asks for the likelihood at one point after another) and then finished.
+#[derive(Clone, Debug)]
+pub(crate) struct CandidateSearch {
+    pub(crate) layout: Layout,
+    pub(crate) search: Search,
+}
+
+/// Everything [`fit_candidate`] does before its search: `None` when the model cannot be fitted
+/// (no valid start, too many parameters for the data). `bounds` are tightened here, so the
+/// candidates of one selection must be prepared in order; their searches are independent.
+pub(crate) fn prepare_candidate(
+    y: &[f64],
+    model: EtsModel,
+    m: usize,
+    bounds: &mut Bounds,
+    fixed_alpha: Option<f64>,
+) -> Option<CandidateSearch> {
     let m = if model.season == SeasonKind::None {
         1
     } else {
@@ -281,8 +320,7 @@ pub(crate) fn fit_candidate(
     x0.extend_from_slice(&states);
     lower.resize(x0.len(), f64::NEG_INFINITY);
     upper.resize(x0.len(), f64::INFINITY);
-    let n_par = x0.len();
-    if n_par + 1 >= y.len() {
+    if x0.len() + 1 >= y.len() {
         return None;
     }
     let layout = Layout {
@@ -291,49 +329,58 @@ pub(crate) fn fit_candidate(
         fixed_alpha,
         n_states,
     };
-    let optimum = nelder_mead(
-        |p| layout.objective(y, p),
+    let search = Search::new(
         &x0,
         &lower,
         &upper,
         &NelderMead::statsforecast(StopCheck::BeforeRanking),
     );
+    Some(CandidateSearch { layout, search })
+}
 
-    let mut full = [0.0; MAX_SEASON + 2];
-    let (dynamics, len) = layout.unpack(&optimum.x, &mut full);
-    let initial_state = full[..len].to_vec();
-    let mut state = State::from_layout(&initial_state, dynamics.trend, dynamics.season, m);
-    let (lik, sse) = dynamics.filter(y, &mut state);
-    let last_state = state.to_layout(dynamics.trend, dynamics.season);
-    // Non-finite states could not be stored (JSON has no infinities) nor forecast from.
-    let states_finite = initial_state
-        .iter()
-        .chain(&last_state)
-        .all(|v| v.is_finite());
-    if !lik.is_finite() || !states_finite {
-        return None;
+impl CandidateSearch {
+    /// The fitted candidate at the point the search returned; `None` for a NaN likelihood or
+    /// states that are not finite.
+    pub(crate) fn finish(&self, y: &[f64]) -> Option<Candidate> {
+        let optimum = self.search.minimum();
+        let n_par = optimum.x.len();
+        let m = self.layout.m;
+        let mut full = [0.0; MAX_SEASON + 2];
+        let (dynamics, len) = self.layout.unpack(&optimum.x, &mut full);
+        let initial_state = full[..len].to_vec();
+        let mut state = State::from_layout(&initial_state, dynamics.trend, dynamics.season, m);
+        let (lik, sse) = dynamics.filter(y, &mut state);
+        let last_state = state.to_layout(dynamics.trend, dynamics.season);
+        // Non-finite states could not be stored (JSON has no infinities) nor forecast from.
+        let states_finite = initial_state
+            .iter()
+            .chain(&last_state)
+            .all(|v| v.is_finite());
+        if !lik.is_finite() || !states_finite {
+            return None;
+        }
+        let n = y.len() as f64;
+        let k = (n_par + 1) as f64;
+        let aic = lik + 2.0 * k;
+        let bic = lik + n.ln() * k;
+        let aicc = if n - k - 1.0 != 0.0 {
+            aic + 2.0 * k * (k + 1.0) / (n - k - 1.0)
+        } else {
+            f64::INFINITY
+        };
+        Some(Candidate {
+            model: self.layout.model,
+            dynamics,
+            initial_state,
+            last_state,
+            neg2_log_lik: lik,
+            aic,
+            bic,
+            aicc,
+            sigma2: sse / (n - k - 1.0),
+            n_params: n_par + 1,
+        })
     }
-    let n = y.len() as f64;
-    let k = (n_par + 1) as f64;
-    let aic = lik + 2.0 * k;
-    let bic = lik + n.ln() * k;
-    let aicc = if n - k - 1.0 != 0.0 {
-        aic + 2.0 * k * (k + 1.0) / (n - k - 1.0)
-    } else {
-        f64::INFINITY
-    };
-    Some(Candidate {
-        model,
-        dynamics,
-        initial_state,
-        last_state,
-        neg2_log_lik: lik,
-        aic,
-        bic,
-        aicc,
-        sigma2: sse / (n - k - 1.0),
-        n_params: n_par + 1,
-    })
 }
 
 /// The candidate models of a selection, in StatsForecast's order: error, then trend family

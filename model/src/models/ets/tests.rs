@@ -161,3 +161,63 @@ fn path_quantiles_agree_with_the_analytic_intervals_of_each_class() {
         }
     }
 }
+
+/// Each selection's searches run one at a time, each likelihood by [`core::Dynamics::filter`]:
+/// what [`EtsParams::fit_many`] must reproduce.
+fn one_search_at_a_time(params: &EtsParams, y: &[f64]) -> Result<FittedEts, ModelError> {
+    match params.plan(y)? {
+        Plan::Done(fitted) => Ok(*fitted),
+        Plan::Select(selection) => {
+            let fitted = selection
+                .searches
+                .iter()
+                .map(|search| {
+                    let mut search = search.clone()?;
+                    while let Some(value) =
+                        search.search.point().map(|p| search.layout.objective(y, p))
+                    {
+                        search.search.tell(value);
+                    }
+                    search.finish(y)
+                })
+                .collect();
+            selection.choose(fitted, y.len())
+        }
+    }
+}
+
+#[test]
+fn fitting_series_together_gives_each_the_fit_it_gets_alone() {
+    let noise = |t: usize, k: usize| (((t * 37 + k * 101) % 23) as f64 - 11.0) / 11.0;
+    let seasonal = |n: usize, k: usize, level: f64| -> Vec<f64> {
+        (0..n)
+            .map(|t| {
+                level
+                    + 0.05 * (k as f64 + 1.0) * t as f64
+                    + (3.0 + k as f64) * ((t % 7) as f64 - 3.0)
+                    + 2.0 * noise(t, k)
+            })
+            .collect()
+    };
+    let mut with_zero = seasonal(180, 5, 20.0);
+    with_zero[40] = 0.0;
+    let series: Vec<Vec<f64>> = vec![
+        seasonal(200, 0, 50.0),
+        seasonal(200, 1, 80.0),
+        seasonal(200, 2, 30.0),
+        seasonal(150, 3, 60.0),
+        with_zero,
+        vec![5.0; 60],
+        vec![1.0, 2.0, 3.0],
+        seasonal(200, 4, 45.0),
+    ];
+    let ys: Vec<&[f64]> = series.iter().map(Vec::as_slice).collect();
+    for params in [EtsParams::auto(7), EtsParams::from_spec("ZZN", 1).unwrap()] {
+        let together = params.fit_many(&ys);
+        assert_eq!(together.len(), ys.len());
+        for (y, got) in ys.iter().zip(together) {
+            let alone = one_search_at_a_time(&params, y);
+            assert_eq!(got, alone, "{params:?} on {} observations", y.len());
+        }
+    }
+}
