@@ -17,8 +17,9 @@
 //! - the recommended provision: the quantile of `D` at the newsvendor critical ratio
 //!   `shortage_cost / (shortage_cost + waste_cost)`, which minimises the expected cost
 //!   `waste_cost·E[max(0, q − D)] + shortage_cost·E[max(0, D − q)]` over `q`;
-//! - a [`Flag`] from the waste probability (the calibrated one when a classifier is available, see
-//!   [`classifier`]) against configurable [`FlagThresholds`], and plain-language reasons.
+//! - a [`Flag`] from the waste probability (a calibrated one where the version's [`FlagSource`]
+//!   says so, see [`classifier`]) against configurable [`FlagThresholds`], and plain-language
+//!   reasons.
 //!
 //! Everything here is pure arithmetic on draws, so the service and the training tool (which
 //! backtests these numbers to calibrate them) compute exactly the same thing.
@@ -409,18 +410,86 @@ pub fn raw_waste_probability(line: &BudgetLine, demand: &PeriodDemand) -> f64 {
     demand.probability_below(line.planned * (1.0 - line.tolerance))
 }
 
-/// Assesses `line` against `demand`. `calibrated`, when given, is the classifier's waste
-/// probability: it replaces the raw one for the flag and is named in the reasons.
+/// A waste probability that replaces the forecast's own for the flag, and what it comes from
+/// (for the reasons: "calibrated by {by}").
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Calibrated<'a> {
+    /// The probability.
+    pub probability: f64,
+    /// Its source, e.g. "this model version's risk classifier".
+    pub by: &'a str,
+}
+
+/// Which waste probability a version's flags use. `civicast-train risk` chooses it on held-out
+/// periods: the first of the classifier (where it also beat the raw probability), the raw
+/// probability, the classifier, and the waste frequency per raw flag level that beats always
+/// answering the training base rate on both Brier score and log loss; when none does, the base
+/// rate itself, which is the stated rule of a dataset whose forecasts cannot tell wasteful
+/// plans from sound ones.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum FlagSource {
+    /// The risk classifier's probability.
+    Classifier,
+    /// The forecast's own probability.
+    Raw,
+    /// The waste frequency among the backtested periods whose raw probability had the same
+    /// flag level under `thresholds`, for none, low, medium and high in that order.
+    LevelFrequency {
+        /// The thresholds the periods were binned by.
+        thresholds: FlagThresholds,
+        /// Waste frequency per level (Laplace-smoothed).
+        frequencies: [f64; 4],
+    },
+    /// Every line's waste probability is the rate of waste among the backtested periods.
+    BaseRate {
+        /// That rate.
+        rate: f64,
+    },
+}
+
+impl FlagSource {
+    /// The waste probability this source gives a line whose forecast implies `raw`; `None` for
+    /// the sources computed elsewhere (the raw probability itself, the classifier).
+    pub fn probability(&self, raw: f64) -> Option<f64> {
+        match self {
+            FlagSource::Classifier | FlagSource::Raw => None,
+            FlagSource::LevelFrequency {
+                thresholds,
+                frequencies,
+            } => Some(frequencies[thresholds.flag(raw) as usize]),
+            FlagSource::BaseRate { rate } => Some(*rate),
+        }
+    }
+
+    /// The source in words, as the reasons name it.
+    pub fn describe(&self) -> &'static str {
+        match self {
+            FlagSource::Classifier => "this model version's risk classifier",
+            FlagSource::Raw => "the forecast alone",
+            FlagSource::LevelFrequency { .. } => {
+                "the frequency of waste among this model version's backtested periods whose forecast gave the same flag level"
+            }
+            FlagSource::BaseRate { .. } => {
+                "the frequency of waste among this model version's backtested periods, since no forecast-based probability beat it on held-out periods"
+            }
+        }
+    }
+}
+
+/// Assesses `line` against `demand`. `calibrated`, when given, replaces the raw waste
+/// probability for the flag and is named in the reasons.
 pub fn assess(
     line: &BudgetLine,
     demand: &PeriodDemand,
     thresholds: &FlagThresholds,
-    calibrated: Option<f64>,
+    calibrated: Option<Calibrated<'_>>,
     wording: Wording<'_>,
 ) -> Assessment {
     let planned = line.planned;
     let raw = raw_waste_probability(line, demand);
-    let waste_probability = calibrated.filter(|p| p.is_finite()).unwrap_or(raw);
+    let calibrated = calibrated.filter(|c| c.probability.is_finite());
+    let waste_probability = calibrated.map_or(raw, |c| c.probability);
     let shortage_probability = demand.probability_above(planned * (1.0 + line.tolerance));
     let waste = demand.expected_excess(planned);
     let shortage = demand.expected_shortfall(planned);
@@ -449,7 +518,8 @@ pub fn assess(
         flag,
         reasons: Vec::new(),
     };
-    assessment.reasons = wording::reasons(line, demand, &assessment, calibrated.is_some(), wording);
+    assessment.reasons =
+        wording::reasons(line, demand, &assessment, calibrated.map(|c| c.by), wording);
     assessment
 }
 

@@ -9,6 +9,7 @@
 //! It is a file of its own rather than a field of `models.json` so the models' format is left
 //! alone, and so a service that does not use risk never parses it.
 
+use civicast_model::risk::FlagSource;
 use civicast_model::risk::classifier::RiskClassifier;
 use serde::{Deserialize, Serialize};
 
@@ -27,6 +28,11 @@ pub struct RiskFile {
     pub beats_raw: bool,
     /// The evaluation report as `civicast-train risk` wrote it (scores, split, planning rule).
     pub evaluation: serde_json::Value,
+    /// Which waste probability the flags use, chosen on held-out periods against the base rate.
+    /// Absent from files written before it existed: they use the classifier where `beats_raw`,
+    /// else the raw probability.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flag_source: Option<FlagSource>,
 }
 
 /// The version of the `risk.json` format.

@@ -5,6 +5,7 @@
 mod common;
 
 use civicast_model::risk::classifier::{CLASSIFIER_FORMAT, FEATURE_NAMES, RiskClassifier};
+use civicast_model::risk::{FlagSource, FlagThresholds};
 use civicast_registry::{RISK_FILE, RISK_FORMAT, RegistryError, RiskFile};
 use common::{backends, manifest, models};
 
@@ -23,6 +24,10 @@ fn risk() -> RiskFile {
         },
         beats_raw: true,
         evaluation: serde_json::json!({"dataset": "rides"}),
+        flag_source: Some(FlagSource::LevelFrequency {
+            thresholds: FlagThresholds::default(),
+            frequencies: [0.02, 0.1, 0.3, 0.6],
+        }),
     }
 }
 

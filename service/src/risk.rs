@@ -11,10 +11,12 @@
 //! naming the field, in a 200 response. Only a body that is not JSON/CSV at all, has no lines or
 //! too many is refused as a whole (a problem document, as on every route).
 //!
-//! When the served version holds a waste-risk classifier (`risk.json`, written by
-//! `civicast-train risk --registry`) that beat the raw forecast probability on held-out periods,
-//! the waste probability and flag are the classifier's, for lines like the periods it was trained
-//! on; the reasons say which probability was used and why.
+//! When the served version holds a waste-risk calibration (`risk.json`, written by
+//! `civicast-train risk --registry`), the waste probability and flag come from the source it
+//! names ([`FlagSource`]: the classifier, the raw probability, the waste frequency per flag level,
+//! or the base rate), chosen because it beat always answering the base rate on held-out periods;
+//! a classifier or per-level frequencies apply to lines like the periods they were learned from.
+//! The reasons say which probability was used and why.
 //!
 //! Lines of the same series and horizon share one draw of sample paths, kept with the served
 //! version ([`LoadedVersion::cached_sample_paths`]); the seed is fixed per series
@@ -35,7 +37,8 @@ use axum::response::{IntoResponse, Response};
 use civicast_model::SamplePaths;
 use civicast_model::risk::classifier::RiskFeatures;
 use civicast_model::risk::{
-    Assessment, BudgetLine, PeriodDemand, PeriodProblem, Wording, assess, period_steps,
+    Assessment, BudgetLine, Calibrated, FlagSource, PeriodDemand, PeriodProblem, Wording, assess,
+    period_steps,
 };
 use civicast_registry::RiskFile;
 use serde::{Deserialize, Serialize};
@@ -318,7 +321,7 @@ fn assess_line(
         &f.line,
         &demand,
         &config.risk_flags,
-        calibrated,
+        calibrated.map(|(probability, by)| Calibrated { probability, by }),
         Wording::default(),
     );
     if let Some(note) = note {
@@ -408,29 +411,44 @@ fn assess_all(
     Ok(results)
 }
 
-/// The calibrated waste probability when the version's classifier applies to this line, or a
-/// note saying why it was not used. The classifier is applied only where it earned it: it beat
-/// the raw probability on held-out periods (Brier and log loss), and the line is like the periods
-/// it was trained on.
+/// The waste probability that replaces the raw one for this line's flag, with its source, or
+/// `None`; and a note for the reasons. Versions that name a [`FlagSource`] use it (chosen by
+/// `civicast-train risk` against the base rate on held-out periods); older ones use the
+/// classifier where it beat the raw probability. A classifier or per-level frequencies apply
+/// only to lines like the periods they were learned from.
 fn calibration(
     risk: Option<&RiskFile>,
     features: &RiskFeatures,
     served_model: &str,
-) -> (Option<f64>, Option<String>) {
+) -> (Option<(f64, &'static str)>, Option<String>) {
     let Some(risk) = risk else {
         return (None, None);
     };
-    if !risk.beats_raw {
+    let source = match &risk.flag_source {
+        Some(source) => source.clone(),
+        None if risk.beats_raw => FlagSource::Classifier,
+        None => FlagSource::Raw,
+    };
+    if source == FlagSource::Raw {
+        let why = if risk.flag_source.is_some() {
+            "it beat the base rate on held-out periods and this model version's risk classifier did not improve on it"
+        } else {
+            "this model version's risk classifier did not beat it on held-out periods"
+        };
         return (
             None,
-            Some("the raw forecast probability is used: this model version's risk classifier did not beat it on held-out periods".into()),
+            Some(format!("the raw forecast probability is used: {why}")),
         );
     }
-    if !risk.classifier.covers(features) {
+    let learned_from_periods = matches!(
+        source,
+        FlagSource::Classifier | FlagSource::LevelFrequency { .. }
+    );
+    if learned_from_periods && !risk.classifier.covers(features) {
         return (
             None,
             Some(format!(
-                "the raw forecast probability is used: this model version's risk classifier was trained on periods of {} steps ending at most {} steps ahead, and this one is {} steps ending {} steps ahead",
+                "the raw forecast probability is used: this model version's risk calibration was learned from periods of {} steps ending at most {} steps ahead, and this one is {} steps ending {} steps ahead",
                 risk.classifier
                     .period_steps
                     .iter()
@@ -443,18 +461,22 @@ fn calibration(
             )),
         );
     }
-    let calibrated = risk.classifier.probability(features);
-    // The classifier learned how one model's probabilities turn out; another model's may be
+    let probability = source
+        .probability(features.raw_probability)
+        .unwrap_or_else(|| risk.classifier.probability(features));
+    // The calibration learned how one model's probabilities turn out; another model's may be
     // sharper or blunter. It still ranks lines, so it is applied, and the reader is told.
-    match risk.evaluation.get("model").and_then(|m| m.as_str()) {
-        Some(trained_on) if trained_on != served_model => (
-            Some(calibrated),
+    let note = match risk.evaluation.get("model").and_then(|m| m.as_str()) {
+        Some(trained_on)
+            if trained_on != served_model && !matches!(source, FlagSource::BaseRate { .. }) =>
+        {
             Some(format!(
-                "the risk classifier was fitted to {trained_on} forecasts, and this series is served by {served_model}: read the calibrated probability as approximate"
-            )),
-        ),
-        _ => (Some(calibrated), None),
-    }
+                "the risk calibration was fitted to {trained_on} forecasts, and this series is served by {served_model}: read the calibrated probability as approximate"
+            ))
+        }
+        _ => None,
+    };
+    (Some((probability, source.describe())), note)
 }
 
 /// The CSV columns of the response, as the contract lists them.

@@ -8,7 +8,7 @@ mod common;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use civicast_model::ModelId;
-use civicast_model::risk::{BudgetLine, FlagThresholds, PeriodDemand, Wording, assess};
+use civicast_model::risk::{BudgetLine, FlagSource, FlagThresholds, PeriodDemand, Wording, assess};
 use civicast_registry::Registry;
 use civicast_service::api::seed_for;
 use civicast_service::{AppState, app};
@@ -412,6 +412,14 @@ async fn the_route_is_in_the_openapi_document() {
 /// probability (and reads nothing else), trained on `trained_on`'s forecasts for 7-step periods up
 /// to 14 steps ahead. The series are served by `snaive`.
 async fn state_with_classifier(beats_raw: bool, trained_on: &str) -> (tempfile::TempDir, AppState) {
+    state_with_risk(beats_raw, trained_on, None).await
+}
+
+async fn state_with_risk(
+    beats_raw: bool,
+    trained_on: &str,
+    flag_source: Option<FlagSource>,
+) -> (tempfile::TempDir, AppState) {
     use civicast_model::risk::classifier::{CLASSIFIER_FORMAT, FEATURE_NAMES, RiskClassifier};
     use civicast_registry::{RISK_FORMAT, RiskFile};
     let dir = tempfile::tempdir().unwrap();
@@ -435,6 +443,7 @@ async fn state_with_classifier(beats_raw: bool, trained_on: &str) -> (tempfile::
         },
         beats_raw,
         evaluation: json!({ "model": trained_on }),
+        flag_source,
     };
     registry
         .publish_with_risk(manifest, &models, Some(&risk), true)
@@ -503,7 +512,7 @@ async fn a_versions_classifier_calibrates_lines_like_its_training_periods_only()
     let raw_short = raw_waste_probability(&state, 40.0, 0..3);
     assert_eq!(short["waste_probability"].as_f64().unwrap(), raw_short);
     assert!(
-        has_reason(short, "trained on periods of 7 steps"),
+        has_reason(short, "learned from periods of 7 steps"),
         "{short}"
     );
 }
@@ -542,6 +551,85 @@ async fn a_classifier_that_did_not_beat_the_raw_probability_is_not_applied() {
         raw_waste_probability(&state, 95.0, 0..7)
     );
     assert!(has_reason(week, "did not beat it"), "{week}");
+}
+
+#[tokio::test]
+async fn flags_can_use_the_waste_frequency_per_flag_level() {
+    let frequencies = [0.01, 0.15, 0.3, 0.45];
+    let thresholds = FlagThresholds::default();
+    let source = FlagSource::LevelFrequency {
+        thresholds,
+        frequencies,
+    };
+    let (_dir, state) = state_with_risk(false, "snaive", Some(source)).await;
+    let plans = [60.0, 95.0, 130.0, 200.0];
+    let mut lines: Vec<serde_json::Value> = plans
+        .iter()
+        .map(|&planned| line("a", "2024-02-26", "2024-03-03", planned))
+        .collect();
+    lines.push(line("a", "2024-02-26", "2024-02-28", 40.0));
+    let (status, body) = post_json(&state, json!({ "lines": lines })).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let mut levels = std::collections::BTreeSet::new();
+    for (i, &planned) in plans.iter().enumerate() {
+        let result = &body["results"][i];
+        let raw = raw_waste_probability(&state, planned, 0..7);
+        let level = thresholds.flag(raw);
+        levels.insert(level);
+        let expected = frequencies[level as usize];
+        assert_eq!(
+            result["waste_probability"].as_f64().unwrap(),
+            expected,
+            "{result}"
+        );
+        assert_eq!(
+            result["flag"].as_str().unwrap(),
+            state.config.risk_flags.flag(expected).as_str(),
+            "{result}"
+        );
+        assert!(has_reason(result, "same flag level"), "{result}");
+    }
+    assert!(
+        levels.len() >= 2,
+        "the plans should span flag levels: {levels:?}"
+    );
+    // Frequencies of week-long periods say nothing of a three-day one: the raw probability.
+    let short = &body["results"][4];
+    assert_eq!(
+        short["waste_probability"].as_f64().unwrap(),
+        raw_waste_probability(&state, 40.0, 0..3)
+    );
+    assert!(
+        has_reason(short, "learned from periods of 7 steps"),
+        "{short}"
+    );
+}
+
+#[tokio::test]
+async fn without_skill_over_the_base_rate_every_line_gets_the_base_rate() {
+    let source = FlagSource::BaseRate { rate: 0.07 };
+    let (_dir, state) = state_with_risk(false, "ets", Some(source)).await;
+    let (_, body) = post_json(
+        &state,
+        json!({"lines": [
+            line("a", "2024-02-26", "2024-03-03", 200.0),
+            line("a", "2024-02-26", "2024-02-28", 40.0),
+        ]}),
+    )
+    .await;
+    for result in body["results"].as_array().unwrap() {
+        assert_eq!(
+            result["waste_probability"].as_f64().unwrap(),
+            0.07,
+            "{result}"
+        );
+        assert_eq!(result["flag"], "none", "{result}");
+        assert!(
+            has_reason(result, "no forecast-based probability beat it"),
+            "{result}"
+        );
+        assert!(!has_reason(result, "fitted to"), "{result}");
+    }
 }
 
 /// Training and serving build a budget line's risk features with one definition: for the same

@@ -704,6 +704,7 @@ fn risk(
             classifier,
             beats_raw: evaluation.classifier_beats_raw,
             evaluation: serde_json::to_value(&evaluation)?,
+            flag_source: Some(evaluation.flag_source.clone()),
         };
         let version = registry.publish_with_risk(manifest, &models, Some(&risk_file), promote)?;
         if !quiet {

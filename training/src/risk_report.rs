@@ -16,6 +16,8 @@
 //! Brier score and log loss are proper scores (lower is better); ROC AUC (higher is better)
 //! says how well a predictor ranks, whatever its calibration. The classifier earns its place
 //! only if it beats (b) on both Brier and log loss; the report says plainly when it does not.
+//! The flags then use the first predictor that beats the base rate on both
+//! ([`choose_flag_source`]), or the base rate itself, the stated rule where none does.
 //!
 //! The reliability diagram is SVG written here: ten bins of predicted probability against the
 //! observed frequency. A plotting crate would be a large dependency for a few lines and circles.
@@ -23,8 +25,8 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use civicast_model::risk::Flag;
 use civicast_model::risk::classifier::RiskClassifier;
+use civicast_model::risk::{FlagSource, FlagThresholds};
 use serde::Serialize;
 
 use crate::error::Error;
@@ -92,6 +94,8 @@ pub struct Evaluation {
     pub base_rate: PredictorScores,
     /// Whether (c) beats (b) on Brier and on log loss.
     pub classifier_beats_raw: bool,
+    /// What the flags use ([`choose_flag_source`]), refitted on every period.
+    pub flag_source: FlagSource,
     /// The conclusion in words.
     pub verdict: String,
     /// The classifier fitted on the training split (what was evaluated).
@@ -186,6 +190,56 @@ fn reliability(p: &[f64], y: &[bool]) -> Vec<(f64, f64, usize)> {
         .collect()
 }
 
+/// The waste frequency of the periods at each flag level of their raw probability (default
+/// thresholds), add-one smoothed: none, low, medium, high.
+fn level_frequencies(set: &[&Example]) -> [f64; 4] {
+    let mut counts = [(0usize, 0usize); 4];
+    for e in set {
+        let level = &mut counts[raw_flag(e) as usize];
+        level.0 += usize::from(e.wasted);
+        level.1 += 1;
+    }
+    counts.map(|(wasted, n)| (wasted as f64 + 1.0) / (n as f64 + 2.0))
+}
+
+/// A predictor the flags can use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Choice {
+    /// (c), the calibrated classifier.
+    Classifier,
+    /// (b), the raw forecast probability.
+    Raw,
+    /// (a), the training frequency per flag level.
+    LevelFrequency,
+    /// None of them: the training base rate.
+    BaseRate,
+}
+
+/// Which predictor the flags use: the first that beats always answering the training base
+/// rate on both Brier score and log loss on the held-out periods, in the order (c) where it
+/// also beat (b), (b), (c), (a); the base rate itself when none does. A flag must not claim
+/// more than the frequency of waste already tells.
+pub fn choose_flag_source(
+    classifier_beats_raw: bool,
+    raw: &PredictorScores,
+    calibrated: &PredictorScores,
+    level: &PredictorScores,
+) -> Choice {
+    let skilled = |p: &PredictorScores| p.brier_skill > 0.0 && p.log_loss_skill > 0.0;
+    [
+        (
+            Choice::Classifier,
+            classifier_beats_raw && skilled(calibrated),
+        ),
+        (Choice::Raw, skilled(raw)),
+        (Choice::Classifier, skilled(calibrated)),
+        (Choice::LevelFrequency, skilled(level)),
+    ]
+    .into_iter()
+    .find(|(_, ok)| *ok)
+    .map_or(Choice::BaseRate, |(choice, _)| choice)
+}
+
 /// Evaluates (a), (b), (c) on the held-out examples. Returns the evaluation and the classifier
 /// refitted on every example, which is what gets stored.
 pub fn evaluate(
@@ -211,12 +265,11 @@ pub fn evaluate(
     let rate =
         |set: &[&Example]| set.iter().filter(|e| e.wasted).count() as f64 / set.len().max(1) as f64;
     let base = rate(&train);
-    let flag_rate = |flag: Flag| {
-        let at: Vec<&&Example> = train.iter().filter(|e| raw_flag(e) == flag).collect();
-        let wasted = at.iter().filter(|e| e.wasted).count();
-        (wasted as f64 + 1.0) / (at.len() as f64 + 2.0)
-    };
-    let flag_p: Vec<f64> = test.iter().map(|e| flag_rate(raw_flag(e))).collect();
+    let train_frequencies = level_frequencies(&train);
+    let flag_p: Vec<f64> = test
+        .iter()
+        .map(|e| train_frequencies[raw_flag(e) as usize])
+        .collect();
     let raw_p: Vec<f64> = test.iter().map(|e| clip(e.raw_probability)).collect();
     let cal_p: Vec<f64> = test
         .iter()
@@ -262,6 +315,31 @@ pub fn evaluate(
     }
     let all: Vec<&Example> = examples.iter().collect();
     let stored = fit_classifier(&all)?;
+    // What was chosen on the held-out periods, refitted on every period as the classifier is.
+    let flag_source = match choose_flag_source(beats, &raw, &calibrated, &flag) {
+        Choice::Classifier => FlagSource::Classifier,
+        Choice::Raw => FlagSource::Raw,
+        Choice::LevelFrequency => FlagSource::LevelFrequency {
+            thresholds: FlagThresholds::default(),
+            frequencies: level_frequencies(&all),
+        },
+        Choice::BaseRate => FlagSource::BaseRate { rate: rate(&all) },
+    };
+    let _ = write!(
+        verdict,
+        " Flags use {}: {}.",
+        match flag_source {
+            FlagSource::Classifier => "the calibrated classifier (c)",
+            FlagSource::Raw => "the raw forecast probability (b)",
+            FlagSource::LevelFrequency { .. } => "the training frequency per flag level (a)",
+            FlagSource::BaseRate { .. } => "the base rate",
+        },
+        if matches!(flag_source, FlagSource::BaseRate { .. }) {
+            "no predictor beat always answering the training base rate on both Brier score and log loss, so every line gets the base rate and no forecast-based flag"
+        } else {
+            "the first of (c) where it beats (b), (b), (c) and (a) that beats always answering the training base rate on both Brier score and log loss"
+        }
+    );
     Ok((
         Evaluation {
             dataset: dataset.to_owned(),
@@ -282,6 +360,7 @@ pub fn evaluate(
             calibrated,
             base_rate,
             classifier_beats_raw: beats,
+            flag_source,
             verdict,
             evaluated_classifier: classifier,
         },
@@ -538,5 +617,41 @@ mod tests {
         assert!((bins[0].0 - 0.06).abs() < 1e-12);
         assert_eq!((bins[0].1, bins[0].2), (0.5, 2));
         assert_eq!((bins[1].1, bins[1].2), (1.0, 1));
+    }
+
+    #[test]
+    fn flags_use_the_first_predictor_with_skill_over_the_base_rate() {
+        let scores = |brier_skill: f64, log_loss_skill: f64| PredictorScores {
+            brier: 0.1,
+            log_loss: 0.3,
+            roc_auc: 0.7,
+            brier_skill,
+            log_loss_skill,
+            reliability: Vec::new(),
+        };
+        let (good, half, bad) = (scores(0.2, 0.1), scores(0.1, -0.1), scores(-0.1, -0.2));
+        // The classifier when it beat the raw probability and the base rate.
+        assert_eq!(
+            choose_flag_source(true, &good, &good, &good),
+            Choice::Classifier
+        );
+        // Otherwise the raw probability, when it beats the base rate on both.
+        assert_eq!(choose_flag_source(false, &good, &good, &good), Choice::Raw);
+        assert_eq!(choose_flag_source(true, &good, &half, &good), Choice::Raw);
+        // The classifier even where it lost to the raw probability, if the raw one has no
+        // skill and it has.
+        assert_eq!(
+            choose_flag_source(false, &half, &good, &good),
+            Choice::Classifier
+        );
+        // The electricity data of 2026-12-07: only the per-level frequency has skill on both.
+        assert_eq!(
+            choose_flag_source(false, &half, &half, &good),
+            Choice::LevelFrequency
+        );
+        assert_eq!(
+            choose_flag_source(true, &bad, &half, &half),
+            Choice::BaseRate
+        );
     }
 }

@@ -98,6 +98,27 @@ fn risk_writes_the_evaluation_and_a_classifier_the_service_can_apply() {
     let verdict = evaluation["verdict"].as_str().unwrap();
     let beats = evaluation["classifier_beats_raw"].as_bool().unwrap();
     assert_eq!(verdict.contains("does NOT beat"), !beats, "{verdict}");
+    // The flags use a predictor that beat the base rate on both scores, or the base rate.
+    let skilled = |predictor: &str| {
+        evaluation[predictor]["brier_skill"].as_f64().unwrap() > 0.0
+            && evaluation[predictor]["log_loss_skill"].as_f64().unwrap() > 0.0
+    };
+    let source = &evaluation["flag_source"];
+    match source["kind"].as_str().unwrap() {
+        "classifier" => assert!(skilled("calibrated"), "{source}"),
+        "raw" => assert!(skilled("raw"), "{source}"),
+        "level_frequency" => {
+            assert!(skilled("flag") && !skilled("raw") && !skilled("calibrated"));
+            assert_eq!(source["frequencies"].as_array().unwrap().len(), 4);
+        }
+        "base_rate" => {
+            assert!(!skilled("flag") && !skilled("raw") && !skilled("calibrated"));
+            let rate = source["rate"].as_f64().unwrap();
+            assert!((0.0..=1.0).contains(&rate), "{source}");
+        }
+        other => panic!("unknown flag source {other}"),
+    }
+    assert!(verdict.contains("Flags use"), "{verdict}");
 
     let classifier: civicast_model::risk::classifier::RiskClassifier =
         serde_json::from_str(&std::fs::read_to_string(out_dir.join("classifier.json")).unwrap())
@@ -201,6 +222,10 @@ fn risk_with_a_registry_publishes_the_production_models_again_with_the_classifie
     assert_eq!(
         json_bool(&evaluation["classifier_beats_raw"]),
         risk.beats_raw
+    );
+    assert_eq!(
+        serde_json::to_value(risk.flag_source.unwrap()).unwrap(),
+        evaluation["flag_source"]
     );
 }
 

@@ -170,7 +170,16 @@ fn flags_follow_the_thresholds_and_prefer_the_calibrated_probability() {
     let line = BudgetLine::new(1_200.0, 1.0, None, None, None).unwrap();
     let raw = assess(&line, &demand, &t, None, Wording::default());
     assert_eq!(raw.flag, Flag::High);
-    let calibrated = assess(&line, &demand, &t, Some(0.1), Wording::default());
+    let calibrated = assess(
+        &line,
+        &demand,
+        &t,
+        Some(Calibrated {
+            probability: 0.1,
+            by: "a test",
+        }),
+        Wording::default(),
+    );
     assert_eq!(calibrated.flag, Flag::None);
     assert_eq!(calibrated.waste_probability, 0.1);
     assert_eq!(calibrated.raw_waste_probability, raw.raw_waste_probability);

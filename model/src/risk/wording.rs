@@ -9,7 +9,7 @@ pub(super) fn reasons(
     line: &BudgetLine,
     demand: &PeriodDemand,
     a: &Assessment,
-    calibrated: bool,
+    calibrated_by: Option<&str>,
     wording: Wording<'_>,
 ) -> Vec<String> {
     let q = |p: f64| {
@@ -60,9 +60,9 @@ pub(super) fn reasons(
         amount(a.expected_waste.quantity),
         readable(a.expected_waste.cost)
     ));
-    if calibrated {
+    if let Some(by) = calibrated_by {
         out.push(format!(
-            "the waste probability is calibrated by this model version's risk classifier (the forecast alone implies {})",
+            "the waste probability is calibrated by {by} (the forecast alone implies {})",
             percent(a.raw_waste_probability)
         ));
     }
