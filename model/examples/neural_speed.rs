@@ -1,5 +1,5 @@
 //! Training speed of the neural regressor on a synthetic matrix the size of Chicago's (about
-//! 100,000 rows of 46–60 columns) with the default parameters, as `docs/accuracy.md` ("Cost")
+//! 100,000 rows of 46–60 columns) with the default parameters, as `docs/accuracy-history.md` ("Cost")
 //! reports it: seconds per fit, updates, and the held-out error, so a change to the trainer can
 //! be timed on one thread without a dataset.
 //!

@@ -196,7 +196,9 @@ enum Command {
     /// With --registry, also publishes a new version of the dataset: its production version's
     /// manifest and models unchanged, plus risk.json (the classifier refitted on every period,
     /// and its evaluation). Versions are immutable, so the classifier cannot be added to the
-    /// existing one. The service applies it only if it beat the raw probability.
+    /// existing one. The flags use what the evaluation chose: the first of the classifier, the
+    /// raw probability and the per-level waste frequency that beat the base rate on held-out
+    /// periods, or else the base rate.
     #[command(
         after_help = "Examples:\n  civicast-train risk datasets/chicago_ridership/dataset.toml --out var/risk/chicago\n  civicast-train risk datasets/chicago_ridership/dataset.toml --out var/risk/chicago --registry var/registry --promote"
     )]

@@ -160,7 +160,7 @@ pub struct FeatureSpec {
     /// Every value averaged is known at the forecast time, so these are as valid as the column
     /// itself. The defaults use them for sub-daily data only: there they helped `auto` on both
     /// bundled sub-daily datasets over many windows, while on daily data, where a day's weather
-    /// is already one value, they did not pay for their cost (`docs/accuracy.md`, "Calibration
+    /// is already one value, they did not pay for their cost (`docs/accuracy-history.md`, "Calibration
     /// choices", has the figures). Empty for models stored before they existed.
     #[serde(default)]
     pub known_windows: Vec<usize>,

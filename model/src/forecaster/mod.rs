@@ -115,7 +115,7 @@ impl ForecasterParams {
 /// sub-daily data, the weekday of daily data (see `CalibrationSpec::phase_period`).
 ///
 /// Calibration origins aligned to that season (the same weekday or time of day as the forecast
-/// origin) were tried instead and covered worse; `docs/accuracy.md` has the figures.
+/// origin) were tried instead and covered worse; `docs/accuracy-history.md` has the figures.
 fn phase_period(season_lengths: &[usize]) -> usize {
     season_lengths
         .iter()

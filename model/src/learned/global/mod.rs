@@ -38,7 +38,7 @@
 //! as it takes their errors. The choice uses the calibration origins only, so in a backtest it
 //! never looks at the evaluation window — the selection is nested. A member that does not help gets weight 0. Each weight is judged on thousands of
 //! errors (up to 400 origins times the horizon), and the combination's calibration errors are
-//! cross-fitted, so the finer grid does not flatter them (`docs/accuracy.md`, "Calibration
+//! cross-fitted, so the finer grid does not flatter them (`docs/accuracy-history.md`, "Calibration
 //! choices", has what it changed).
 //!
 //! # Calibrated uncertainty

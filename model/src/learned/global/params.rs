@@ -68,7 +68,7 @@ impl CalibrationSpec {
     /// combinations, an adaptive scale with step 0.1, level scaling of series with zeros, two
     /// calibration fits (before the span and halfway through it) and condition profiles. Each
     /// was chosen on backtests of every bundled dataset over many windows, and the alternatives
-    /// tried and not kept are in `docs/accuracy.md` ("Calibration choices").
+    /// tried and not kept are in `docs/accuracy-history.md` ("Calibration choices").
     pub fn for_horizon(horizon: usize) -> Self {
         CalibrationSpec {
             span: horizon.saturating_mul(40),

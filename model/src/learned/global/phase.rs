@@ -4,7 +4,7 @@
 //! Conformal quantiles are taken per horizon step over origins at every phase, so a forecast made
 //! at midnight gets, at 4 p.m., the spread of every hour's errors 16 hours ahead: a mixture of
 //! quiet night-time errors and large afternoon ones, too narrow for the afternoon at 80% and too
-//! wide for the night (its 95% band, set by the mixture's tail, is about right; `docs/accuracy.md`
+//! wide for the night (its 95% band, set by the mixture's tail, is about right; `docs/accuracy-history.md`
 //! has how far coverage fell through the day). With a profile each error is divided by its phase's entry and the
 //! quantiles of a forecast step are multiplied by the entry of the phase it lands on, so each time
 //! of day gets its own spread while every step's quantiles still come from all origins (origins of

@@ -4,7 +4,7 @@
 //! # Why not candle
 //!
 //! Until 2026-12 the network was trained with candle's autograd and candle-nn's AdamW. A profile
-//! of the `auto` backtest on Chicago (`docs/accuracy.md`, "Cost") showed where candle's time went
+//! of the `auto` backtest on Chicago (`docs/accuracy-history.md`, "Cost") showed where candle's time went
 //! for a network this small: of the 60% of the CPU spent training it, the matrix products were
 //! 23%, and the rest was per-operation overhead — reductions for the bias gradients (12%),
 //! element-wise maps each allocating a tensor (12%), allocation and copies, and reading

@@ -92,7 +92,7 @@ fn a_decade_of_monthly_data_gets_intervals_that_cover() {
     let data = seasonal_panel(Frequency::Months(1), 8, 120, 12);
     let ((cov80, cov95), sources) = coverage(&data, 12, 12, &[72, 84, 96, 108]);
     // Measured 0.771 / 0.888 over 384 forecast steps: the 95% band of a few dozen calibration
-    // origins under-covers (docs/accuracy.md, "Short series"); these bounds catch a regression
+    // origins under-covers (docs/accuracy-history.md, "Short series"); these bounds catch a regression
     // to zero-width or wildly wide bands, not the last points.
     assert!((0.68..=0.92).contains(&cov80), "80% coverage {cov80}");
     assert!((0.86..=1.0).contains(&cov95), "95% coverage {cov95}");
