@@ -337,7 +337,7 @@ pub fn evaluate(
         if matches!(flag_source, FlagSource::BaseRate { .. }) {
             "no predictor beat always answering the training base rate on both Brier score and log loss, so every line gets the base rate and no forecast-based flag"
         } else {
-            "the first of (c) where it beats (b), (b), (c) and (a) that beats always answering the training base rate on both Brier score and log loss"
+            "the first predictor, in the order (c) where it beats (b), then (b), (c) and (a), that beats always answering the training base rate on both Brier score and log loss"
         }
     );
     Ok((
