@@ -13,7 +13,7 @@ use super::calibrate::Calibration;
 use super::forecast::{floor_if, is_non_negative};
 use super::{FittedGlobal, ForecastInput, GlobalSeries, StatisticalMembers};
 use crate::error::ModelError;
-use crate::models::{FittedModel, ModelId, SeriesContext, fit_model};
+use crate::models::{FittedModel, ModelId, SeriesContext, fit_models};
 use crate::panel::Series;
 
 impl StatisticalMembers {
@@ -31,24 +31,42 @@ impl StatisticalMembers {
         cutoffs: &[usize],
         indices: &[usize],
     ) -> Result<Vec<Vec<FittedModel>>, ModelError> {
-        indices
-            .par_iter()
-            .map(|&s| {
-                self.models
-                    .iter()
-                    .map(|&id| self.fit(id, &series[s].target[..cutoffs[s]]))
-                    .collect()
-            })
-            .collect()
+        let trainings: Vec<&[f64]> = indices
+            .iter()
+            .map(|&s| &series[s].target[..cutoffs[s]])
+            .collect();
+        let mut fitted: Vec<Vec<FittedModel>> = vec![Vec::new(); indices.len()];
+        for &id in &self.models {
+            for (models, fit) in fitted.iter_mut().zip(self.fit_each(id, &trainings)) {
+                models.push(fit?);
+            }
+        }
+        Ok(fitted)
     }
 
-    /// Member `id` on the latest `input_size` of `training` (seasonal naive when `id` cannot be
-    /// fitted, see [`fit_model`]).
-    fn fit(&self, id: ModelId, training: &[f64]) -> Result<FittedModel, ModelError> {
-        let first = self
-            .input_size
-            .map_or(0, |size| training.len().saturating_sub(size));
-        Ok(fit_model(id, &self.context(), &training[first..])?.model)
+    /// Member `id` on the latest `input_size` of each training part (seasonal naive where `id`
+    /// cannot be fitted, see [`fit_models`]). The parts are split into one chunk per thread and
+    /// each chunk is fitted together, which lets ETS run its searches side by side.
+    fn fit_each(&self, id: ModelId, trainings: &[&[f64]]) -> Vec<Result<FittedModel, ModelError>> {
+        let context = self.context();
+        let latest: Vec<&[f64]> = trainings
+            .iter()
+            .map(|training| {
+                let first = self
+                    .input_size
+                    .map_or(0, |size| training.len().saturating_sub(size));
+                &training[first..]
+            })
+            .collect();
+        let chunk = latest.len().div_ceil(rayon::current_num_threads()).max(1);
+        latest
+            .par_chunks(chunk)
+            .flat_map_iter(|chunk| {
+                fit_models(id, &context, chunk)
+                    .into_iter()
+                    .map(|fit| fit.map(|fitted| fitted.model))
+            })
+            .collect()
     }
 
     /// Per member, the scaled forecast trajectory of every calibration origin, laid out as the
@@ -87,9 +105,31 @@ impl StatisticalMembers {
             })
             .collect();
         for (m, &id) in self.models.iter().enumerate() {
+            // Every (series, fold) fit first, together; then each series' origins in turn.
+            let requests: Vec<(usize, usize, usize)> = per_series
+                .iter()
+                .enumerate()
+                .flat_map(|(p, (s, groups))| {
+                    groups.iter().enumerate().filter_map(move |(f, group)| {
+                        let &first = group.first()?;
+                        Some((p, f, folds[f][*s].min(origins[first].1)))
+                    })
+                })
+                .collect();
+            let trainings: Vec<&[f64]> = requests
+                .iter()
+                .map(|&(p, _, fold_cutoff)| &series[per_series[p].0].target[..fold_cutoff])
+                .collect();
+            let mut fold_models: Vec<Vec<Option<FittedModel>>> =
+                vec![vec![None; folds.len()]; per_series.len()];
+            for (&(p, f, _), fit) in requests.iter().zip(self.fit_each(id, &trainings)) {
+                // A fold too short to fit on forecasts naively (the last value).
+                fold_models[p][f] = fit.ok();
+            }
             let trajectories: Vec<Vec<(usize, Vec<f64>)>> = per_series
                 .par_iter()
-                .map(|(s, groups)| {
+                .zip(fold_models)
+                .map(|((s, groups), mut models)| {
                     let s = *s;
                     let y = &series[s].target;
                     let non_negative = is_non_negative(&y[..cutoffs[s]]);
@@ -99,8 +139,7 @@ impl StatisticalMembers {
                             continue;
                         };
                         let fold_cutoff = folds[f][s].min(origins[first].1);
-                        // A fold too short to fit on forecasts naively (the last value).
-                        let mut model = self.fit(id, &y[..fold_cutoff]).ok();
+                        let mut model = models[f].take();
                         let mut at = fold_cutoff;
                         for &k in group {
                             let origin = origins[k].1;
