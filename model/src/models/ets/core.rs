@@ -13,7 +13,7 @@ use super::{ErrorKind, MAX_SEASON, SeasonKind};
 /// Tolerance below which a divisor counts as zero (StatsForecast's `TOL`).
 pub(crate) const TOL: f64 = 1.0e-10;
 /// Stand-in for the result of dividing by (near) zero (StatsForecast's `HUGE_N`).
-const HUGE: f64 = 1.0e10;
+pub(super) const HUGE: f64 = 1.0e10;
 
 /// The structure and smoothing parameters of one ETS model. `beta` is 0 without a trend,
 /// `gamma` 0 without a season and `phi` 1 without damping, so the recursions need no branches
@@ -36,10 +36,10 @@ pub(crate) struct Dynamics {
 pub(crate) struct State {
     pub level: f64,
     pub slope: f64,
-    ring: [f64; MAX_SEASON],
+    pub(super) ring: [f64; MAX_SEASON],
     /// Index in `ring` of the oldest seasonal state, the one the next step uses.
-    oldest: usize,
-    m: usize,
+    pub(super) oldest: usize,
+    pub(super) m: usize,
 }
 
 impl State {
@@ -340,6 +340,12 @@ fn run<const MULTIPLICATIVE_ERROR: bool, const TREND: bool, const SEASON: u8, co
     ys: &[&[f64]; L],
     states: &mut [State; L],
 ) -> ([f64; L], [f64; L]) {
+    if L > 1
+        && let Some(sums) =
+            super::lanes::run::<MULTIPLICATIVE_ERROR, TREND, SEASON, L>(lanes, ys, states)
+    {
+        return sums;
+    }
     let n = ys[0].len();
     let ys: [&[f64]; L] = std::array::from_fn(|l| &ys[l][..n]);
     let beta_over_alpha: [f64; L] = std::array::from_fn(|l| lanes[l].beta / lanes[l].alpha);

@@ -44,16 +44,28 @@ impl LogSum {
 
     #[inline(always)]
     pub(super) fn add(&mut self, magnitude: f64) {
-        if magnitude >= Self::DIRECT.0 && magnitude <= Self::DIRECT.1 {
-            self.mantissa *= magnitude;
-            self.pending += 1;
-            if self.pending == Self::BATCH {
-                self.normalise();
-            }
+        if Self::multiplies(magnitude) {
+            self.multiply(magnitude);
         } else if magnitude > 0.0 {
             self.direct += magnitude.ln();
         } else {
             self.direct += (magnitude + 1e-8).ln();
+        }
+    }
+
+    /// Whether [`LogSum::add`] multiplies `magnitude` in (rather than taking its logarithm).
+    #[inline(always)]
+    pub(super) fn multiplies(magnitude: f64) -> bool {
+        magnitude >= Self::DIRECT.0 && magnitude <= Self::DIRECT.1
+    }
+
+    /// [`LogSum::add`] of a magnitude it [`multiplies`](LogSum::multiplies) in.
+    #[inline(always)]
+    pub(super) fn multiply(&mut self, magnitude: f64) {
+        self.mantissa *= magnitude;
+        self.pending += 1;
+        if self.pending == Self::BATCH {
+            self.normalise();
         }
     }
 

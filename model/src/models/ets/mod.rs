@@ -30,6 +30,7 @@
 mod batch;
 mod core;
 mod init;
+mod lanes;
 mod logsum;
 mod selection;
 mod simulate;
