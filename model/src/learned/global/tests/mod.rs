@@ -1,7 +1,7 @@
 use chrono::NaiveDate;
 
 use super::combine::{choose_weights, cross_fitted_weights, mean_abs_error, parity};
-use super::forecast::weighted_quantile;
+use super::forecast::{tail_quantile, weighted_quantile};
 use super::level::fit_level_power;
 use super::phase::phase_profile;
 use super::scaling::adaptive_scale;
@@ -384,6 +384,39 @@ fn weighted_quantiles_interpolate_and_follow_the_weights() {
     );
     assert_eq!(weighted_quantile(&heavy_top, 0.7), 10.0);
     assert_eq!(weighted_quantile(&[], 0.5), 0.0);
+}
+
+#[test]
+fn outer_tails_are_at_least_as_wide_as_a_normal_distributions() {
+    let z = |p: f64| crate::forecast::standard_normal_quantile(p);
+    // Forty evenly spread errors on [-1, 1]: a uniform distribution, lighter-tailed than normal.
+    let uniform: Vec<(f64, f64)> = (0..40)
+        .map(|i| (-1.0 + 2.0 * (i as f64 + 0.5) / 40.0, 1.0))
+        .collect();
+    // Inside the central 80% the empirical quantile stands.
+    for p in [0.1, 0.25, 0.5, 0.75, 0.9] {
+        assert_eq!(tail_quantile(&uniform, p), weighted_quantile(&uniform, p));
+    }
+    // Outside it the tail reaches as far beyond the 90% quantile as a normal's would: past
+    // every error, where the empirical quantile stops at the largest.
+    let q90 = weighted_quantile(&uniform, 0.9);
+    let q975 = tail_quantile(&uniform, 0.975);
+    assert!((q975 - q90 * z(0.975) / z(0.9)).abs() < 1e-12, "{q975}");
+    assert!(q975 > weighted_quantile(&uniform, 0.975) + 0.25, "{q975}");
+    let q025 = tail_quantile(&uniform, 0.025);
+    assert!(
+        (q025 + q975).abs() < 1e-12,
+        "symmetric errors, symmetric tails: {q025}"
+    );
+    // A tail heavier than normal keeps its own quantile: one error of 30 among the forty.
+    let mut heavy = uniform.clone();
+    heavy[39].0 = 30.0;
+    assert_eq!(tail_quantile(&heavy, 0.99), weighted_quantile(&heavy, 0.99));
+    assert!(tail_quantile(&heavy, 0.99) > 10.0);
+    // The quantiles stay in order across the boundary of the central 80%.
+    let ps = [0.025, 0.05, 0.075, 0.1, 0.5, 0.9, 0.925, 0.95, 0.975];
+    let qs: Vec<f64> = ps.iter().map(|&p| tail_quantile(&uniform, p)).collect();
+    assert!(qs.windows(2).all(|w| w[0] <= w[1]), "{qs:?}");
 }
 
 #[test]

@@ -91,11 +91,12 @@ fn a_decade_of_monthly_data_gets_intervals_that_cover() {
     // Eight series of ten years; four yearly windows over the last four years.
     let data = seasonal_panel(Frequency::Months(1), 8, 120, 12);
     let ((cov80, cov95), sources) = coverage(&data, 12, 12, &[72, 84, 96, 108]);
-    // Measured 0.771 / 0.888 over 384 forecast steps: the 95% band of a few dozen calibration
-    // origins under-covers (docs/accuracy-history.md, "Short series"); these bounds catch a regression
-    // to zero-width or wildly wide bands, not the last points.
+    // Measured 0.740 / 0.888 over 384 forecast steps (0.872 at 95% before the normal floor
+    // under the outer tails): the bands of a few dozen calibration origins under-cover
+    // (docs/accuracy-history.md, "Short series"); these bounds catch a regression to zero-width
+    // or wildly wide bands, or losing the floor, not the last points.
     assert!((0.68..=0.92).contains(&cov80), "80% coverage {cov80}");
-    assert!((0.86..=1.0).contains(&cov95), "95% coverage {cov95}");
+    assert!((0.88..=1.0).contains(&cov95), "95% coverage {cov95}");
     assert!(!sources.contains(&IntervalSource::None), "{sources:?}");
 }
 
@@ -103,9 +104,9 @@ fn a_decade_of_monthly_data_gets_intervals_that_cover() {
 fn twelve_years_of_quarterly_data_get_intervals_that_cover() {
     let data = seasonal_panel(Frequency::Months(3), 8, 48, 4);
     let ((cov80, cov95), sources) = coverage(&data, 4, 8, &[24, 32, 40]);
-    // Measured 0.818 / 0.911 over 192 forecast steps.
+    // Measured 0.792 / 0.922 over 192 forecast steps (0.885 at 95% without the normal floor).
     assert!((0.68..=0.95).contains(&cov80), "80% coverage {cov80}");
-    assert!((0.88..=1.0).contains(&cov95), "95% coverage {cov95}");
+    assert!((0.90..=1.0).contains(&cov95), "95% coverage {cov95}");
     assert!(!sources.contains(&IntervalSource::None), "{sources:?}");
 }
 
