@@ -223,6 +223,9 @@ impl FittedGlobal {
                 for s in &self.series {
                     pick(s, &mut out);
                 }
+                for (e, _) in &mut out {
+                    *e *= known.pooled_scale;
+                }
             }
             IntervalSource::SeasonalNaive => {
                 if let Some(naive) = known.naive {

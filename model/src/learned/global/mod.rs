@@ -157,6 +157,12 @@ pub struct GlobalSeries {
     /// the value their step landed on. `None`: no profile.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub condition: Option<ConditionProfile>,
+    /// The factor every series' pooled errors are multiplied by in its intervals, when it has
+    /// too few trajectories of its own (see [`FittedGlobal::interval_source`]): how much larger
+    /// its own errors are than the pool's, shrunk towards 1 by how few they are, at least 1.
+    /// 1 for a series with enough errors of its own, and in fits made before it existed.
+    #[serde(default = "one")]
+    pub pooled_scale: f64,
     /// Seasonal naive's error scale on its training part: its intervals when no series has
     /// calibration errors (see [`NaiveFallback`]). `None` in fits made before it existed.
     #[serde(default, skip_serializing_if = "Option::is_none")]

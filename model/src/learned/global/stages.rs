@@ -19,7 +19,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::calibrate::{Calibration, choose_origins, fold_cutoffs, learned_paths};
-use super::scaling::calibrate_series;
+use super::scaling::{calibrate_series, set_pooled_scales};
 use super::{
     Bounds, FittedGlobal, FittedLearner, GlobalParams, GlobalSeries, MIN_OWN_TRAJECTORIES,
     MIN_ROWS, pooled_combination, stacked,
@@ -413,6 +413,7 @@ pub fn assemble(
             known.statistical = statistical;
         }
     }
+    set_pooled_scales(&mut series, horizon);
     Ok(FittedGlobal {
         featurizer: shared.featurizer,
         members: shared.members,
