@@ -99,9 +99,9 @@ fn a_decade_of_monthly_data_gets_intervals_that_cover() {
     let ((cov80, cov95), sources) = coverage(&data, 12, 12, &[72, 84, 96, 108]);
     // Measured 0.758 / 0.904 over 384 forecast steps (0.740 / 0.872 before the normal floor
     // under the outer tails and the pooled errors at each series' size): the bands of a few
-    // dozen calibration origins under-cover
-    // (docs/accuracy-history.md, "Short series"); these bounds catch a regression to zero-width
-    // or wildly wide bands, or losing the floor, not the last points.
+    // dozen calibration origins under-cover (docs/accuracy-history.md, "Short series"). These
+    // bounds catch a regression to zero-width or wildly wide bands, or losing the floor, not
+    // the last points.
     assert!((0.68..=0.92).contains(&cov80), "80% coverage {cov80}");
     assert!((0.88..=1.0).contains(&cov95), "95% coverage {cov95}");
     assert!(!sources.contains(&IntervalSource::None), "{sources:?}");
