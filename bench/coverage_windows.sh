@@ -6,7 +6,8 @@
 # and prints the coverage breakdown of bench/coverage.py.
 #
 # Usage: bench/coverage_windows.sh <dataset> <windows> [--step n] [--model m] [--threads n]
-#   <dataset>   a folder of datasets/ (e.g. elecdemand_halfhourly)
+#   <dataset>   a folder of datasets/ (e.g. elecdemand_halfhourly), or the path of a folder
+#               holding a dataset.toml (e.g. var/heldout/heldout_monthly, see heldout_panels.py)
 #   <windows>   number of backtest windows (the protocol's count is in the manifest)
 #   --step      steps between window cutoffs (default: the manifest's)
 #   --model     the one model to check (default: auto)
@@ -20,7 +21,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if [ $# -lt 2 ]; then
-  sed -n '2,18p' "$0"
+  sed -n '2,19p' "$0"
   exit 2
 fi
 dataset="$1"
@@ -38,6 +39,9 @@ while [ $# -gt 0 ]; do
   esac
 done
 manifest="datasets/$dataset/dataset.toml"
+case "$dataset" in
+  */*) manifest="$dataset/dataset.toml"; dataset="$(basename "$dataset")" ;;
+esac
 if [ ! -f "$manifest" ]; then
   echo "no manifest $manifest"
   exit 2
