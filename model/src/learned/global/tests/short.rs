@@ -48,6 +48,32 @@ fn product_params(horizon: usize, m: usize) -> GlobalParams {
     params
 }
 
+/// The product's linear model for season `m` fitted on every series of `data` to `cutoff`.
+fn product_fit(data: &Panel, m: usize, horizon: usize, cutoff: usize) -> FittedGlobal {
+    let f = Featurizer::for_panel(FeatureSpec::default_for(data.frequency(), &[m]), data, None)
+        .unwrap();
+    let cutoffs = vec![cutoff; data.series().len()];
+    fit_global(&product_params(horizon, m), &f, data, &cutoffs).unwrap()
+}
+
+/// `model`'s `horizon`-step forecast of the first series of `data` from `origin`, with the
+/// quantiles at `probabilities`.
+fn first_forecast(
+    model: &FittedGlobal,
+    data: &Panel,
+    origin: usize,
+    horizon: usize,
+    probabilities: &[f64],
+) -> crate::forecast::Forecast {
+    let input = ForecastInput {
+        index: 0,
+        series: &data.series()[0],
+        origin,
+    };
+    let point = model.points(&[input], horizon).unwrap().remove(0);
+    model.forecast(&input, point, probabilities).unwrap()
+}
+
 /// 80% and 95% coverage of `horizon`-step forecasts from `cutoffs` (the same for every series),
 /// and where each fit's intervals came from.
 fn coverage(
@@ -56,13 +82,9 @@ fn coverage(
     horizon: usize,
     cutoffs: &[usize],
 ) -> ((f64, f64), Vec<IntervalSource>) {
-    let f = Featurizer::for_panel(FeatureSpec::default_for(data.frequency(), &[m]), data, None)
-        .unwrap();
-    let params = product_params(horizon, m);
     let (mut in80, mut in95, mut total, mut sources) = (0, 0, 0, Vec::new());
     for &cutoff in cutoffs {
-        let cuts = vec![cutoff; data.series().len()];
-        let model = fit_global(&params, &f, data, &cuts).unwrap();
+        let model = product_fit(data, m, horizon, cutoff);
         sources.push(model.interval_source(0));
         for (s, series) in data.series().iter().enumerate() {
             let input = ForecastInput {
@@ -125,13 +147,7 @@ fn a_volatile_short_series_gets_pooled_errors_at_its_own_size() {
     let mut noise = vec![0.05; 8];
     noise[0] = 0.2;
     let data = noisy_panel(Frequency::Months(3), &noise, 48, 4);
-    let f = Featurizer::for_panel(
-        FeatureSpec::default_for(data.frequency(), &[4]),
-        &data,
-        None,
-    )
-    .unwrap();
-    let mut model = fit_global(&product_params(8, 4), &f, &data, &[40; 8]).unwrap();
+    let mut model = product_fit(&data, 4, 8, 40);
     assert_eq!(model.interval_source(0), IntervalSource::Pooled);
     assert!(
         model.series[0].pooled_scale > 1.5,
@@ -141,14 +157,7 @@ fn a_volatile_short_series_gets_pooled_errors_at_its_own_size() {
     // Steady series are not narrowed below the pool: a few small errors do not show calm.
     assert!(model.series[1..].iter().all(|s| s.pooled_scale >= 1.0));
     let width = |model: &FittedGlobal| {
-        let series = &data.series()[0];
-        let input = ForecastInput {
-            index: 0,
-            series,
-            origin: 40,
-        };
-        let point = model.points(&[input], 8).unwrap().remove(0);
-        let forecast = model.forecast(&input, point, &[0.1, 0.9]).unwrap();
+        let forecast = first_forecast(model, &data, 40, 8, &[0.1, 0.9]);
         let (lo, hi) = (
             forecast.quantile(0.1).unwrap(),
             forecast.quantile(0.9).unwrap(),
@@ -169,13 +178,7 @@ fn a_volatile_short_series_gets_pooled_errors_at_its_own_size() {
 fn a_panel_too_short_for_calibration_gets_seasonal_naive_intervals_and_says_so() {
     // Three years of monthly data: no room for calibration origins before the cutoff.
     let data = seasonal_panel(Frequency::Months(1), 8, 48, 12);
-    let f = Featurizer::for_panel(
-        FeatureSpec::default_for(data.frequency(), &[12]),
-        &data,
-        None,
-    )
-    .unwrap();
-    let model = fit_global(&product_params(12, 12), &f, &data, &[36; 8]).unwrap();
+    let model = product_fit(&data, 12, 12, 36);
     assert!(model.series.iter().all(|s| s.errors.is_empty()));
     assert_eq!(model.interval_source(0), IntervalSource::SeasonalNaive);
     assert!(
@@ -184,14 +187,7 @@ fn a_panel_too_short_for_calibration_gets_seasonal_naive_intervals_and_says_so()
             .unwrap()
             .contains("seasonal naive")
     );
-    let series = &data.series()[0];
-    let input = ForecastInput {
-        index: 0,
-        series,
-        origin: 36,
-    };
-    let point = model.points(&[input], 12).unwrap().remove(0);
-    let forecast = model.forecast(&input, point.clone(), &[0.1, 0.9]).unwrap();
+    let forecast = first_forecast(&model, &data, 36, 12, &[0.1, 0.9]);
     let naive = model.series[0].naive.unwrap();
     let z = crate::forecast::standard_normal_quantile(0.9);
     for j in 0..12 {
