@@ -191,8 +191,16 @@ pub fn run_backtest_with(
     let mut models = Vec::with_capacity(options.models.len());
     for &model in &options.models {
         progress.set_message(model.to_string());
+        // The windows' calibration fits sit on one grid, so neighbouring windows share them:
+        // made once, in parallel, before the windows (and kept in the dataset's memo).
         let forecaster = dataset.forecaster(model, options.input_size)?;
         let started = Instant::now();
+        forecaster
+            .prepare(panel, &windows)
+            .map_err(|source| Error::InModel {
+                context: format!("backtest: {model}'s calibration fits"),
+                source,
+            })?;
         // One fit per window across every series, each cut at its own protocol cutoff.
         let per_window: Vec<Vec<WindowForecast>> = (0..n_windows)
             .into_par_iter()

@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use chrono::{NaiveDate, NaiveDateTime};
+use civicast_model::learned::global::FitMemo;
 use civicast_model::{
     Forecaster, ForecasterParams, Frequency, HolidayCalendar, ModelError, ModelId, Panel, Recipe,
     Series, TimePoint,
@@ -31,11 +32,15 @@ pub struct Dataset {
     pub calendar: Option<HolidayCalendar>,
     /// Facts about the load that are not part of the data.
     pub info: LoadInfo,
+    /// Calibration fits of global models made on this data, kept for later fits (a backtest's
+    /// windows share them, and `fit`'s production fit takes those near its last window's).
+    pub memo: FitMemo,
 }
 
 impl Dataset {
     /// The forecaster of `model` for this dataset: its seasons, horizon and holidays, per-series
-    /// models fitted on at most `input_size` observations. Checked before any work.
+    /// models fitted on at most `input_size` observations, global models keeping their
+    /// calibration fits in [`Self::memo`]. Checked before any work.
     pub fn forecaster(
         &self,
         model: ModelId,
@@ -52,6 +57,7 @@ impl Dataset {
             },
         )
         .check()
+        .map(|forecaster| forecaster.remembering_with(self.memo.clone()))
     }
 }
 
@@ -85,6 +91,7 @@ pub fn load_dataset(manifest_path: &Path) -> Result<Dataset, Report> {
             panel,
             calendar,
             info,
+            memo: FitMemo::new(),
         }),
         _ => Err(report),
     }

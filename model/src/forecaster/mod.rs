@@ -25,8 +25,8 @@ use crate::error::ModelError;
 use crate::features::{FeatureSpec, Featurizer};
 use crate::forecast::{Forecast, SamplePaths};
 use crate::learned::global::{
-    ForecastInput, GlobalParams, GlobalPart, GlobalShared, assemble, fit_global, fit_part,
-    fit_shared,
+    FitMemo, ForecastInput, GlobalParams, GlobalPart, GlobalShared, assemble, fit_global_with,
+    fit_part, fit_shared, prepare,
 };
 use crate::learned::published::{FutureInputError, FutureValues, PublishedGlobal};
 use crate::models::{Fitted, ModelId, SeriesContext};
@@ -107,6 +107,7 @@ impl ForecasterParams {
             model: self.model,
             recipe: self.recipe,
             kind,
+            memo: None,
         })
     }
 }
@@ -131,6 +132,8 @@ pub struct Forecaster {
     model: ModelId,
     recipe: Recipe,
     kind: Kind,
+    /// Calibration fits kept for later fits (see [`Self::remembering`]).
+    memo: Option<FitMemo>,
 }
 
 #[derive(Clone, Debug)]
@@ -148,6 +151,38 @@ impl Forecaster {
     /// The recipe it was checked with.
     pub fn recipe(&self) -> &Recipe {
         &self.recipe
+    }
+
+    /// This forecaster keeping the calibration fits a global model makes, so that later fits on
+    /// the same data reuse them (see [`FitMemo`]): the models are the same, value for value.
+    /// Clones share the memo.
+    pub fn remembering(self) -> Self {
+        self.remembering_with(FitMemo::new())
+    }
+
+    /// [`Self::remembering`] in `memo`, which other forecasters may share: fits are kept under
+    /// a digest of their parameters and data, so one memo serves any model and dataset.
+    pub fn remembering_with(mut self, memo: FitMemo) -> Self {
+        self.memo = Some(memo);
+        self
+    }
+
+    /// How many calibration fits it keeps (0 unless [`Self::remembering`]).
+    pub fn remembered(&self) -> usize {
+        self.memo.as_ref().map_or(0, FitMemo::len)
+    }
+
+    /// Makes, in parallel, the calibration fits that fits at each of `windows`' cutoffs will
+    /// share, so that those fits — in any order, on any thread — find them made. Nothing unless
+    /// [`Self::remembering`], or for a per-series model.
+    pub fn prepare(&self, panel: &Panel, windows: &[Vec<usize>]) -> Result<(), ModelError> {
+        let (Kind::Learned(params), Some(memo)) = (&self.kind, &self.memo) else {
+            return Ok(());
+        };
+        for cutoffs in windows {
+            check_cutoffs(panel, cutoffs, &vec![true; panel.series().len()])?;
+        }
+        prepare(params, &self.featurizer(panel)?, panel, windows, memo)
     }
 
     /// Fits on `panel`, series `s` on `target[..cutoffs[s]]` (at most `input_size` of them for
@@ -171,7 +206,8 @@ impl Forecaster {
             }
             Kind::Learned(params) => {
                 let featurizer = self.featurizer(panel)?;
-                let fitted = fit_global(params, &featurizer, panel, cutoffs)?;
+                let fitted =
+                    fit_global_with(params, &featurizer, panel, cutoffs, self.memo.as_ref())?;
                 Family::Learned(Box::new(PublishedGlobal::at(fitted, panel, cutoffs)?))
             }
         };
@@ -194,7 +230,13 @@ impl Forecaster {
                 Kind::Statistical(_) => SharedStage::Statistical,
                 Kind::Learned(params) => {
                     let featurizer = self.featurizer(panel)?;
-                    SharedStage::Learned(Box::new(fit_shared(params, &featurizer, panel, cutoffs)?))
+                    SharedStage::Learned(Box::new(fit_shared(
+                        params,
+                        &featurizer,
+                        panel,
+                        cutoffs,
+                        self.memo.as_ref(),
+                    )?))
                 }
             },
         })

@@ -266,3 +266,44 @@ fn a_fit_spread_over_parts_is_the_fit_in_one_piece() {
         }
     }
 }
+
+#[test]
+fn remembered_calibration_fits_give_the_same_models_and_near_cutoffs_share_them() {
+    let panel = panel(900);
+    // Four weekly windows, as a backtest places them.
+    let windows: Vec<Vec<usize>> = (0..4).map(|k| vec![859 + 7 * k, 852 + 7 * k]).collect();
+    let plain = forecaster(ModelId::Gbm);
+    let remembering = forecaster(ModelId::Gbm).remembering();
+    assert_eq!(plain.remembered(), 0);
+    remembering.prepare(&panel, &windows).unwrap();
+    let made = remembering.remembered();
+    // A horizon of 7 calibrates over 280 steps with fits every 140 (three per window): the four
+    // windows, 21 steps apart, need the grid points from before the first span to the last
+    // cutoff, at most four of them rather than twelve.
+    assert!((2..=4).contains(&made), "{made} calibration fits");
+    for cutoffs in &windows {
+        let a = plain.fit(&panel, cutoffs).unwrap();
+        let b = remembering.fit(&panel, cutoffs).unwrap();
+        assert_eq!(
+            serde_json::to_string(&a).unwrap(),
+            serde_json::to_string(&b).unwrap(),
+            "{cutoffs:?}"
+        );
+    }
+    assert_eq!(
+        remembering.remembered(),
+        made,
+        "every fit found its fits made"
+    );
+    // One value changed long before the cutoffs makes other rows: nothing remembered is reused.
+    let mut series = panel.series().to_vec();
+    series[1].target[100] += 1.0;
+    let other = Panel::new(panel.frequency(), panel.exogenous().to_vec(), series).unwrap();
+    let a = plain.fit(&other, &windows[0]).unwrap();
+    let b = remembering.fit(&other, &windows[0]).unwrap();
+    assert_eq!(
+        serde_json::to_string(&a).unwrap(),
+        serde_json::to_string(&b).unwrap()
+    );
+    assert!(remembering.remembered() > made);
+}

@@ -2,16 +2,17 @@
 //! inside each series' calibration span, which the combination and the conformal intervals are
 //! built from.
 //!
-//! The members are fitted on the data before `cutoff - span` and, with
-//! [`CalibrationSpec::refits`](super::CalibrationSpec::refits), again at even steps inside the
-//! span (the refit folds); each origin is forecast by the latest fit before it, so no forecast
-//! reads a value its fit saw.
+//! The members are fitted at points of a grid fixed in time, [`CalibrationSpec::refits`](
+//! super::CalibrationSpec::refits) to a span, from the last before the span on (the refit
+//! folds); each origin is forecast by the latest fit before it, so no forecast reads a value its
+//! fit saw.
 
 use super::forecast::{floor_of, recursive_points};
 use super::{GlobalParams, GlobalShared};
 use crate::error::ModelError;
 use crate::features::{Featurizer, SeriesScale, TrainingSet};
 use crate::panel::Series;
+use crate::time::Frequency;
 
 /// Every member's calibration forecasts and the actuals they are compared with.
 pub(super) struct Calibration {
@@ -40,46 +41,69 @@ impl Calibration {
     }
 }
 
-/// The cutoffs of each refit fold: the first `span` steps before each series' cutoff, the others
-/// at even steps inside the span. A series whose usable history (after the features' lookback)
-/// is shorter than twice the span gets a span of half that history (at least the horizon), so
-/// that the calibration fits see as much data as the span holds origins — a monthly series of
+/// Each series' calibration span: `span` steps before its cutoff, or half its usable history
+/// (after the features' lookback, at least the horizon) when that is shorter than twice the span,
+/// so that the calibration fits see as much data as the span holds origins — a monthly series of
 /// ten years cannot give forty horizons to calibration and still have a model to calibrate.
+pub(super) fn spans(cutoffs: &[usize], span: usize, lookback: usize, horizon: usize) -> Vec<usize> {
+    cutoffs
+        .iter()
+        .map(|&c| span.min((c.saturating_sub(lookback) / 2).max(horizon)))
+        .collect()
+}
+
+/// The cutoffs of the calibration fits, `folds[f][s]`: `refits + 1` points of a grid of
+/// `span / refits` steps fixed in time (counted from the epoch of [`Frequency::phase`]), the
+/// first at or before the start of series `s`'s span, so that every origin of the span has a fit
+/// at most `span / refits` steps before it, as many evenly placed fits would give.
+///
+/// Why a fixed grid rather than points placed from each cutoff: fits at nearby cutoffs — a
+/// backtest's windows, or a service refitting as observations arrive — then share their
+/// calibration fits exactly (same data, same fit; see [`FitMemo`](super::FitMemo)), and only the
+/// final fit is new.
 pub(super) fn fold_cutoffs(
+    series: &[Series],
+    frequency: Frequency,
     cutoffs: &[usize],
-    span: usize,
+    spans: &[usize],
     refits: usize,
-    lookback: usize,
-    horizon: usize,
 ) -> Vec<Vec<usize>> {
-    (0..refits)
+    let refits = refits.max(1);
+    let starts: Vec<(usize, usize)> = series
+        .iter()
+        .zip(cutoffs.iter().zip(spans))
+        .map(|(s, (&c, &span))| {
+            let grid = (span / refits).max(1);
+            let start = c.saturating_sub(span);
+            let phase = frequency.phase(s.start, grid).unwrap_or(0);
+            (start.saturating_sub((phase + start) % grid), grid)
+        })
+        .collect();
+    (0..=refits)
         .map(|f| {
-            cutoffs
+            starts
                 .iter()
-                .map(|&c| {
-                    let span = span.min((c.saturating_sub(lookback) / 2).max(horizon));
-                    let start = c.saturating_sub(span);
-                    start + (c - start) * f / refits
-                })
+                .zip(cutoffs)
+                .map(|(&(first, grid), &c)| (first + f * grid).min(c))
                 .collect()
         })
         .collect()
 }
 
 /// Up to [`CalibrationSpec::max_origins`](super::CalibrationSpec::max_origins) origins per series,
-/// evenly spread from its first fold's cutoff (or its lookback) to `horizon` steps before its
-/// cutoff, latest first.
+/// evenly spread from the start of its span (or its lookback) to `horizon` steps before its
+/// cutoff, latest first; none for a series the first calibration fit has no rows of.
 pub(super) fn choose_origins(
     params: &GlobalParams,
     featurizer: &Featurizer,
     first_fold: &TrainingSet,
     cutoffs: &[usize],
-    fold_cutoffs: &[usize],
+    spans: &[usize],
     horizon: usize,
 ) -> Vec<(usize, usize)> {
     let mut origins = Vec::new();
-    for (s, (&c, &cal)) in cutoffs.iter().zip(fold_cutoffs).enumerate() {
-        let first = cal.max(featurizer.lookback());
+    for (s, (&c, &span)) in cutoffs.iter().zip(spans).enumerate() {
+        let first = (c - span.min(c)).max(featurizer.lookback());
         let Some(last) = c.checked_sub(horizon) else {
             continue;
         };

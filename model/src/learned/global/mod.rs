@@ -83,6 +83,7 @@ mod fallback;
 mod forecast;
 mod level;
 mod members;
+mod memo;
 mod params;
 mod phase;
 mod scaling;
@@ -94,8 +95,9 @@ pub use fallback::NaiveFallback;
 pub use forecast::IntervalSource;
 pub use level::LevelScaling;
 pub use members::{FittedLearner, LearnerParams};
+pub use memo::FitMemo;
 pub use params::{CalibrationSpec, GlobalParams, StatisticalMembers};
-pub use stages::{GlobalPart, GlobalShared, assemble, fit_part, fit_shared};
+pub use stages::{GlobalPart, GlobalShared, assemble, fit_part, fit_shared, prepare};
 
 use combine::Combination;
 
@@ -246,7 +248,19 @@ pub fn fit_global(
     panel: &Panel,
     cutoffs: &[usize],
 ) -> Result<FittedGlobal, ModelError> {
-    let shared = fit_shared(params, featurizer, panel, cutoffs)?;
+    fit_global_with(params, featurizer, panel, cutoffs, None)
+}
+
+/// [`fit_global`], taking its calibration fits from `memo` when it holds them and keeping those
+/// it makes there: the same model, value for value.
+pub fn fit_global_with(
+    params: &GlobalParams,
+    featurizer: &Featurizer,
+    panel: &Panel,
+    cutoffs: &[usize],
+    memo: Option<&FitMemo>,
+) -> Result<FittedGlobal, ModelError> {
+    let shared = fit_shared(params, featurizer, panel, cutoffs, memo)?;
     let all = vec![true; panel.series().len()];
     let part = fit_part(params, &shared, panel, cutoffs, &all)?;
     assemble(params, shared, panel, cutoffs, vec![part])

@@ -39,11 +39,14 @@ pub struct CalibrationSpec {
     /// before it existed.
     #[serde(default)]
     pub level_power: bool,
-    /// How many fits calibration forecasts come from: the first before the span, the others at
-    /// even steps inside it, each origin forecast by the latest fit before it (1, as in fits
-    /// made before it existed: one fit for the whole span). The final fit forecasts from its own
-    /// cutoff, so calibration forecasts from a fit weeks older than their origin overstate its
-    /// errors — and, growing through the span as that fit ages, push the adaptive scale up too.
+    /// How finely calibration fits are spaced: at points of a grid of `span / refits` steps
+    /// fixed in time, from the last before the span on, each origin forecast by the latest fit
+    /// before it — so no origin's fit is more than `span / refits` steps older than the origin.
+    /// (1, as in fits made before it existed, is the coarsest.) The final fit forecasts from its
+    /// own cutoff, so calibration forecasts from a fit much older than their origin overstate
+    /// its errors — and, growing through the span as that fit ages, push the adaptive scale up
+    /// too. The grid is fixed so that fits at nearby cutoffs share their calibration fits (see
+    /// [`FitMemo`](super::FitMemo)).
     #[serde(default = "one_fit")]
     pub refits: usize,
     /// Length, in steps, of the cycle over which the size of errors is profiled — the shortest
@@ -65,8 +68,8 @@ fn one_fit() -> usize {
 impl CalibrationSpec {
     /// A default for `horizon`: forty horizons of held-out data, up to 400 origins a series, a
     /// half-life of ten horizons, errors relative to the level for positive series, cross-fitted
-    /// combinations, an adaptive scale with step 0.1, level scaling of series with zeros, two
-    /// calibration fits (before the span and halfway through it) and condition profiles. Each
+    /// combinations, an adaptive scale with step 0.1, level scaling of series with zeros, calibration
+    /// fits a span (fits on a grid of half a span) and condition profiles. Each
     /// was chosen on backtests of every bundled dataset over many windows, and the alternatives
     /// tried and not kept are in `docs/accuracy-history.md` ("Calibration choices").
     pub fn for_horizon(horizon: usize) -> Self {

@@ -18,15 +18,20 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::calibrate::{Calibration, choose_origins, fold_cutoffs, learned_paths};
+use std::sync::Arc;
+
+use rayon::prelude::*;
+
+use super::calibrate::{Calibration, choose_origins, fold_cutoffs, learned_paths, spans};
+use super::memo::{FitMemo, FoldFit, fold_key};
 use super::scaling::{calibrate_series, set_pooled_scales};
 use super::{
     Bounds, FittedGlobal, FittedLearner, GlobalParams, GlobalSeries, MIN_OWN_TRAJECTORIES,
     MIN_ROWS, pooled_combination, stacked,
 };
 use crate::error::ModelError;
-use crate::features::{Featurizer, SeriesScale, TrainedSeries};
-use crate::panel::Panel;
+use crate::features::{Featurizer, SeriesScale, TrainedSeries, TrainingSet};
+use crate::panel::{Panel, Series};
 
 /// What every part of a global fit shares: everything fitted across series.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -77,18 +82,24 @@ pub struct GlobalPart {
 /// Per member, a series' calibration trajectories; and their actuals.
 type Trajectories = (Vec<Vec<f64>>, Vec<f64>);
 
-/// Stage 1: fits the members on each refit fold and on everything before `cutoffs`.
-pub fn fit_shared(
+/// Where a fit's calibration comes from: the folds, the origins and the fold of each.
+struct Plan {
+    folds: Vec<Vec<usize>>,
+    origins: Vec<(usize, usize)>,
+    origin_fold: Vec<usize>,
+    /// The first fold's training set, which the origins were chosen from.
+    first: TrainingSet,
+}
+
+fn check_request(
     params: &GlobalParams,
-    featurizer: &Featurizer,
     panel: &Panel,
     cutoffs: &[usize],
-) -> Result<GlobalShared, ModelError> {
-    let series = panel.series();
-    if cutoffs.len() != series.len() {
+) -> Result<(), ModelError> {
+    if cutoffs.len() != panel.series().len() {
         return Err(ModelError::ShapeMismatch {
             what: "cutoffs, one per series of the panel",
-            expected: series.len(),
+            expected: panel.series().len(),
             got: cutoffs.len(),
         });
     }
@@ -99,52 +110,145 @@ pub fn fit_shared(
             expected: "at least one member regressor",
         });
     }
+    Ok(())
+}
+
+fn plan(
+    params: &GlobalParams,
+    featurizer: &Featurizer,
+    panel: &Panel,
+    cutoffs: &[usize],
+) -> Result<Plan, ModelError> {
+    let series = panel.series();
     let horizon = params.horizon.max(1);
     let span = params.calibration.span.max(horizon);
-    let refits = params.calibration.refits.max(1);
-    let folds = fold_cutoffs(cutoffs, span, refits, featurizer.lookback(), horizon);
+    let spans = spans(cutoffs, span, featurizer.lookback(), horizon);
+    let refits = params.calibration.refits;
+    let folds = fold_cutoffs(series, panel.frequency(), cutoffs, &spans, refits);
     let first = stacked(featurizer, series, &folds[0])?;
     let origins = if first.n_rows() >= MIN_ROWS {
-        choose_origins(params, featurizer, &first, cutoffs, &folds[0], horizon)
+        choose_origins(params, featurizer, &first, cutoffs, &spans, horizon)
     } else {
         Vec::new()
     };
     // The fit each origin is forecast by: the last whose cutoff is at or before it.
     let origin_fold: Vec<usize> = origins
         .iter()
-        .map(|&(s, o)| (0..refits).rev().find(|&f| folds[f][s] <= o).unwrap_or(0))
+        .map(|&(s, o)| {
+            (0..folds.len())
+                .rev()
+                .find(|&f| folds[f][s] <= o)
+                .unwrap_or(0)
+        })
         .collect();
-    let mut fold_members = Vec::with_capacity(refits);
-    let mut fold_bounds = Vec::with_capacity(refits);
-    let mut fold_scales: Vec<Vec<SeriesScale>> = Vec::with_capacity(refits);
+    Ok(Plan {
+        folds,
+        origins,
+        origin_fold,
+        first,
+    })
+}
+
+/// The members fitted on the rows before `fold`, from `memo` when it holds them (and kept there
+/// when it does not); `set` is those rows when already built.
+fn fit_fold(
+    params: &GlobalParams,
+    featurizer: &Featurizer,
+    series: &[Series],
+    fold: &[usize],
+    set: Option<TrainingSet>,
+    memo: Option<&FitMemo>,
+) -> Result<Arc<FoldFit>, ModelError> {
+    let key = memo.and_then(|_| fold_key(params, featurizer, series, fold));
+    if let (Some(memo), Some(key)) = (memo, &key)
+        && let Some(fit) = memo.get(key)
+    {
+        return Ok(fit);
+    }
+    let set = match set {
+        Some(set) => set,
+        None => stacked(featurizer, series, fold)?,
+    };
+    let fit = Arc::new(FoldFit {
+        members: params
+            .members
+            .iter()
+            .map(|m| m.fit(&set, params.seed))
+            .collect::<Result<Vec<_>, _>>()?,
+        bounds: Bounds::of(&set),
+        scales: set.series.iter().map(|t| t.scale).collect(),
+    });
+    if let (Some(memo), Some(key)) = (memo, key) {
+        memo.insert(key, Arc::clone(&fit));
+    }
+    Ok(fit)
+}
+
+/// Makes, in parallel, every calibration fit that fits at the cutoffs of `windows` would make,
+/// and keeps them in `memo`: those fits then find them made, in any order and on any thread.
+pub fn prepare(
+    params: &GlobalParams,
+    featurizer: &Featurizer,
+    panel: &Panel,
+    windows: &[Vec<usize>],
+    memo: &FitMemo,
+) -> Result<(), ModelError> {
+    let plans = windows
+        .par_iter()
+        .map(|cutoffs| {
+            check_request(params, panel, cutoffs)?;
+            let plan = plan(params, featurizer, panel, cutoffs)?;
+            let mut used: Vec<usize> = plan.origin_fold.clone();
+            used.sort_unstable();
+            used.dedup();
+            Ok(used.into_iter().map(|f| plan.folds[f].clone()).collect())
+        })
+        .collect::<Result<Vec<Vec<Vec<usize>>>, ModelError>>()?;
+    let mut folds: Vec<Vec<usize>> = plans.into_iter().flatten().collect();
+    folds.sort_unstable();
+    folds.dedup();
+    folds.par_iter().try_for_each(|fold| {
+        fit_fold(params, featurizer, panel.series(), fold, None, Some(memo)).map(drop)
+    })
+}
+
+/// Stage 1: fits the members on each refit fold and on everything before `cutoffs`, taking the
+/// fold fits from `memo` when it holds them.
+pub fn fit_shared(
+    params: &GlobalParams,
+    featurizer: &Featurizer,
+    panel: &Panel,
+    cutoffs: &[usize],
+    memo: Option<&FitMemo>,
+) -> Result<GlobalShared, ModelError> {
+    check_request(params, panel, cutoffs)?;
+    let series = panel.series();
+    let horizon = params.horizon.max(1);
+    let Plan {
+        folds,
+        origins,
+        origin_fold,
+        first,
+    } = plan(params, featurizer, panel, cutoffs)?;
     let mut first = Some(first);
+    let mut fold_members = Vec::with_capacity(folds.len());
+    let mut fold_bounds = Vec::with_capacity(folds.len());
+    let mut fold_scales: Vec<Vec<SeriesScale>> = Vec::with_capacity(folds.len());
     for (f, fold) in folds.iter().enumerate() {
-        if origins.is_empty() && f > 0 {
+        if !origin_fold.contains(&f) {
             // Nothing is forecast from this fold.
             fold_scales.push(Vec::new());
             fold_bounds.push(None);
             fold_members.push(Vec::new());
             continue;
         }
-        let set = match first.take() {
-            Some(set) => set,
-            None => stacked(featurizer, series, fold)?,
-        };
-        fold_scales.push(set.series.iter().map(|t| t.scale).collect());
-        if origin_fold.contains(&f) {
-            fold_bounds.push(Some(Bounds::of(&set)));
-            fold_members.push(
-                params
-                    .members
-                    .iter()
-                    .map(|m| m.fit(&set, params.seed))
-                    .collect::<Result<Vec<_>, _>>()?,
-            );
-        } else {
-            fold_bounds.push(None);
-            fold_members.push(Vec::new());
-        }
+        let set = if f == 0 { first.take() } else { None };
+        let fit = fit_fold(params, featurizer, series, fold, set, memo)?;
+        fold_scales.push(fit.scales.clone());
+        fold_bounds.push(Some(fit.bounds));
+        fold_members.push(fit.members.clone());
     }
+    drop(first);
     let scales = origins
         .iter()
         .zip(&origin_fold)

@@ -1,5 +1,6 @@
 use chrono::NaiveDate;
 
+use super::calibrate;
 use super::combine::{choose_weights, cross_fitted_weights, mean_abs_error, parity};
 use super::forecast::{tail_quantile, weighted_quantile};
 use super::level::fit_level_power;
@@ -439,9 +440,67 @@ fn bad_inputs_are_errors_not_panics() {
 }
 
 #[test]
-fn refits_inside_the_span_forecast_later_origins_and_never_earlier_ones() {
-    // The response changes where the calibration span starts (cutoff 300, span 70): the one
-    // fit before the span never sees the new regime, a second fit halfway through it does.
+fn calibration_fits_sit_on_a_grid_fixed_in_time_and_every_origin_has_one_shortly_before_it() {
+    // Two series starting 10 days apart, so their positions differ at the same date.
+    let mut data = panel(400);
+    let early = data.series()[0].clone();
+    let late = Series {
+        id: "late".into(),
+        start: TimePoint::date(NaiveDate::from_ymd_opt(2022, 1, 11).unwrap()),
+        target: early.target[10..].to_vec(),
+        exogenous: early.exogenous.iter().map(|c| c[10..].to_vec()).collect(),
+    };
+    data = Panel::new(
+        data.frequency(),
+        data.exogenous().to_vec(),
+        vec![early, late],
+    )
+    .unwrap();
+    let (span, refits, grid) = (70, 2, 35);
+    let folds_at = |cutoff: usize| {
+        // The same date for both series.
+        let cutoffs = [cutoff, cutoff - 10];
+        let spans = calibrate::spans(&cutoffs, span, 20, 7);
+        calibrate::fold_cutoffs(data.series(), data.frequency(), &cutoffs, &spans, refits)
+    };
+    for cutoff in 300..340 {
+        let folds = folds_at(cutoff);
+        assert_eq!(folds.len(), refits + 1);
+        for (f, fold) in folds.iter().enumerate() {
+            // Every series' fit of a fold is at one date, on the grid counted from the epoch.
+            assert_eq!(fold[1], fold[0] - 10, "fold {f} at {cutoff}");
+            let days = data
+                .frequency()
+                .phase(data.series()[0].start, grid)
+                .unwrap();
+            assert_eq!((days + fold[0]) % grid, 0, "fold {f} at {cutoff}");
+            assert!(fold[0] <= cutoff);
+        }
+        // The first fit is at or before the span's first origin, and each origin's latest fit
+        // is less than a grid step before it.
+        assert!(folds[0][0] <= cutoff - span && folds[0][0] + grid > cutoff - span);
+        assert!(folds.windows(2).all(|w| w[1][0] == w[0][0] + grid));
+        for origin in cutoff - span..=cutoff - 7 {
+            let latest = folds.iter().rev().find(|f| f[0] <= origin).unwrap()[0];
+            assert!(origin - latest < grid, "origin {origin} at {cutoff}");
+        }
+    }
+    // Cutoffs a week apart ask for the same fits: of the 4 x 3 folds of four weekly cutoffs,
+    // only the grid points from before the first span to the last cutoff are distinct.
+    let mut distinct: Vec<Vec<usize>> = (0..4).flat_map(|k| folds_at(300 + 7 * k)).collect();
+    distinct.sort_unstable();
+    distinct.dedup();
+    assert!(
+        distinct.len() <= (70 + 21 + grid) / grid + 1,
+        "{distinct:?}"
+    );
+}
+
+#[test]
+fn fits_after_a_change_of_regime_forecast_the_origins_after_them() {
+    // The response to temp changes where the calibration span starts (cutoff 300, span 70).
+    // Origins forecast by a fit from before the change err as the old regime does; those forecast
+    // by a fit that saw some of the new regime err much less.
     let cutoff = 300;
     let change = cutoff - 70;
     let data = daily_panel(400, |i, temp| {
@@ -449,44 +508,46 @@ fn refits_inside_the_span_forecast_later_origins_and_never_earlier_ones() {
         effect * temp
     });
     let f = featurizer(&data);
-    let fit = |refits: usize| {
-        let mut p = params(vec![linear()]);
-        p.calibration = CalibrationSpec {
-            half_life: 0,
-            relative: false,
-            adapt: 0.0,
-            level_power: false,
-            refits,
-            ..p.calibration
-        };
-        fit_global(&p, &f, &data, &[cutoff, cutoff]).unwrap()
+    let mut p = params(vec![linear()]);
+    p.calibration = CalibrationSpec {
+        half_life: 0,
+        relative: false,
+        adapt: 0.0,
+        level_power: false,
+        refits: 2,
+        ..p.calibration
     };
-    let (one, two) = (fit(1), fit(2));
+    let shared = fit_shared(&p, &f, &data, &[cutoff, cutoff], None).unwrap();
+    let after: Vec<bool> = shared
+        .origin_fold
+        .iter()
+        .map(|&fold| shared.folds[fold][0] >= change + 14)
+        .collect();
+    assert!(after.iter().any(|&a| a) && after.iter().any(|&a| !a));
+    let fit = fit_global(&p, &f, &data, &[cutoff, cutoff]).unwrap();
     let mae = |e: &[f64]| e.iter().map(|v| v.abs()).sum::<f64>() / e.len() as f64;
-    for (a, b) in one.series.iter().zip(&two.series) {
-        // Trajectories are stored latest origin first. Origins before the second fit's cutoff
-        // (cutoff - 35) keep the first fit's forecasts exactly: the second fit, which read data
-        // after them, never forecasts them. The later ones are the second fit's.
-        let h = one.horizon;
-        let differing = a
-            .errors
-            .chunks_exact(h)
-            .zip(b.errors.chunks_exact(h))
-            .take_while(|(x, y)| x != y)
-            .count();
-        let n = a.errors.len() / h;
-        // Origins every other step from cutoff - 7 back: cutoff - 7 - 2r >= cutoff - 35.
-        assert_eq!(differing, 15, "{} of {n} trajectories changed", differing);
-        assert_eq!(a.errors[differing * h..], b.errors[differing * h..]);
-        // ...and, having seen the new regime, err less.
-        let (late_one, late_two) = (
-            mae(&a.errors[..differing * h]),
-            mae(&b.errors[..differing * h]),
-        );
-        assert!(late_two < 0.5 * late_one, "{late_two} vs {late_one}");
+    let h = fit.horizon;
+    for (s, series) in fit.series.iter().enumerate() {
+        // Trajectories are stored per series in the order of the shared origins.
+        let flags: Vec<bool> = shared
+            .origins
+            .iter()
+            .zip(&after)
+            .filter(|((series, _), _)| *series == s)
+            .map(|(_, &a)| a)
+            .collect();
+        let pick = |want: bool| -> Vec<f64> {
+            series
+                .errors
+                .chunks_exact(h)
+                .zip(&flags)
+                .filter(|(_, a)| **a == want)
+                .flat_map(|(e, _)| e.iter().copied())
+                .collect()
+        };
+        let (late, early) = (mae(&pick(true)), mae(&pick(false)));
+        assert!(late < 0.5 * early, "series {s}: {late} vs {early}");
     }
-    // The final fit is the same either way.
-    assert_eq!(one.members, two.members);
 }
 
 /// Candidate layouts for `data`: the daily defaults, and the same with the future-known column

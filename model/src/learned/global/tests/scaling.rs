@@ -131,7 +131,9 @@ fn pooled_level_scaled_errors_follow_the_borrowing_series_level() {
     model.series[1].level_scaling = None;
     let (point, widths) = count_band(&model, &data, 1);
     assert!(point[5] < 1000.0 && point[0] > 3000.0, "{point:?}");
-    assert!(widths[5] < 0.5 * widths[0], "{widths:?}");
+    // Pooled errors taken as they are would give the quiet day about the busy day's band (as
+    // `a_count_series_with_zeros_gets_bands_that_follow_its_level` shows for unscaled errors).
+    assert!(widths[5] < 0.6 * widths[0], "{widths:?}");
 }
 
 /// Two positive daily series whose noise is large on Thursdays (day `i` with `(i + 2) % 7 == 0`
