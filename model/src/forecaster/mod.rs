@@ -167,9 +167,9 @@ impl Forecaster {
         self
     }
 
-    /// How many calibration fits it keeps (0 unless [`Self::remembering`]).
-    pub fn remembered(&self) -> usize {
-        self.memo.as_ref().map_or(0, FitMemo::len)
+    /// The calibration fits it keeps, if [`Self::remembering`].
+    pub fn memo(&self) -> Option<&FitMemo> {
+        self.memo.as_ref()
     }
 
     /// Makes, in parallel, the calibration fits that fits at each of `windows`' cutoffs will
@@ -255,9 +255,9 @@ impl Forecaster {
             (Kind::Statistical(context), SharedStage::Statistical) => {
                 PartStage::Statistical(self.fit_statistical(context, panel, cutoffs, wanted)?)
             }
-            (Kind::Learned(params), SharedStage::Learned(shared)) => {
-                PartStage::Learned(Box::new(fit_part(params, shared, panel, cutoffs, wanted)?))
-            }
+            (Kind::Learned(params), SharedStage::Learned(shared)) => PartStage::Learned(Box::new(
+                fit_part(params, shared, panel, cutoffs, wanted, self.memo.as_ref())?,
+            )),
             _ => return Err(self.other_model(shared.model)),
         };
         Ok(PartFit {

@@ -11,7 +11,8 @@
 //! The digest is SHA-256 (the `sha2` crate, already the workspace's digest for artifacts) over
 //! the parameters, the featurizer, and each series' target up to the fold's cutoff and its whole
 //! exogenous columns (a future-known column may be read past the cutoff). A collision would need
-//! two different training sets with one SHA-256 digest.
+//! two different training sets with one SHA-256 digest. The statistical members' fits on each
+//! series' part before a fold are kept the same way, under the model and the values fitted.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -20,11 +21,16 @@ use sha2::{Digest, Sha256};
 
 use super::{Bounds, FittedLearner, GlobalParams};
 use crate::features::{Featurizer, SeriesScale};
+use crate::models::FittedModel;
 use crate::panel::Series;
 
 /// How many calibration fits a memo keeps: a backtest's windows need a handful, and each fit
 /// holds its members (a few megabytes for a boosted model of 300 trees).
 const CAPACITY: usize = 32;
+
+/// How many statistical members' calibration fits (one series, one model, one fold) it keeps:
+/// a few per series and model of a panel of hundreds of series.
+const STATISTICAL_CAPACITY: usize = 16_384;
 
 /// One calibration fit: the members fitted on a fold's rows, and what those rows say about the
 /// series.
@@ -44,9 +50,43 @@ pub struct FitMemo {
 
 #[derive(Debug, Default)]
 struct Fits {
-    by_key: HashMap<[u8; 32], Arc<FoldFit>>,
-    /// Keys in the order they came in, oldest first, for eviction.
+    learned: Kept<Arc<FoldFit>>,
+    /// A statistical member on one series' training part; `None` where it could not be fitted.
+    statistical: Kept<Option<FittedModel>>,
+}
+
+/// Values by key, the oldest dropped beyond a capacity.
+#[derive(Debug)]
+struct Kept<T> {
+    by_key: HashMap<[u8; 32], T>,
+    /// Keys in the order they came in, oldest first.
     order: VecDeque<[u8; 32]>,
+}
+
+impl<T> Default for Kept<T> {
+    fn default() -> Self {
+        Kept {
+            by_key: HashMap::new(),
+            order: VecDeque::new(),
+        }
+    }
+}
+
+impl<T: Clone> Kept<T> {
+    fn get(&self, key: &[u8; 32]) -> Option<T> {
+        self.by_key.get(key).cloned()
+    }
+
+    fn insert(&mut self, key: [u8; 32], value: T, capacity: usize) {
+        if self.by_key.insert(key, value).is_none() {
+            self.order.push_back(key);
+        }
+        while self.order.len() > capacity {
+            if let Some(old) = self.order.pop_front() {
+                self.by_key.remove(&old);
+            }
+        }
+    }
 }
 
 impl FitMemo {
@@ -55,9 +95,14 @@ impl FitMemo {
         Self::default()
     }
 
-    /// How many fits it holds.
+    /// How many learned calibration fits (all members of one fold) it holds.
     pub fn len(&self) -> usize {
-        self.lock().by_key.len()
+        self.lock().learned.by_key.len()
+    }
+
+    /// How many statistical calibration fits (one model on one series' fold) it holds.
+    pub fn statistical_len(&self) -> usize {
+        self.lock().statistical.by_key.len()
     }
 
     /// Whether it holds none.
@@ -71,19 +116,21 @@ impl FitMemo {
     }
 
     pub(super) fn get(&self, key: &[u8; 32]) -> Option<Arc<FoldFit>> {
-        self.lock().by_key.get(key).cloned()
+        self.lock().learned.get(key)
     }
 
     pub(super) fn insert(&self, key: [u8; 32], fit: Arc<FoldFit>) {
-        let mut fits = self.lock();
-        if fits.by_key.insert(key, fit).is_none() {
-            fits.order.push_back(key);
-        }
-        while fits.order.len() > CAPACITY {
-            if let Some(old) = fits.order.pop_front() {
-                fits.by_key.remove(&old);
-            }
-        }
+        self.lock().learned.insert(key, fit, CAPACITY);
+    }
+
+    pub(super) fn get_statistical(&self, key: &[u8; 32]) -> Option<Option<FittedModel>> {
+        self.lock().statistical.get(key)
+    }
+
+    pub(super) fn insert_statistical(&self, key: [u8; 32], fit: Option<FittedModel>) {
+        self.lock()
+            .statistical
+            .insert(key, fit, STATISTICAL_CAPACITY);
     }
 }
 
@@ -112,5 +159,24 @@ pub(super) fn fold_key(
             add(&values(column));
         }
     }
+    Some(hash.finalize().into())
+}
+
+/// The digest a statistical member's fit on `training` (the part it is fitted on) is kept
+/// under, with `context` the model and everything else its fit reads.
+pub(super) fn statistical_key(
+    context: &impl serde::Serialize,
+    training: &[f64],
+) -> Option<[u8; 32]> {
+    let mut hash = Sha256::new();
+    let context = serde_json::to_vec(context).ok()?;
+    hash.update((context.len() as u64).to_le_bytes());
+    hash.update(&context);
+    let values: Vec<u8> = training
+        .iter()
+        .flat_map(|x| x.to_bits().to_le_bytes())
+        .collect();
+    hash.update((training.len() as u64).to_le_bytes());
+    hash.update(&values);
     Some(hash.finalize().into())
 }

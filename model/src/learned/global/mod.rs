@@ -262,7 +262,7 @@ pub fn fit_global_with(
 ) -> Result<FittedGlobal, ModelError> {
     let shared = fit_shared(params, featurizer, panel, cutoffs, memo)?;
     let all = vec![true; panel.series().len()];
-    let part = fit_part(params, &shared, panel, cutoffs, &all)?;
+    let part = fit_part(params, &shared, panel, cutoffs, &all, memo)?;
     assemble(params, shared, panel, cutoffs, vec![part])
 }
 

@@ -201,16 +201,37 @@ pub fn prepare(
             let mut used: Vec<usize> = plan.origin_fold.clone();
             used.sort_unstable();
             used.dedup();
-            Ok(used.into_iter().map(|f| plan.folds[f].clone()).collect())
+            // The statistical members are fitted per series at each fold it has origins in.
+            let statistical: Vec<(usize, usize)> = plan
+                .origins
+                .iter()
+                .zip(&plan.origin_fold)
+                .map(|(&(s, _), &f)| (s, plan.folds[f][s]))
+                .collect();
+            Ok((
+                used.into_iter().map(|f| plan.folds[f].clone()).collect(),
+                statistical,
+            ))
         })
-        .collect::<Result<Vec<Vec<Vec<usize>>>, ModelError>>()?;
-    let mut folds: Vec<Vec<usize>> = plans.into_iter().flatten().collect();
+        .collect::<Result<Vec<FoldRequests>, ModelError>>()?;
+    let (folds, statistical): (Vec<_>, Vec<_>) = plans.into_iter().unzip();
+    let mut folds: Vec<Vec<usize>> = folds.into_iter().flatten().collect();
     folds.sort_unstable();
     folds.dedup();
     folds.par_iter().try_for_each(|fold| {
         fit_fold(params, featurizer, panel.series(), fold, None, Some(memo)).map(drop)
-    })
+    })?;
+    let mut statistical: Vec<(usize, usize)> = statistical.into_iter().flatten().collect();
+    statistical.sort_unstable();
+    statistical.dedup();
+    params
+        .statistical
+        .prepare(panel.series(), &statistical, memo);
+    Ok(())
 }
+
+/// A window's learned calibration fits (each fold's cutoffs) and statistical ones (series, cut).
+type FoldRequests = (Vec<Vec<usize>>, Vec<(usize, usize)>);
 
 /// Stage 1: fits the members on each refit fold and on everything before `cutoffs`, taking the
 /// fold fits from `memo` when it holds them.
@@ -289,13 +310,15 @@ pub fn fit_shared(
     })
 }
 
-/// Stage 2: the series where `wanted` is true, each fitted with its own combination.
+/// Stage 2: the series where `wanted` is true, each fitted with its own combination (the
+/// statistical members' calibration fits from `memo` when it holds them).
 pub fn fit_part(
     params: &GlobalParams,
     shared: &GlobalShared,
     panel: &Panel,
     cutoffs: &[usize],
     wanted: &[bool],
+    memo: Option<&FitMemo>,
 ) -> Result<GlobalPart, ModelError> {
     let series = panel.series();
     shared.check_against(params, panel, cutoffs)?;
@@ -332,6 +355,7 @@ pub fn fit_part(
             &shared.folds,
             &origin_fold,
             &calibration,
+            memo,
         )?;
         calibration.member_paths.extend(statistical);
     }

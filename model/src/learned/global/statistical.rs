@@ -11,6 +11,7 @@ use rayon::prelude::*;
 
 use super::calibrate::Calibration;
 use super::forecast::{floor_if, is_non_negative};
+use super::memo::{FitMemo, statistical_key};
 use super::{FittedGlobal, ForecastInput, GlobalSeries, StatisticalMembers};
 use crate::error::ModelError;
 use crate::models::{FittedModel, ModelId, SeriesContext, fit_models};
@@ -49,15 +50,7 @@ impl StatisticalMembers {
     /// each chunk is fitted together, which lets ETS run its searches side by side.
     fn fit_each(&self, id: ModelId, trainings: &[&[f64]]) -> Vec<Result<FittedModel, ModelError>> {
         let context = self.context();
-        let latest: Vec<&[f64]> = trainings
-            .iter()
-            .map(|training| {
-                let first = self
-                    .input_size
-                    .map_or(0, |size| training.len().saturating_sub(size));
-                &training[first..]
-            })
-            .collect();
+        let latest: Vec<&[f64]> = trainings.iter().map(|t| self.latest(t)).collect();
         let chunk = latest.len().div_ceil(rayon::current_num_threads()).max(1);
         latest
             .par_chunks(chunk)
@@ -67,6 +60,62 @@ impl StatisticalMembers {
                     .map(|fit| fit.map(|fitted| fitted.model))
             })
             .collect()
+    }
+
+    /// The part of `training` a member is fitted on: its latest `input_size` values.
+    fn latest<'a>(&self, training: &'a [f64]) -> &'a [f64] {
+        let first = self
+            .input_size
+            .map_or(0, |size| training.len().saturating_sub(size));
+        &training[first..]
+    }
+
+    /// [`Self::fit_each`], taking the fits `memo` holds and keeping those it makes there; `None`
+    /// where the member could not be fitted.
+    fn fit_each_kept(
+        &self,
+        id: ModelId,
+        trainings: &[&[f64]],
+        memo: Option<&FitMemo>,
+    ) -> Vec<Option<FittedModel>> {
+        let Some(memo) = memo else {
+            return self
+                .fit_each(id, trainings)
+                .into_iter()
+                .map(Result::ok)
+                .collect();
+        };
+        let context = (id, &self.season_lengths);
+        let keys: Vec<Option<[u8; 32]>> = trainings
+            .iter()
+            .map(|t| statistical_key(&context, self.latest(t)))
+            .collect();
+        let mut fits: Vec<Option<Option<FittedModel>>> = keys
+            .iter()
+            .map(|key| key.as_ref().and_then(|key| memo.get_statistical(key)))
+            .collect();
+        let missing: Vec<usize> = (0..fits.len()).filter(|&i| fits[i].is_none()).collect();
+        let parts: Vec<&[f64]> = missing.iter().map(|&i| trainings[i]).collect();
+        for (&i, fit) in missing.iter().zip(self.fit_each(id, &parts)) {
+            let fit = fit.ok();
+            if let Some(key) = keys[i] {
+                memo.insert_statistical(key, fit.clone());
+            }
+            fits[i] = Some(fit);
+        }
+        fits.into_iter().map(Option::flatten).collect()
+    }
+
+    /// Fits every member on `target[..cut]` of each `(series, cut)` of `requests` and keeps the
+    /// fits in `memo`, for calibration forecasts that will ask for them.
+    pub(super) fn prepare(&self, series: &[Series], requests: &[(usize, usize)], memo: &FitMemo) {
+        let trainings: Vec<&[f64]> = requests
+            .iter()
+            .map(|&(s, cut)| &series[s].target[..cut])
+            .collect();
+        for &id in &self.models {
+            self.fit_each_kept(id, &trainings, Some(memo));
+        }
     }
 
     /// Per member, the scaled forecast trajectory of every calibration origin, laid out as the
@@ -79,6 +128,7 @@ impl StatisticalMembers {
         folds: &[Vec<usize>],
         origin_fold: &[usize],
         calibration: &Calibration,
+        memo: Option<&FitMemo>,
     ) -> Result<Vec<Vec<f64>>, ModelError> {
         let horizon = calibration.horizon;
         let origins = &calibration.origins;
@@ -122,9 +172,10 @@ impl StatisticalMembers {
                 .collect();
             let mut fold_models: Vec<Vec<Option<FittedModel>>> =
                 vec![vec![None; folds.len()]; per_series.len()];
-            for (&(p, f, _), fit) in requests.iter().zip(self.fit_each(id, &trainings)) {
+            let fits = self.fit_each_kept(id, &trainings, memo);
+            for (&(p, f, _), fit) in requests.iter().zip(fits) {
                 // A fold too short to fit on forecasts naively (the last value).
-                fold_models[p][f] = fit.ok();
+                fold_models[p][f] = fit;
             }
             let trajectories: Vec<Vec<(usize, Vec<f64>)>> = per_series
                 .par_iter()

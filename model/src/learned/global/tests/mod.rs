@@ -497,6 +497,43 @@ fn calibration_fits_sit_on_a_grid_fixed_in_time_and_every_origin_has_one_shortly
 }
 
 #[test]
+fn remembered_statistical_calibration_fits_give_the_same_model() {
+    let data = panel(400);
+    let f = featurizer(&data);
+    let mut p = params(vec![linear()]);
+    p.calibration.refits = 2;
+    p.statistical = StatisticalMembers {
+        models: vec![ModelId::Ets, ModelId::Theta],
+        season_lengths: vec![7],
+        input_size: None,
+    };
+    let windows: Vec<Vec<usize>> = (0..4).map(|k| vec![330 + 7 * k; 2]).collect();
+    let memo = FitMemo::new();
+    prepare(&p, &f, &data, &windows, &memo).unwrap();
+    // Two members on two series at the grid points of four windows: a span of 70 with fits
+    // every 35, 21 steps between the first and last cutoffs, so at most four grid points.
+    let statistical = memo.statistical_len();
+    assert!(
+        (2 * 2 * 2..=2 * 2 * 4).contains(&statistical),
+        "{statistical}"
+    );
+    for cutoffs in &windows {
+        let plain = fit_global(&p, &f, &data, cutoffs).unwrap();
+        let kept = fit_global_with(&p, &f, &data, cutoffs, Some(&memo)).unwrap();
+        assert_eq!(
+            serde_json::to_string(&plain).unwrap(),
+            serde_json::to_string(&kept).unwrap(),
+            "{cutoffs:?}"
+        );
+    }
+    assert_eq!(
+        memo.statistical_len(),
+        statistical,
+        "every fit found them made"
+    );
+}
+
+#[test]
 fn fits_after_a_change_of_regime_forecast_the_origins_after_them() {
     // The response to temp changes where the calibration span starts (cutoff 300, span 70).
     // Origins forecast by a fit from before the change err as the old regime does; those forecast
