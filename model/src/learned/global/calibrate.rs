@@ -103,7 +103,7 @@ pub(super) fn choose_origins(
 ) -> Vec<(usize, usize)> {
     let mut origins = Vec::new();
     for (s, (&c, &span)) in cutoffs.iter().zip(spans).enumerate() {
-        let first = (c - span.min(c)).max(featurizer.lookback());
+        let first = c.saturating_sub(span).max(featurizer.lookback());
         let Some(last) = c.checked_sub(horizon) else {
             continue;
         };

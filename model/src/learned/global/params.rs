@@ -68,8 +68,8 @@ fn one_fit() -> usize {
 impl CalibrationSpec {
     /// A default for `horizon`: forty horizons of held-out data, up to 400 origins a series, a
     /// half-life of ten horizons, errors relative to the level for positive series, cross-fitted
-    /// combinations, an adaptive scale with step 0.1, level scaling of series with zeros, calibration
-    /// fits a span (fits on a grid of half a span) and condition profiles. Each
+    /// combinations, an adaptive scale with step 0.1, level scaling of series with zeros,
+    /// calibration fits on a grid of half a span, and condition profiles. Each
     /// was chosen on backtests of every bundled dataset over many windows, and the alternatives
     /// tried and not kept are in `docs/accuracy-history.md` ("Calibration choices").
     pub fn for_horizon(horizon: usize) -> Self {

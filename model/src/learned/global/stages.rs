@@ -269,6 +269,7 @@ pub fn fit_shared(
         fold_bounds.push(Some(fit.bounds));
         fold_members.push(fit.members.clone());
     }
+    // The first fold's rows are not read again: freed before the final fit's are built.
     drop(first);
     let scales = origins
         .iter()
