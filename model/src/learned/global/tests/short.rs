@@ -236,3 +236,55 @@ fn series_with_few_calibration_trajectories_share_the_weights_chosen_on_all() {
         model.series[7].calibration_mae
     );
 }
+
+#[test]
+fn a_positive_series_forecast_at_zero_in_calibration_keeps_finite_ordered_quantiles() {
+    // Quarterly, falling steeply to a floor of about 5: a model of changes carries the fall on
+    // and forecasts the floor's origins at zero, where an error relative to the forecast has no
+    // meaning (and was infinite). Every quantile must stay finite and in order.
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+    let noise = Normal::new(0.0, 1.0).unwrap();
+    let start = TimePoint::date(NaiveDate::from_ymd_opt(2000, 1, 1).unwrap());
+    let series = (0..4)
+        .map(|s| Series {
+            id: format!("s{s}"),
+            start,
+            target: (0..72)
+                .map(|t| {
+                    let fall = (990.0 - (20.0 + s as f64) * t as f64).max(0.0);
+                    let e: f64 = noise.sample(&mut rng);
+                    5.0 + fall + e.abs()
+                })
+                .collect(),
+            exogenous: Vec::new(),
+        })
+        .collect();
+    let data = Panel::new(Frequency::Months(3), Vec::new(), series).unwrap();
+    let model = product_fit(&data, 4, 8, 64);
+    let probabilities = [0.025, 0.05, 0.1, 0.5, 0.9, 0.95, 0.975];
+    for s in 0..4 {
+        let known = &model.series[s];
+        assert!(
+            known.errors.iter().all(|e| e.is_finite()),
+            "series {s}: calibration errors {:?}",
+            known.errors
+        );
+        let input = ForecastInput {
+            index: s,
+            series: &data.series()[s],
+            origin: 64,
+        };
+        let point = model.points(&[input], 8).unwrap().remove(0);
+        let forecast = model.forecast(&input, point, &probabilities).unwrap();
+        for j in 0..8 {
+            let values: Vec<f64> = probabilities
+                .iter()
+                .map(|&p| forecast.quantile(p).unwrap()[j])
+                .collect();
+            assert!(
+                values.iter().all(|v| v.is_finite()) && values.is_sorted(),
+                "series {s} step {j}: {values:?}"
+            );
+        }
+    }
+}
