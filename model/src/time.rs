@@ -155,6 +155,15 @@ impl Frequency {
         matches!(self, Frequency::Minutes(_) | Frequency::Hours(_))
     }
 
+    /// Whether steps are weeks or longer (not `index`, whose step has no calendar): series of
+    /// them are short, tens to hundreds of steps, and trends dominate.
+    pub fn is_coarser_than_daily(&self) -> bool {
+        matches!(
+            self,
+            Frequency::Weeks(_) | Frequency::Months(_) | Frequency::Years(_)
+        )
+    }
+
     /// `t` as the evaluation protocol writes it at this frequency: `YYYY-MM-DDTHH:MM:SS` for
     /// sub-daily data (midnight included), `YYYY-MM-DD` for daily and longer steps, an integer for
     /// `index`.

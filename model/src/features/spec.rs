@@ -181,14 +181,6 @@ pub struct FeatureSpec {
     pub difference: bool,
 }
 
-/// Weekly, monthly, quarterly and yearly data (not `index` data, whose step has no calendar).
-fn coarser_than_daily(frequency: Frequency) -> bool {
-    matches!(
-        frequency,
-        Frequency::Weeks(_) | Frequency::Months(_) | Frequency::Years(_)
-    )
-}
-
 impl FeatureSpec {
     /// Sensible defaults for `frequency` and the dataset's `season_lengths` (in steps).
     ///
@@ -280,7 +272,7 @@ impl FeatureSpec {
             known_windows,
             scale: true,
             input_size: None,
-            difference: coarser_than_daily(frequency),
+            difference: frequency.is_coarser_than_daily(),
         }
     }
 

@@ -126,6 +126,24 @@ fn phase_period(season_lengths: &[usize]) -> usize {
         .unwrap_or(0)
 }
 
+/// `params` for a fit on `panel`: with the calibration fits of weekly and coarser data on a grid
+/// [`COARSE_REFITS`] points to a span.
+fn for_panel(params: &GlobalParams, panel: &Panel) -> GlobalParams {
+    let mut params = params.clone();
+    if panel.frequency().is_coarser_than_daily() {
+        params.calibration.refits = params.calibration.refits.max(COARSE_REFITS);
+    }
+    params
+}
+
+/// Calibration fits to a span for weekly and coarser data, where the default is two. Their series
+/// are short, so the span is about half of each series' history, and a fit at the start of a
+/// two-point grid sees much less of it than the final fit does — for a statistical member even
+/// a different model (ETS chooses the form of its season from what it sees) — while each fit
+/// costs little. More than eight changed nothing further; `docs/accuracy-history.md`, "Finer
+/// calibration fits for weekly and coarser data", has the figures.
+const COARSE_REFITS: usize = 8;
+
 /// Checked parameters: fits a [`FittedForecaster`] on a panel.
 #[derive(Clone, Debug)]
 pub struct Forecaster {
@@ -182,7 +200,8 @@ impl Forecaster {
         for cutoffs in windows {
             check_cutoffs(panel, cutoffs, &vec![true; panel.series().len()])?;
         }
-        prepare(params, &self.featurizer(panel)?, panel, windows, memo)
+        let params = for_panel(params, panel);
+        prepare(&params, &self.featurizer(panel)?, panel, windows, memo)
     }
 
     /// Fits on `panel`, series `s` on `target[..cutoffs[s]]` (at most `input_size` of them for
@@ -206,8 +225,9 @@ impl Forecaster {
             }
             Kind::Learned(params) => {
                 let featurizer = self.featurizer(panel)?;
+                let params = for_panel(params, panel);
                 let fitted =
-                    fit_global_with(params, &featurizer, panel, cutoffs, self.memo.as_ref())?;
+                    fit_global_with(&params, &featurizer, panel, cutoffs, self.memo.as_ref())?;
                 Family::Learned(Box::new(PublishedGlobal::at(fitted, panel, cutoffs)?))
             }
         };
@@ -231,7 +251,7 @@ impl Forecaster {
                 Kind::Learned(params) => {
                     let featurizer = self.featurizer(panel)?;
                     SharedStage::Learned(Box::new(fit_shared(
-                        params,
+                        &for_panel(params, panel),
                         &featurizer,
                         panel,
                         cutoffs,
@@ -255,9 +275,16 @@ impl Forecaster {
             (Kind::Statistical(context), SharedStage::Statistical) => {
                 PartStage::Statistical(self.fit_statistical(context, panel, cutoffs, wanted)?)
             }
-            (Kind::Learned(params), SharedStage::Learned(shared)) => PartStage::Learned(Box::new(
-                fit_part(params, shared, panel, cutoffs, wanted, self.memo.as_ref())?,
-            )),
+            (Kind::Learned(params), SharedStage::Learned(shared)) => {
+                PartStage::Learned(Box::new(fit_part(
+                    &for_panel(params, panel),
+                    shared,
+                    panel,
+                    cutoffs,
+                    wanted,
+                    self.memo.as_ref(),
+                )?))
+            }
             _ => return Err(self.other_model(shared.model)),
         };
         Ok(PartFit {
@@ -302,7 +329,7 @@ impl Forecaster {
                         PartStage::Statistical(_) => None,
                     })
                     .collect();
-                let fitted = assemble(params, *shared, panel, cutoffs, parts)?;
+                let fitted = assemble(&for_panel(params, panel), *shared, panel, cutoffs, parts)?;
                 Family::Learned(Box::new(PublishedGlobal::at(fitted, panel, cutoffs)?))
             }
             _ => return Err(self.other_model(self.model)),

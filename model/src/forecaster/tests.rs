@@ -308,3 +308,40 @@ fn remembered_calibration_fits_give_the_same_models_and_near_cutoffs_share_them(
     );
     assert!(memo.len() > made);
 }
+
+#[test]
+fn weekly_and_coarser_data_calibrate_on_a_finer_grid_of_fits() {
+    // The same two series read as monthly: short series whose calibration span is half their
+    // history get a fit every span / COARSE_REFITS steps, not every half span.
+    let daily = panel(240);
+    let start = crate::time::TimePoint::date(chrono::NaiveDate::from_ymd_opt(2000, 1, 1).unwrap());
+    let series = daily
+        .series()
+        .iter()
+        .map(|s| crate::panel::Series { start, ..s.clone() })
+        .collect();
+    let monthly = Panel::new(
+        crate::time::Frequency::Months(1),
+        daily.exogenous().to_vec(),
+        series,
+    )
+    .unwrap();
+    let calibration_fits = |panel: &Panel, season: usize| {
+        let recipe = Recipe {
+            season_lengths: vec![season],
+            horizon: 12,
+            input_size: None,
+            holidays: None,
+        };
+        let forecaster = ForecasterParams::new(ModelId::Linear, recipe)
+            .check()
+            .unwrap()
+            .remembering();
+        forecaster.prepare(panel, &[vec![228; 2]]).unwrap();
+        forecaster.memo().unwrap().len()
+    };
+    let coarse = calibration_fits(&monthly, 12);
+    assert!(coarse >= COARSE_REFITS, "{coarse} calibration fits");
+    let fine = calibration_fits(&daily, 7);
+    assert!(fine <= 3, "{fine} calibration fits");
+}
