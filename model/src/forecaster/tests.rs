@@ -313,19 +313,16 @@ fn remembered_calibration_fits_give_the_same_models_and_near_cutoffs_share_them(
 fn weekly_and_coarser_data_calibrate_on_a_finer_grid_of_fits() {
     // The same two series read as monthly: short series whose calibration span is half their
     // history get a fit every span / COARSE_REFITS steps, not every half span.
+    use crate::panel::Series;
+    use crate::time::{Frequency, TimePoint};
     let daily = panel(240);
-    let start = crate::time::TimePoint::date(chrono::NaiveDate::from_ymd_opt(2000, 1, 1).unwrap());
+    let start = TimePoint::date(chrono::NaiveDate::from_ymd_opt(2000, 1, 1).unwrap());
     let series = daily
         .series()
         .iter()
-        .map(|s| crate::panel::Series { start, ..s.clone() })
+        .map(|s| Series { start, ..s.clone() })
         .collect();
-    let monthly = Panel::new(
-        crate::time::Frequency::Months(1),
-        daily.exogenous().to_vec(),
-        series,
-    )
-    .unwrap();
+    let monthly = Panel::new(Frequency::Months(1), daily.exogenous().to_vec(), series).unwrap();
     let calibration_fits = |panel: &Panel, season: usize| {
         let recipe = Recipe {
             season_lengths: vec![season],

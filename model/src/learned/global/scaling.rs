@@ -49,17 +49,15 @@ pub(super) fn calibrate_series(
     let training = &series.target[..cutoffs[s]];
     let smallest = training.iter().copied().fold(f64::INFINITY, f64::min);
     let non_negative = !training.is_empty() && smallest >= 0.0;
-    let (mut relative, (mut points, mut errors)) = (false, (Vec::new(), Vec::new()));
-    if spec.relative && !training.is_empty() && smallest > 0.0 {
-        (points, errors) = combination.errors(calibration, &rows, true);
-        // Errors scale with the level only where the forecast is of the series' size: a
-        // calibration forecast far below anything the series has been (a trend carried down to
-        // zero) makes an error relative to it meaningless, and infinite at zero.
-        relative = points.iter().all(|&p| p >= smallest / 2.0);
-    }
-    if !relative {
-        (points, errors) = combination.errors(calibration, &rows, false);
-    }
+    // Errors scale with the level only where the forecast is of the series' size: a calibration
+    // forecast far below anything the series has been (a trend carried down to zero) makes an
+    // error relative to it meaningless, and infinite at zero.
+    let relative_errors = (spec.relative && !training.is_empty() && smallest > 0.0)
+        .then(|| combination.errors(calibration, &rows, true))
+        .filter(|(points, _)| points.iter().all(|&p| p >= smallest / 2.0));
+    let relative = relative_errors.is_some();
+    let (points, mut errors) =
+        relative_errors.unwrap_or_else(|| combination.errors(calibration, &rows, false));
     let level_scaling = if spec.level_power && !relative && non_negative {
         let mean = training.iter().sum::<f64>() / training.len() as f64;
         level_scaled(&points, &mut errors, mean)
